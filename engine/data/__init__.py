@@ -1,0 +1,176 @@
+"""Data for a run: load a source, split, thin, measure, and describe how to normalize batches.
+
+The result, :class:`DataBundle`, holds the whole train and validation split as tensors in their
+stored dtype; batches are taken by indexing and normalized on the training device
+(``x * scale + shift`` per channel), so the hot path has no per-sample Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.data.balance import class_counts
+from engine.data.sources import SourceData, load_source
+from engine.data.split import stratified_split, thin_classes
+from engine.errors import DataError
+from engine.preset import Preset
+
+__all__ = ["DataBundle", "DataError", "Normalization", "load_data"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel affine map applied to raw pixel values: ``x * scale + shift``."""
+
+    mode: str
+    mean: list[float]  # of the raw training inputs, per channel
+    std: list[float]
+    scale: list[float]
+    shift: list[float]
+    value_max: float
+
+    def as_dict(self) -> dict:
+        return {
+            "mode": self.mode,
+            "mean": self.mean,
+            "std": self.std,
+            "scale": self.scale,
+            "shift": self.shift,
+            "value_max": self.value_max,
+        }
+
+
+@dataclass
+class DataBundle:
+    """A run's data, ready for batching."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    class_names: list[str]
+    norm: Normalization
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device) -> DataBundle:
+        """Move the tensors to ``device`` (data is kept resident there for the whole run)."""
+        if self.x_train.device == device:
+            return self
+        return DataBundle(
+            self.x_train.to(device),
+            self.y_train.to(device),
+            self.x_val.to(device),
+            self.y_val.to(device),
+            self.class_names,
+            self.norm,
+            self.stats,
+        )
+
+    def normalizer(self, device: torch.device):
+        """A function mapping a raw batch to normalized float32 on ``device``."""
+        c = len(self.norm.scale)
+        scale = torch.tensor(self.norm.scale, device=device).view(1, c, 1, 1)
+        shift = torch.tensor(self.norm.shift, device=device).view(1, c, 1, 1)
+
+        def normalize(xb: torch.Tensor) -> torch.Tensor:
+            return torch.addcmul(shift, xb.to(device, non_blocking=True).float(), scale)
+
+        return normalize
+
+
+def load_data(preset: Preset) -> DataBundle:
+    """Load, split, thin and measure the data a preset describes."""
+    cfg = preset.data
+    source = load_source(cfg, preset.seed)
+    gen = torch.Generator().manual_seed(preset.seed)
+    x, y = source.x, source.y
+    if cfg.image_size and tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
+        x = _resize(x, [cfg.image_size, cfg.image_size])
+    if source.x_val is not None:
+        x_val, y_val = source.x_val, source.y_val
+        if x_val.shape[1:] != x.shape[1:]:
+            x_val = _resize(x_val, list(x.shape[-2:]))
+        x_train, y_train = x, y
+    else:
+        train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
+        x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    if cfg.limit_per_class or cfg.class_fraction:
+        keep = thin_classes(y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen)
+        x_train, y_train = x_train[keep], y_train[keep]
+    if len(y_val) == 0:
+        raise DataError(
+            f"the validation split is empty ({len(y_train)} training samples); raise "
+            "'data.val_fraction' or add images",
+            "data.val_fraction",
+        )
+    norm = _normalization(x_train, cfg.normalize, source.value_max)
+    stats = _stats(source, x_train, y_train, y_val, norm)
+    return DataBundle(
+        x_train.contiguous(), y_train, x_val.contiguous(), y_val, source.class_names, norm, stats
+    )
+
+
+def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
+    from torchvision.transforms.v2 import functional as TF
+
+    chunks = [TF.resize(x[i : i + 4096], size, antialias=True) for i in range(0, len(x), 4096)]
+    return torch.cat(chunks)
+
+
+def _channel_moments(x: torch.Tensor) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per-channel mean, std, min and max of raw values, computed in chunks in float64."""
+    c = x.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    lo = torch.full((c,), float("inf"), dtype=torch.float64)
+    hi = torch.full((c,), float("-inf"), dtype=torch.float64)
+    for i in range(0, len(x), 8192):
+        chunk = x[i : i + 8192].double().transpose(0, 1).reshape(c, -1)
+        total += chunk.sum(1)
+        total_sq += (chunk * chunk).sum(1)
+        lo = torch.minimum(lo, chunk.min(1).values)
+        hi = torch.maximum(hi, chunk.max(1).values)
+    n = x.numel() / c
+    mean = total / n
+    std = (total_sq / n - mean * mean).clamp(min=0).sqrt()
+    return mean.tolist(), std.tolist(), lo.tolist(), hi.tolist()
+
+
+def _normalization(x_train: torch.Tensor, mode: str, value_max: float) -> Normalization:
+    mean, std, _, _ = _channel_moments(x_train)
+    c = len(mean)
+    if mode == "standardize":
+        safe = [s if s > 1e-8 else 1.0 for s in std]
+        scale = [1.0 / s for s in safe]
+        shift = [-m / s for m, s in zip(mean, safe)]
+    elif mode == "unit":
+        scale, shift = [1.0 / value_max] * c, [0.0] * c
+    else:
+        scale, shift = [1.0] * c, [0.0] * c
+    return Normalization(mode, mean, std, scale, shift, value_max)
+
+
+def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization) -> dict:
+    k = len(source.class_names)
+    mean, std, lo, hi = _channel_moments(x_train)
+    return {
+        "source": source.origin,
+        "classes": source.class_names,
+        "train_counts": class_counts(y_train, k).tolist(),
+        "val_counts": class_counts(y_val, k).tolist(),
+        "image_shape": list(x_train.shape[1:]),
+        "raw": {"mean": mean, "std": std, "min": lo, "max": hi},
+        "value_max": source.value_max,
+        "normalize": norm.mode,
+        "skipped_files": source.skipped,
+    }

@@ -1,0 +1,122 @@
+"""Augmentation on whole batches of tensors, on the training device, with per-sample randomness.
+
+Specs as written in presets: ``hflip``, ``crop:N`` (pad N pixels, random crop back), ``rotate:DEG``
+(uniform in ±DEG), ``jitter:S`` (brightness and contrast factors in 1±S), ``blur:SIGMA``
+(Gaussian blur with sigma up to SIGMA on half the samples). Each sample draws its own parameters
+from one generator, so a run is reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from engine.preset import PresetError
+
+# name -> (needs a number, allowed range, what the number means)
+AUGMENTS = {
+    "hflip": (False, None, ""),
+    "crop": (True, (1, 64), "padding in pixels"),
+    "rotate": (True, (0.1, 180.0), "maximum angle in degrees"),
+    "jitter": (True, (0.01, 1.0), "brightness/contrast strength"),
+    "blur": (True, (0.1, 10.0), "maximum Gaussian sigma"),
+}
+
+
+def parse_augment(spec: str) -> tuple[str, float]:
+    """Split ``"crop:4"`` into ``("crop", 4.0)``; raise a PresetError naming ``data.augment``."""
+    name, _, arg = spec.partition(":")
+    name = name.strip().lower()
+    accepted = "hflip, crop:N, rotate:DEG, jitter:S, blur:SIGMA"
+    if name not in AUGMENTS:
+        raise PresetError(
+            f"'data.augment' has unknown augmentation {spec!r}; accepted: {accepted}",
+            "data.augment",
+        )
+    needs_arg, bounds, meaning = AUGMENTS[name]
+    if not needs_arg:
+        if arg:
+            raise PresetError(f"'data.augment': {name!r} takes no value (got {spec!r})", "data.augment")
+        return name, 0.0
+    try:
+        value = float(arg)
+    except ValueError:
+        raise PresetError(
+            f"'data.augment': {spec!r} needs a number, {meaning} (e.g. '{name}:{bounds[1] / 4:g}')",
+            "data.augment",
+        ) from None
+    if not (bounds[0] <= value <= bounds[1]) or not math.isfinite(value):
+        raise PresetError(
+            f"'data.augment': {spec!r} is out of range; {meaning} from {bounds[0]:g} to {bounds[1]:g}",
+            "data.augment",
+        )
+    return name, value
+
+
+class BatchAugment:
+    """Applies a preset's augmentations to normalized ``N×C×H×W`` float batches."""
+
+    def __init__(self, specs: list[str], generator: torch.Generator):
+        self.steps = [parse_augment(s) for s in specs]
+        self.generator = generator
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for name, value in self.steps:
+            x = getattr(self, "_" + name)(x, value)
+        return x
+
+    def _rand(self, *shape: int, device: torch.device) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator, device=self.generator.device).to(device)
+
+    def _hflip(self, x: torch.Tensor, _: float) -> torch.Tensor:
+        flip = self._rand(x.shape[0], device=x.device) < 0.5
+        return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+    def _crop(self, x: torch.Tensor, pad: float) -> torch.Tensor:
+        p = int(pad)
+        n, _, h, w = x.shape
+        padded = F.pad(x, (p, p, p, p))
+        oy = (self._rand(n, device=x.device) * (2 * p + 1)).long().clamp_(max=2 * p)
+        ox = (self._rand(n, device=x.device) * (2 * p + 1)).long().clamp_(max=2 * p)
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        return padded[batch, chan, rows, cols]
+
+    def _rotate(self, x: torch.Tensor, degrees: float) -> torch.Tensor:
+        n = x.shape[0]
+        angle = (self._rand(n, device=x.device) * 2 - 1) * math.radians(degrees)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros_like(cos)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def _jitter(self, x: torch.Tensor, strength: float) -> torch.Tensor:
+        n = x.shape[0]
+        brightness = (self._rand(n, device=x.device) * 2 - 1) * strength
+        contrast = 1 + (self._rand(n, device=x.device) * 2 - 1) * strength
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) * contrast[:, None, None, None] + mean + brightness[:, None, None, None]
+
+    def _blur(self, x: torch.Tensor, max_sigma: float) -> torch.Tensor:
+        n, c, h, w = x.shape
+        sigma = 0.1 + self._rand(n, device=x.device) * (max_sigma - 0.1)
+        apply = self._rand(n, device=x.device) < 0.5
+        radius = max(1, min(int(math.ceil(2 * max_sigma)), (min(h, w) - 1) // 2))
+        offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+        kernel = torch.exp(-0.5 * (offsets[None, :] / sigma[:, None].to(x.dtype)) ** 2)
+        kernel = kernel / kernel.sum(dim=1, keepdim=True)  # n × k
+        kernel = kernel.repeat_interleave(c, dim=0)  # (n·c) × k
+        flat = x.reshape(1, n * c, h, w)
+        flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+        flat = F.conv2d(flat, kernel[:, None, None, :], groups=n * c)
+        flat = F.conv2d(flat, kernel[:, None, :, None], groups=n * c)
+        blurred = flat.reshape(n, c, h, w)
+        return torch.where(apply[:, None, None, None], blurred, x)

@@ -1,0 +1,61 @@
+"""Stratified train/validation split and per-class thinning of the training set."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.errors import DataError
+
+
+def stratified_split(
+    y: torch.Tensor, val_fraction: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val) holding out ``val_fraction`` of every class (at least one sample of
+    each class with two or more samples)."""
+    train, val = [], []
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_val = int(round(len(idx) * val_fraction))
+        if len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        else:
+            n_val = 0
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
+
+
+def thin_classes(
+    y: torch.Tensor,
+    class_names: list[str],
+    limit_per_class: int,
+    class_fraction: dict[str, float],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Indices of the training samples kept after ``limit_per_class`` and ``class_fraction``."""
+    fractions = {_class_index(key, class_names): f for key, f in class_fraction.items()}
+    keep = []
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n = len(idx)
+        if c in fractions:
+            n = max(1, int(round(n * fractions[c])))
+        if limit_per_class:
+            n = min(n, limit_per_class)
+        keep.append(idx[:n])
+    return torch.sort(torch.cat(keep)).values
+
+
+def _class_index(key: str, class_names: list[str]) -> int:
+    if key in class_names:
+        return class_names.index(key)
+    if key.lstrip("-").isdigit() and 0 <= int(key) < len(class_names):
+        return int(key)
+    raise DataError(
+        f"'data.class_fraction' names class {key!r}, which this dataset does not have; "
+        f"use a class index 0–{len(class_names) - 1} or one of: {', '.join(class_names[:12])}"
+        + (" …" if len(class_names) > 12 else ""),
+        "data.class_fraction",
+    )

@@ -1,0 +1,19 @@
+"""Errors the engine raises for bad input or failed runs; each carries a message for a person."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """The data a preset points at cannot be used (missing files, no images, one class, …)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+class TrainingError(RuntimeError):
+    """Training could not go on; ``hint`` says what to change."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint

@@ -1,0 +1,98 @@
+"""The run directory: ``<out>/<name>-<YYYYmmdd-HHMMSS>/`` and the files in it.
+
+``preset.toml`` (what ran), ``metrics.jsonl`` (one object per epoch), ``diagnosis.json``,
+``summary.json``, ``predictions.npz`` and ``checkpoints/{last,best}.pt``; all written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine import atomic
+from engine import preset as presets
+
+
+def create_run_dir(out: str | Path, name: str) -> Path:
+    """Make a new, unique run directory under ``out``."""
+    out = Path(out).expanduser()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = out / f"{safe}-{stamp}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            n += 1
+            path = Path(f"{base}-{n}")
+    (path / "checkpoints").mkdir()
+    return path
+
+
+class RunFiles:
+    """Reads and writes the files of one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.pt"
+
+    def write_preset(self, preset: presets.Preset) -> None:
+        presets.save(preset, self.path / "preset.toml")
+
+    def read_preset(self) -> presets.Preset:
+        return presets.load(self.path / "preset.toml")
+
+    def read_metrics(self) -> list[dict]:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        atomic.write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+    def write_summary(self, summary: dict) -> None:
+        atomic.write_json(self.path / "summary.json", summary)
+
+    def read_summary(self) -> dict:
+        path = self.path / "summary.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write_diagnosis(self, findings: list[dict]) -> None:
+        atomic.write_json(self.path / "diagnosis.json", findings)
+
+    def read_diagnosis(self) -> list[dict]:
+        path = self.path / "diagnosis.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic.write_bytes(self.path / "predictions.npz", buffer.getvalue())
+
+    def read_predictions(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "predictions.npz", allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+
+def list_runs(workspace: str | Path) -> list[Path]:
+    """Run directories directly under ``workspace`` (those with a ``preset.toml``), newest first."""
+    root = Path(workspace).expanduser()
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / "preset.toml").is_file()]
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)

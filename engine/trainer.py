@@ -1,0 +1,441 @@
+"""The training loop: one synchronous :meth:`Trainer.fit` that emits events.
+
+``fit`` runs on whatever thread calls it (engine tests call it directly; the desktop app calls it
+on a plain worker thread). Control comes in through :class:`RunControl` flags checked between
+batches; data goes out as frozen events (:mod:`engine.events`). Per-step loss and accuracy are
+accumulated on the device and read at most ~20 times a second.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine import events as ev
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.data import DataBundle, load_data
+from engine.data.augment import BatchAugment
+from engine.data.balance import class_weights, epoch_order, focal_loss
+from engine.devices import resolve_device
+from engine.errors import TrainingError
+from engine.metrics import confusion_matrix, per_class
+from engine.models import build_model, summarize
+from engine.preset import Preset
+from engine.runs import RunFiles, create_run_dir
+from engine.schedules import Schedule, build_optimizer
+
+BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
+TIMING_FIELDS = ("seconds", "samples_per_s")
+
+
+class RunControl:
+    """Thread-safe pause / resume / stop flags, checked by the trainer between batches."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.1):
+            if self._stop.is_set():
+                return
+
+
+class _Stopped(Exception):
+    pass
+
+
+class Trainer:
+    """Trains one preset into a run directory (new, or an existing one to resume)."""
+
+    def __init__(
+        self,
+        preset: Preset,
+        out: str | Path = "runs",
+        control: RunControl | None = None,
+        resume_dir: str | Path | None = None,
+        num_threads: int | None = None,
+    ):
+        self.preset = preset
+        self.out = Path(out)
+        self.control = control or RunControl()
+        self.resume_dir = Path(resume_dir) if resume_dir else None
+        self.num_threads = num_threads
+        self.run_dir: Path | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def fit(self, events: Callable[[ev.Event], None] = lambda e: None) -> dict:
+        """Train to the end (or until stopped); return the run summary.
+
+        Bad input (an unusable preset or data) raises ``PresetError``/``DataError`` before the run
+        directory is created. Failures during training end the run with status ``failed``, a
+        ``RunFailed`` event and a complete run directory.
+        """
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        p = self.preset
+        device = resolve_device(p.train.device)
+        torch.manual_seed(p.seed)
+        data = load_data(p)
+        model = build_model(p.model, data.input_shape, data.num_classes).to(device)
+        model_summary = summarize(model, data.input_shape)
+        data = data.to(device)
+        self._setup(model, data, device)
+        if self.resume_dir:
+            self.run_dir = self.resume_dir
+            self._restore(load_checkpoint(RunFiles(self.run_dir).last_checkpoint, device))
+        else:
+            self.run_dir = create_run_dir(self.out, p.name)
+        self.files = RunFiles(self.run_dir)
+        self.files.write_preset(p)
+        self.started = time.perf_counter()
+        events(
+            ev.RunStarted(
+                p.to_dict(),
+                str(self.run_dir),
+                model_summary,
+                data.stats,
+                device=_device_label(device),
+                start_epoch=self.epoch,
+                steps_per_epoch=self.steps_per_epoch,
+            )
+        )
+        try:
+            self._loop(events)
+        except _Stopped:
+            return self._finish(events, "stopped")
+        except Exception as exc:  # noqa: BLE001 - any failure ends the run with a reason
+            message, hint = _explain(exc)
+            return self._finish(events, "failed", error=message, hint=hint)
+        return self._finish(events, "finished")
+
+    def _setup(self, model: torch.nn.Module, data: DataBundle, device: torch.device) -> None:
+        p = self.preset
+        self.model, self.data, self.device = model, data, device
+        self.normalize = data.normalizer(device)
+        self.y_train_cpu = data.y_train.cpu()
+        n = len(data.y_train)
+        if p.data.balance == "undersample":
+            counts = torch.bincount(self.y_train_cpu, minlength=data.num_classes)
+            n = int(counts[counts > 0].min()) * int((counts > 0).sum())
+        bs = p.train.batch_size
+        self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.optimizer = build_optimizer(model.parameters(), p.train)
+        self.schedule = Schedule(self.optimizer, p.train, self.steps_per_epoch)
+        self.order_gen = torch.Generator().manual_seed(p.seed + 1)
+        self.augment = BatchAugment(
+            p.data.augment, torch.Generator(device=device).manual_seed(p.seed + 2)
+        )
+        weight = class_weights(self.y_train_cpu, data.num_classes).to(device)
+        smoothing = p.train.label_smoothing
+        if p.data.balance == "class-weights":
+            self.loss_fn = lambda logits, y: F.cross_entropy(
+                logits, y, weight=weight, label_smoothing=smoothing
+            )
+        elif p.data.balance == "focal":
+            self.loss_fn = lambda logits, y: focal_loss(logits, y, label_smoothing=smoothing)
+        else:
+            self.loss_fn = lambda logits, y: F.cross_entropy(logits, y, label_smoothing=smoothing)
+        self.amp_dtype = None
+        if p.train.amp and device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.epoch = 0
+        self.step = 0
+        self.rows: list[dict] = []
+        self.best = {"val_acc": -1.0, "epoch": 0, "val_loss": math.inf, "bad_epochs": 0}
+        self.predictions: dict[str, np.ndarray] = {}
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.step = state["step"]
+        self.best = dict(state["best"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.order_gen.set_state(rng["order"])
+        self.augment.generator.set_state(rng["augment"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.rows = RunFiles(self.resume_dir).read_metrics()[: self.epoch]
+        try:
+            self.predictions = RunFiles(self.resume_dir).read_predictions()
+        except (FileNotFoundError, ValueError, OSError):
+            self.predictions = {}
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self, events: Callable[[ev.Event], None]) -> None:
+        p = self.preset
+        while self.epoch < p.train.epochs:
+            t0 = time.perf_counter()
+            train = self._train_epoch(events)
+            val = self._validate()
+            self.epoch += 1
+            seconds = time.perf_counter() - t0
+            row = {
+                "epoch": self.epoch,
+                "train_loss": train["loss"],
+                "train_acc": train["acc"],
+                "val_loss": val["loss"],
+                "val_acc": val["acc"],
+                "lr": train["lr"],
+                "seconds": round(seconds, 4),
+                "samples_per_s": round(train["samples"] / max(seconds, 1e-9), 1),
+                "grad_norm": train["grad_norm"],
+                "per_class": per_class(val["confusion"]),
+                "confusion": val["confusion"],
+            }
+            self.rows.append(row)
+            self.schedule.after_epoch(val["loss"])
+            improved = val["acc"] > self.best["val_acc"]
+            if improved:
+                self.best["val_acc"], self.best["epoch"] = val["acc"], self.epoch
+            if val["loss"] < self.best["val_loss"]:
+                self.best["val_loss"], self.best["bad_epochs"] = val["loss"], 0
+            else:
+                self.best["bad_epochs"] += 1
+            self._keep_predictions(val, improved)
+            self.files.write_metrics(self.rows)
+            self.files.write_predictions(self.predictions)
+            checkpoint = self._checkpoint_state()
+            save_checkpoint(self.files.last_checkpoint, checkpoint)
+            if improved:
+                save_checkpoint(self.files.best_checkpoint, checkpoint)
+            self.files.write_summary(self._summary("running"))
+            events(ev.EpochEnd(self.epoch, row))
+            patience = p.train.early_stopping
+            if patience and self.best["bad_epochs"] >= patience:
+                self.early_stopped = True
+                break
+            if self.control.stopped:
+                raise _Stopped
+
+    def _train_epoch(self, events: Callable[[ev.Event], None]) -> dict:
+        p, model, data = self.preset, self.model, self.data
+        model.train()
+        order = epoch_order(self.y_train_cpu, data.num_classes, p.data.balance, self.order_gen)
+        order = order.to(self.device)
+        bs = p.train.batch_size
+        params = [q for q in model.parameters() if q.requires_grad]
+        zero = torch.zeros((), device=self.device)
+        loss_sum, correct, grad_sum, pending = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+        seen = pending_n = steps = 0
+        last_emit = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype
+            else nullcontext()
+        )
+        for b in range(self.steps_per_epoch):
+            self.control.wait_while_paused()
+            if self.control.stopped:
+                raise _Stopped
+            idx = order[b * bs : (b + 1) * bs]
+            if b == self.steps_per_epoch - 1 and len(order) > (b + 1) * bs:
+                idx = order[b * bs :]
+            xb, yb = self.normalize(data.x_train[idx]), data.y_train[idx]
+            if self.augment:
+                xb = self.augment(xb)
+            with autocast:
+                logits = model(xb)
+                loss = self.loss_fn(logits.float(), yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            grads = [q.grad for q in params if q.grad is not None]
+            if p.train.grad_clip:
+                norm = torch.nn.utils.clip_grad_norm_(params, p.train.grad_clip)
+            else:
+                norm = torch.nn.utils.get_total_norm(grads)
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.schedule.after_batch()
+            n = len(yb)
+            detached = loss.detach()
+            loss_sum += detached * n
+            correct += (logits.argmax(1) == yb).sum()
+            grad_sum += norm.detach()
+            pending += detached
+            pending_n += 1
+            seen += n
+            steps += 1
+            self.step += 1
+            now = time.perf_counter()
+            if now - last_emit >= BATCH_EVENT_INTERVAL_S or b == self.steps_per_epoch - 1:
+                mean_loss = (pending / pending_n).item()
+                if not math.isfinite(mean_loss):
+                    raise TrainingError(
+                        f"the training loss became {mean_loss} at step {self.step} "
+                        f"(epoch {self.epoch + 1}); the last good checkpoint is kept",
+                        "lower 'train.optimizer.lr', set 'train.grad_clip' (e.g. 1.0), or check "
+                        "the inputs for NaN/inf values",
+                    )
+                events(ev.BatchEnd(self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch))
+                pending.zero_()
+                pending_n = 0
+                last_emit = now
+        return {
+            "loss": (loss_sum / max(seen, 1)).item(),
+            "acc": (correct / max(seen, 1)).item(),
+            "grad_norm": (grad_sum / max(steps, 1)).item(),
+            "lr": lr,
+            "samples": seen,
+        }
+
+    @torch.no_grad()
+    def _validate(self) -> dict:
+        model, data = self.model, self.data
+        model.eval()
+        chunk = max(self.preset.train.batch_size, 512)
+        loss_sum = torch.zeros((), device=self.device)
+        probs = []
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype
+            else nullcontext()
+        )
+        for i in range(0, len(data.y_val), chunk):
+            xb = self.normalize(data.x_val[i : i + chunk])
+            with autocast:
+                logits = model(xb).float()
+            loss_sum += F.cross_entropy(logits, data.y_val[i : i + chunk], reduction="sum")
+            probs.append(torch.softmax(logits, dim=1))
+        prob = torch.cat(probs)
+        pred = prob.argmax(1)
+        n = len(data.y_val)
+        cm = confusion_matrix(data.y_val, pred, data.num_classes).cpu()
+        return {
+            "loss": (loss_sum / n).item(),
+            "acc": float(cm.diag().sum()) / n,
+            "confusion": cm.tolist(),
+            "pred": pred.cpu().numpy().astype(np.int16),
+            "prob": prob.cpu().numpy().astype(np.float32),
+        }
+
+    # ------------------------------------------------------------------ records
+
+    def _keep_predictions(self, val: dict, improved: bool) -> None:
+        y_true = self.data.y_val.cpu().numpy().astype(np.int16)
+        self.predictions.update(
+            val_index=np.arange(len(y_true), dtype=np.int32),
+            y_true=y_true,
+            last_pred=val["pred"],
+            last_prob=val["prob"],
+            last_epoch=np.array(self.epoch),
+        )
+        if improved:
+            self.predictions.update(
+                best_pred=val["pred"], best_prob=val["prob"], best_epoch=np.array(self.epoch)
+            )
+
+    def _checkpoint_state(self) -> dict:
+        rng = {
+            "torch": torch.get_rng_state(),
+            "order": self.order_gen.get_state(),
+            "augment": self.augment.generator.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": dict(self.best),
+            "preset": self.preset.to_dict(),
+            "class_names": list(self.data.class_names),
+            "normalization": self.data.norm.as_dict(),
+            "input_shape": list(self.data.input_shape),
+            "arch": self.preset.model.arch,
+            "rng": rng,
+        }
+
+    def _summary(self, status: str, **extra) -> dict:
+        last = self.rows[-1] if self.rows else {}
+        return {
+            "status": status,
+            "name": self.preset.name,
+            "run_dir": str(self.run_dir),
+            "device": _device_label(self.device),
+            "epochs_planned": self.preset.train.epochs,
+            "epochs_completed": self.epoch,
+            "best_epoch": self.best["epoch"] or None,
+            "best_val_acc": self.best["val_acc"] if self.rows else None,
+            "final_val_acc": last.get("val_acc"),
+            "final_train_acc": last.get("train_acc"),
+            "best_val_loss": self.best["val_loss"] if self.rows else None,
+            "early_stopped": getattr(self, "early_stopped", False),
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **extra,
+        }
+
+    def _finish(self, events, status: str, **extra) -> dict:
+        if status == "stopped" and not self.files.last_checkpoint.exists():
+            # Stopped inside the first epoch: keep what was learnt so far.
+            save_checkpoint(self.files.last_checkpoint, self._checkpoint_state())
+        summary = self._summary(status, **extra)
+        self.files.write_summary(summary)
+        if status == "finished":
+            events(ev.RunFinished(summary))
+        elif status == "stopped":
+            events(ev.RunStopped(summary))
+        else:
+            events(ev.RunFailed(extra.get("error", ""), extra.get("hint", ""), summary))
+        return summary
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def _explain(exc: BaseException) -> tuple[str, str]:
+    """A one-line reason and a hint for a failure during training."""
+    if isinstance(exc, TrainingError):
+        return str(exc), exc.hint
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
+        return f"out of memory: {text}", "lower 'train.batch_size' or choose a smaller model"
+    if "shape" in text.lower() or "size mismatch" in text.lower():
+        return (
+            f"the model failed on the input: {text}",
+            "check that the model suits the images (image size, channels)",
+        )
+    return f"{type(exc).__name__}: {text}", ""
