@@ -25,8 +25,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         for value in have[1:] + ["cpu"]:
             return torch.device(value)
-    if name == "cuda":
-        name = "cuda:0"
+    if name == "cuda" and "cuda:0" in have:
+        return torch.device("cuda:0")
     if name not in have:
         raise PresetError(
             f"'train.device' = {name!r} is not available on this machine; available: "

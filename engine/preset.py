@@ -195,13 +195,16 @@ def _section_type(f: dataclasses.Field) -> type:
     return f.default_factory  # type: ignore[return-value]
 
 
-def all_keys(cls: type = Preset, prefix: str = "") -> list[str]:
-    """Every dotted key of the schema, e.g. ``train.optimizer.lr``."""
+def all_keys(cls: type = Preset, prefix: str = "", sections: bool = False) -> list[str]:
+    """Every dotted key of the schema, e.g. ``train.optimizer.lr`` (and the sections' own names,
+    e.g. ``train.optimizer``, with ``sections=True``)."""
     keys = []
     for f in dataclasses.fields(cls):
         dotted = prefix + f.name
         if _is_section(f):
-            keys.extend(all_keys(_section_type(f), dotted + "."))
+            if sections:
+                keys.append(dotted)
+            keys.extend(all_keys(_section_type(f), dotted + ".", sections))
         else:
             keys.append(dotted)
     return keys
@@ -228,7 +231,7 @@ def field_spec(key: str) -> dict[str, Any]:
 
 def suggest_key(key: str) -> str | None:
     """The valid dotted key nearest to a misspelt one, or None."""
-    known = all_keys()
+    known = all_keys(sections=True)
     leaf = key.rsplit(".", 1)[-1].lower()
     if leaf in ALIASES and ALIASES[leaf] != key:
         return ALIASES[leaf]
@@ -344,7 +347,8 @@ def _coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise PresetError(f"'{prefix.rstrip('.')}' must be a table (a [section])", prefix)
+        section = prefix.rstrip(".")
+        raise PresetError(f"'{section}' must be a table (a [{section}] section)", section)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:

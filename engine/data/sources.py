@@ -58,8 +58,9 @@ def digits() -> SourceData:
 def synthetic(cfg: DataConfig, seed: int) -> SourceData:
     """Generated images: a per-class pattern mixed with uniform noise.
 
-    ``signal`` is the pattern's weight (0 = labels independent of the images, like the article's
-    ``torch.rand`` data; 1 = half pattern, half noise, which is easy to learn). ``imbalance`` makes
+    The pattern weighs ``0.5 * signal**2`` against the noise: 0 = labels independent of the images
+    (like the article's ``torch.rand`` data), about 0.3 = learnable with effort, 1 = half
+    pattern, half noise, which is easy to learn. ``imbalance`` makes
     class counts fall geometrically from the first class to the last by that ratio, and
     ``label_noise`` replaces that fraction of labels with uniformly random ones.
     """
@@ -76,7 +77,7 @@ def synthetic(cfg: DataConfig, seed: int) -> SourceData:
     )
     patterns = (patterns - patterns.mean(dim=(1, 2, 3), keepdim=True)) * 2.0 + 0.5
     noise = torch.rand(len(y), s.channels, s.size, s.size, generator=gen)
-    weight = 0.5 * s.signal
+    weight = 0.5 * s.signal**2
     x = ((1.0 - weight) * noise + weight * patterns[y]).clamp_(0.0, 1.0)
     if s.label_noise > 0:
         flip = torch.rand(len(y), generator=gen) < s.label_noise
