@@ -15,7 +15,7 @@ from pathlib import Path
 from engine import events as ev
 from engine import preset as presets
 from engine.checkpoint import CheckpointError
-from engine.errors import DataError
+from engine.errors import DataError, TrainingError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
 LATER = {
@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingError as exc:
+        print(f"training failed: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

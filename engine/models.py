@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from engine.preset import ModelConfig
+from engine.preset import ModelConfig, PresetError
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -40,7 +40,11 @@ def _norm2d(cfg: ModelConfig, channels: int) -> nn.Module:
 def simple_cnn(cfg: ModelConfig, shape, num_classes: int) -> nn.Module:
     c, h, w = shape
     if min(h, w) < 4:
-        raise ValueError("simple-cnn needs images of at least 4×4 pixels")
+        raise PresetError(
+            f"'model.arch' = 'simple-cnn' needs images of at least 4×4 pixels, not {h}×{w}; "
+            "set 'data.image_size' or choose another architecture",
+            "model.arch",
+        )
     return nn.Sequential(
         nn.Conv2d(c, 16, kernel_size=3),
         nn.ReLU(),

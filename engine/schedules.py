@@ -38,7 +38,9 @@ class Schedule:
         self.warmup = None
         if self.warmup_steps:
             self.warmup = lr_scheduler.LinearLR(
-                optimizer, start_factor=1.0 / self.warmup_steps, total_iters=self.warmup_steps
+                optimizer,
+                start_factor=1.0 / self.warmup_steps,
+                total_iters=max(1, self.warmup_steps - 1),
             )
         main_epochs = cfg.epochs - s.warmup_epochs
         if s.name == "step":

@@ -106,7 +106,13 @@ class Trainer:
         torch.manual_seed(p.seed)
         data = load_data(p)
         model = build_model(p.model, data.input_shape, data.num_classes).to(device)
-        model_summary = summarize(model, data.input_shape)
+        try:
+            model_summary = summarize(model, data.input_shape)
+        except RuntimeError as exc:
+            message, hint = _explain(exc)
+            raise TrainingError(
+                f"'{p.model.arch}' cannot run on {tuple(data.input_shape)} images: {message}", hint
+            ) from None
         data = data.to(device)
         self._setup(model, data, device)
         if self.resume_dir:

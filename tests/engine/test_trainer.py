@@ -1,0 +1,228 @@
+"""The training loop: events, determinism, resume, stop, pause, schedules, failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine import events as ev
+from engine.checkpoint import load_checkpoint
+from engine.errors import TrainingError
+from engine.preset import Preset
+from engine.runs import RunFiles
+from engine.schedules import preview_lr
+from engine.trainer import TIMING_FIELDS, RunControl, Trainer
+from tests.conftest import tiny_preset
+
+
+def _strip_timing(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def test_fit_emits_events_and_writes_run_directory(runs_dir):
+    seen = []
+    summary = Trainer(tiny_preset(), out=runs_dir).fit(seen.append)
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is ev.RunStarted and kinds[-1] is ev.RunFinished
+    assert kinds.count(ev.EpochEnd) == 3 and ev.BatchEnd in kinds
+    for e in seen:  # frozen values, no tensors
+        json.dumps(ev.to_json(e))
+        with pytest.raises(AttributeError):
+            e.__setattr__("x", 1)
+    run = RunFiles(summary["run_dir"])
+    assert summary["status"] == "finished" and run.read_summary()["status"] == "finished"
+    rows = run.read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "samples_per_s", "grad_norm"):
+        assert isinstance(rows[0][key], float)
+    assert set(rows[0]["per_class"]) == {"precision", "recall", "f1", "support"}
+    confusion = np.array(rows[-1]["confusion"])
+    assert confusion.shape == (3, 3) and confusion.sum() == len(run.read_predictions()["y_true"])
+    assert rows[-1]["val_acc"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    assert run.read_preset() == tiny_preset()
+    pred = run.read_predictions()
+    assert pred["best_prob"].shape == (confusion.sum(), 3) and int(pred["last_epoch"]) == 3
+    best = load_checkpoint(run.best_checkpoint)
+    assert best["epoch"] == summary["best_epoch"] and best["class_names"] == ["class 0", "class 1", "class 2"]
+    assert load_checkpoint(run.last_checkpoint)["normalization"]["mode"] == "standardize"
+    assert summary["best_val_acc"] > 0.6  # signal 1 is learnable; chance is 1/3
+
+
+def test_batch_events_are_rate_limited(runs_dir):
+    seen = []
+    p = tiny_preset(**{"train.batch_size": 4, "train.epochs": 2, "model.width": 4})
+    Trainer(p, out=runs_dir).fit(seen.append)
+    batch_events = [e for e in seen if isinstance(e, ev.BatchEnd)]
+    steps = batch_events[-1].step
+    assert steps == 2 * 48  # 192 training samples / 4
+    assert len(batch_events) < steps  # not one event (and one loss read) per step
+    assert all(np.isfinite(e.loss) for e in batch_events)
+
+
+def test_same_preset_and_seed_give_identical_metrics(runs_dir):
+    p = tiny_preset(**{"data.augment": ["hflip", "crop:1"], "model.dropout": 0.3, "data.balance": "oversample"})
+    a = Trainer(p, out=runs_dir / "a").fit()
+    b = Trainer(p, out=runs_dir / "b").fit()
+    rows_a, rows_b = RunFiles(a["run_dir"]).read_metrics(), RunFiles(b["run_dir"]).read_metrics()
+    assert _strip_timing(rows_a) == _strip_timing(rows_b)
+    c = Trainer(p.with_changes({"seed": 1}), out=runs_dir / "c").fit()
+    assert _strip_timing(RunFiles(c["run_dir"]).read_metrics()) != _strip_timing(rows_a)
+
+
+class StopAfterEpoch:
+    def __init__(self, control, epoch):
+        self.control, self.epoch = control, epoch
+
+    def __call__(self, event):
+        if isinstance(event, ev.EpochEnd) and event.epoch == self.epoch:
+            self.control.stop()
+
+
+def test_resume_matches_uninterrupted_run(runs_dir):
+    p = tiny_preset(**{
+        "train.epochs": 4, "data.augment": ["crop:1", "jitter:0.1"], "model.dropout": 0.2,
+        "data.balance": "oversample", "train.schedule.name": "step", "train.schedule.step_size": 2,
+        "train.schedule.gamma": 0.5,
+    })
+    full = Trainer(p, out=runs_dir / "full").fit()
+    control = RunControl()
+    stopped = Trainer(p, out=runs_dir / "part", control=control).fit(StopAfterEpoch(control, 2))
+    assert stopped["status"] == "stopped" and stopped["epochs_completed"] == 2
+    resumed = Trainer(p, resume_dir=stopped["run_dir"]).fit()
+    assert resumed["status"] == "finished" and resumed["run_dir"] == stopped["run_dir"]
+    rows_full = _strip_timing(RunFiles(full["run_dir"]).read_metrics())
+    rows_resumed = _strip_timing(RunFiles(resumed["run_dir"]).read_metrics())
+    assert rows_resumed == rows_full
+
+
+def test_stop_mid_epoch_leaves_complete_run(runs_dir):
+    control = RunControl()
+
+    def stop_on_third_batch(event):
+        if isinstance(event, ev.BatchEnd) and event.step >= 3:
+            control.stop()
+
+    p = tiny_preset(**{"train.batch_size": 2, "train.epochs": 2})
+    import engine.trainer as trainer_module
+
+    old = trainer_module.BATCH_EVENT_INTERVAL_S
+    trainer_module.BATCH_EVENT_INTERVAL_S = 0.0
+    try:
+        summary = Trainer(p, out=runs_dir, control=control).fit(stop_on_third_batch)
+    finally:
+        trainer_module.BATCH_EVENT_INTERVAL_S = old
+    run = RunFiles(summary["run_dir"])
+    assert summary["status"] == "stopped" and summary["epochs_completed"] == 0
+    assert run.read_summary()["status"] == "stopped"
+    assert load_checkpoint(run.last_checkpoint)["epoch"] == 0
+    assert (run.path / "preset.toml").exists()
+
+
+def test_pause_holds_and_resume_continues(runs_dir):
+    control = RunControl()
+    paused_at = {}
+    released = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, ev.EpochEnd) and event.epoch == 1:
+            control.pause()
+            paused_at["epoch"] = event.epoch
+            threading.Timer(0.5, lambda: (released.set(), control.resume())).start()
+        if isinstance(event, ev.BatchEnd) and paused_at and event.epoch == 2:
+            assert released.is_set()  # no step ran while paused
+
+    summary = Trainer(tiny_preset(), out=runs_dir, control=control).fit(on_event)
+    assert summary["status"] == "finished" and summary["epochs_completed"] == 3
+
+
+@pytest.mark.parametrize("balance", ["oversample", "undersample", "class-weights", "focal"])
+def test_balance_modes_train(runs_dir, balance):
+    p = tiny_preset(**{"data.balance": balance, "data.synthetic.imbalance": 10.0, "train.epochs": 4,
+                       "data.synthetic.samples": 600, "train.optimizer.lr": 0.01})
+    summary = Trainer(p, out=runs_dir).fit()
+    assert summary["status"] == "finished" and summary["best_val_acc"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"train.schedule.name": "step", "train.schedule.step_size": 1, "train.schedule.gamma": 0.1},
+        {"train.schedule.name": "multistep", "train.schedule.milestones": [2]},
+        {"train.schedule.name": "exponential", "train.schedule.gamma": 0.5},
+        {"train.schedule.name": "cosine", "train.schedule.warmup_epochs": 1},
+        {"train.schedule.name": "onecycle"},
+        {"train.schedule.name": "plateau", "train.schedule.patience": 0},
+    ],
+)
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw", "rmsprop"])
+def test_schedules_and_optimizers_run_and_match_preview(runs_dir, schedule, optimizer):
+    p = tiny_preset(**schedule, **{"train.optimizer.name": optimizer, "train.optimizer.lr": 0.01})
+    summary = Trainer(p, out=runs_dir).fit()
+    rows = RunFiles(summary["run_dir"]).read_metrics()
+    preview = preview_lr(p, 6)  # 192 samples / 32
+    if schedule["train.schedule.name"] != "plateau":
+        assert [r["lr"] for r in rows] == pytest.approx([preview[6 * e + 5] for e in range(3)])
+
+
+def test_step_lr_decays_tenfold_each_epoch():
+    p = Preset().with_changes({"train.epochs": 4, "train.schedule.name": "step", "train.optimizer.lr": 0.005})
+    lrs = preview_lr(p, 2)
+    assert lrs[::2] == pytest.approx([0.005, 0.0005, 5e-5, 5e-6])
+
+
+def test_warmup_ramps_linearly():
+    p = Preset().with_changes({"train.epochs": 3, "train.schedule.warmup_epochs": 1, "train.optimizer.lr": 0.1})
+    lrs = preview_lr(p, 4)
+    assert lrs[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+
+
+def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
+    p = tiny_preset(**{"train.label_smoothing": 0.1, "train.grad_clip": 0.5, "train.early_stopping": 1,
+                       "train.epochs": 30, "data.synthetic.signal": 0.0})
+    summary = Trainer(p, out=runs_dir).fit()
+    assert summary["status"] == "finished" and summary["early_stopped"]
+    assert summary["epochs_completed"] < 30
+    rows = RunFiles(summary["run_dir"]).read_metrics()
+    assert all(r["grad_norm"] >= 0 for r in rows)
+
+
+def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(runs_dir, monkeypatch):
+    import engine.trainer as trainer_module
+
+    original = trainer_module.Trainer._train_epoch
+    calls = {"n": 0}
+
+    def poisoned(self, events):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with torch.no_grad():
+                for q in self.model.parameters():
+                    q.fill_(float("nan"))
+        return original(self, events)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_epoch", poisoned)
+    seen = []
+    summary = Trainer(tiny_preset(), out=runs_dir).fit(seen.append)
+    assert summary["status"] == "failed" and "nan" in summary["error"]
+    assert "train.optimizer.lr" in summary["hint"]
+    assert isinstance(seen[-1], ev.RunFailed)
+    last = load_checkpoint(RunFiles(summary["run_dir"]).last_checkpoint)
+    assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+def test_model_that_cannot_take_the_input_fails_before_the_run(runs_dir, monkeypatch):
+    import engine.models
+
+    def broken(cfg, shape, classes):
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(7, classes))
+
+    monkeypatch.setitem(engine.models.BUILDERS, "mlp", broken)
+    with pytest.raises(TrainingError) as err:  # the summary's dry run finds the shape error
+        Trainer(tiny_preset(**{"model.arch": "mlp"}), out=runs_dir).fit()
+    assert "cannot run on (1, 8, 8) images" in str(err.value) and "64" in str(err.value)
+    assert err.value.hint
+    assert list(runs_dir.iterdir()) == []  # no half-made run directory
