@@ -20,7 +20,9 @@ def per_class(confusion: list[list[int]]) -> dict[str, list[float] | list[int]]:
     precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
     recall = torch.where(support > 0, tp / support.clamp(min=1), torch.zeros_like(tp))
     denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp))
+    f1 = torch.where(
+        denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp)
+    )
     return {
         "precision": [round(v, 6) for v in precision.tolist()],
         "recall": [round(v, 6) for v in recall.tolist()],

@@ -141,7 +141,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int]) -> dict:
         def record(module, _inputs, output):
             shape = list(output.shape) if isinstance(output, torch.Tensor) else None
             params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append({"name": name, "type": type(module).__name__, "output": shape, "params": params})
+            rows.append(
+                {"name": name, "type": type(module).__name__, "output": shape, "params": params}
+            )
 
         return record
 

@@ -20,6 +20,7 @@ from typing import Any
 import tomli_w
 
 from engine import atomic
+from engine.preset_error import PresetError
 
 FORMAT = "plateau-preset/1"
 SUPPORTED_FORMATS = (FORMAT,)
@@ -56,14 +57,6 @@ ALIASES = {
     "augmentation": "data.augment",
     "augmentations": "data.augment",
 }
-
-
-class PresetError(ValueError):
-    """A preset that cannot be used; the message names the key and what would be accepted."""
-
-    def __init__(self, message: str, key: str | None = None):
-        super().__init__(message)
-        self.key = key
 
 
 def _spec(kind: str, **rules: Any) -> dict[str, Any]:
@@ -367,7 +360,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _check_consistency(preset: Preset) -> None:
-    from engine.data.augment import parse_augment  # late import: data depends on torch
+    from engine.augment_spec import parse_augment
 
     for spec in preset.data.augment:
         parse_augment(spec)

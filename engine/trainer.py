@@ -256,7 +256,12 @@ class Trainer:
         bs = p.train.batch_size
         params = [q for q in model.parameters() if q.requires_grad]
         zero = torch.zeros((), device=self.device)
-        loss_sum, correct, grad_sum, pending = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+        loss_sum, correct, grad_sum, pending = (
+            zero.clone(),
+            zero.clone(),
+            zero.clone(),
+            zero.clone(),
+        )
         seen = pending_n = steps = 0
         last_emit = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
@@ -310,7 +315,11 @@ class Trainer:
                         "lower 'train.optimizer.lr', set 'train.grad_clip' (e.g. 1.0), or check "
                         "the inputs for NaN/inf values",
                     )
-                events(ev.BatchEnd(self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch))
+                events(
+                    ev.BatchEnd(
+                        self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch
+                    )
+                )
                 pending.zero_()
                 pending_n = 0
                 last_emit = now

@@ -105,7 +105,9 @@ def load_data(preset: Preset) -> DataBundle:
         train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
         x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     if cfg.limit_per_class or cfg.class_fraction:
-        keep = thin_classes(y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen)
+        keep = thin_classes(
+            y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen
+        )
         x_train, y_train = x_train[keep], y_train[keep]
     if len(y_val) == 0:
         raise DataError(
@@ -152,7 +154,7 @@ def _normalization(x_train: torch.Tensor, mode: str, value_max: float) -> Normal
     if mode == "standardize":
         safe = [s if s > 1e-8 else 1.0 for s in std]
         scale = [1.0 / s for s in safe]
-        shift = [-m / s for m, s in zip(mean, safe)]
+        shift = [-m / s for m, s in zip(mean, safe, strict=True)]
     elif mode == "unit":
         scale, shift = [1.0 / value_max] * c, [0.0] * c
     else:

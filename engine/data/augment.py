@@ -13,46 +13,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from engine.preset import PresetError
+from engine.augment_spec import parse_augment
 
-# name -> (needs a number, allowed range, what the number means)
-AUGMENTS = {
-    "hflip": (False, None, ""),
-    "crop": (True, (1, 64), "padding in pixels"),
-    "rotate": (True, (0.1, 180.0), "maximum angle in degrees"),
-    "jitter": (True, (0.01, 1.0), "brightness/contrast strength"),
-    "blur": (True, (0.1, 10.0), "maximum Gaussian sigma"),
-}
-
-
-def parse_augment(spec: str) -> tuple[str, float]:
-    """Split ``"crop:4"`` into ``("crop", 4.0)``; raise a PresetError naming ``data.augment``."""
-    name, _, arg = spec.partition(":")
-    name = name.strip().lower()
-    accepted = "hflip, crop:N, rotate:DEG, jitter:S, blur:SIGMA"
-    if name not in AUGMENTS:
-        raise PresetError(
-            f"'data.augment' has unknown augmentation {spec!r}; accepted: {accepted}",
-            "data.augment",
-        )
-    needs_arg, bounds, meaning = AUGMENTS[name]
-    if not needs_arg:
-        if arg:
-            raise PresetError(f"'data.augment': {name!r} takes no value (got {spec!r})", "data.augment")
-        return name, 0.0
-    try:
-        value = float(arg)
-    except ValueError:
-        raise PresetError(
-            f"'data.augment': {spec!r} needs a number, {meaning} (e.g. '{name}:{bounds[1] / 4:g}')",
-            "data.augment",
-        ) from None
-    if not (bounds[0] <= value <= bounds[1]) or not math.isfinite(value):
-        raise PresetError(
-            f"'data.augment': {spec!r} is out of range; {meaning} from {bounds[0]:g} to {bounds[1]:g}",
-            "data.augment",
-        )
-    return name, value
+__all__ = ["BatchAugment", "parse_augment"]
 
 
 class BatchAugment:
@@ -94,7 +57,9 @@ class BatchAugment:
         angle = (self._rand(n, device=x.device) * 2 - 1) * math.radians(degrees)
         cos, sin = torch.cos(angle), torch.sin(angle)
         zero = torch.zeros_like(cos)
-        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1
+        )
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

@@ -116,7 +116,9 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
         test = cls(root=str(root), train=False, download=cfg.download)
     except RuntimeError as exc:
         if cfg.download:
-            raise DataError(f"{cfg.source}: download into {root} failed: {exc}", "data.root")
+            raise DataError(
+                f"{cfg.source}: download into {root} failed: {exc}", "data.root"
+            ) from None
         raise DataError(
             f"{cfg.source}: dataset files not found in {root / folder} ({exc}). "
             f"Set 'data.download' = true to download them, or point 'data.root' at the folder "
@@ -124,7 +126,9 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
             "data.download",
         ) from None
     except OSError as exc:
-        raise DataError(f"{cfg.source}: cannot read files under {root}: {exc}", "data.root")
+        raise DataError(
+            f"{cfg.source}: cannot read or fetch files under {root}: {exc}", "data.root"
+        ) from None
     x, y = _as_tensors(train.data, train.targets)
     xv, yv = _as_tensors(test.data, test.targets)
     return SourceData(

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from engine.data import load_data
-from engine.data.sources import synthetic
 from engine.data.balance import class_weights, epoch_order
+from engine.data.sources import synthetic
 from engine.errors import DataError
 from engine.preset import Preset
 from tests.conftest import tiny_preset
@@ -47,7 +47,9 @@ def test_split_is_seeded():
 
 
 def test_limit_per_class_and_class_fraction():
-    data = load_data(Preset().with_changes({"data.limit_per_class": 20, "data.class_fraction": {"3": 0.25}}))
+    data = load_data(
+        Preset().with_changes({"data.limit_per_class": 20, "data.class_fraction": {"3": 0.25}})
+    )
     counts = data.stats["train_counts"]
     assert counts[3] == 20 and counts[0] == 20  # limit applies after the fraction
     data = load_data(Preset().with_changes({"data.class_fraction": {"3": 0.05}}))
@@ -64,7 +66,9 @@ def test_class_fraction_names_unknown_class():
 def test_synthetic_signal_imbalance_and_noise():
     p = tiny_preset(**{"data.synthetic.imbalance": 10.0, "data.synthetic.samples": 1000})
     data = load_data(p)
-    counts = [a + b for a, b in zip(data.stats["train_counts"], data.stats["val_counts"])]
+    counts = [
+        a + b for a, b in zip(data.stats["train_counts"], data.stats["val_counts"], strict=True)
+    ]
     assert sum(counts) == 1000
     assert counts[0] / counts[-1] == pytest.approx(10, rel=0.15)
     assert data.input_shape == (1, 8, 8)
@@ -83,7 +87,9 @@ def _class_means_separation(p):
 
 def test_synthetic_signal_zero_has_no_class_pattern():
     strong = _class_means_separation(tiny_preset(**{"data.synthetic.samples": 3000}))
-    none = _class_means_separation(tiny_preset(**{"data.synthetic.samples": 3000, "data.synthetic.signal": 0.0}))
+    none = _class_means_separation(
+        tiny_preset(**{"data.synthetic.samples": 3000, "data.synthetic.signal": 0.0})
+    )
     assert strong > 5 * none
 
 
@@ -101,7 +107,9 @@ def _write_idx(folder, prefix, images, labels):
     )
 
 
-@pytest.mark.parametrize(("source", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+@pytest.mark.parametrize(
+    ("source", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")]
+)
 def test_mnist_idx_files_read_by_torchvision(tmp_path, source, folder):
     rng = np.random.default_rng(0)
     raw = tmp_path / folder / "raw"
@@ -133,9 +141,26 @@ def test_cifar10_pickled_batches_read_by_torchvision(tmp_path, monkeypatch):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for i in range(1, 6):
-        _write_cifar_batch(folder / f"data_batch_{i}", rng.integers(0, 256, (8, 3, 32, 32), dtype=np.uint8), np.arange(8) % 10)
-    _write_cifar_batch(folder / "test_batch", rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8), np.arange(10))
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        _write_cifar_batch(
+            folder / f"data_batch_{i}",
+            rng.integers(0, 256, (8, 3, 32, 32), dtype=np.uint8),
+            np.arange(8) % 10,
+        )
+    _write_cifar_batch(
+        folder / "test_batch", rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8), np.arange(10)
+    )
+    names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": names}, f)
     # Our files are real CIFAR pickles but not the published ones, so their MD5 sums differ.
@@ -146,7 +171,9 @@ def test_cifar10_pickled_batches_read_by_torchvision(tmp_path, monkeypatch):
     assert data.input_shape == (3, 32, 32)
     assert len(data.y_train) == 40 and len(data.y_val) == 10
     assert data.class_names == names
-    first = np.asarray(pickle.load(open(folder / "data_batch_1", "rb"))["data"][0]).reshape(3, 32, 32)
+    first = np.asarray(pickle.load(open(folder / "data_batch_1", "rb"))["data"][0]).reshape(
+        3, 32, 32
+    )
     assert torch.equal(data.x_train[0], torch.from_numpy(first))
 
 
@@ -166,12 +193,18 @@ def test_folder_with_corrupt_and_text_files(tmp_path):
     _image(tmp_path / "dogs" / "alpha.png", mode="RGBA", size=(20, 20))
     (tmp_path / "cats" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "dogs" / "notes.txt").write_text("not an image")
-    p = Preset().with_changes({"data.source": "folder", "data.root": str(tmp_path), "data.val_fraction": 0.25})
+    p = Preset().with_changes(
+        {"data.source": "folder", "data.root": str(tmp_path), "data.val_fraction": 0.25}
+    )
     data = load_data(p)
     assert data.class_names == ["cats", "dogs"]
     assert data.stats["skipped_files"] == 2
     assert len(data.y_train) + len(data.y_val) == 9
-    assert data.input_shape == (3, 12, 10)  # RGB because some images have colour; first image's size
+    assert data.input_shape == (
+        3,
+        12,
+        10,
+    )  # RGB because some images have colour; first image's size
 
 
 def test_folder_with_train_and_val_and_image_size(tmp_path):
@@ -179,7 +212,9 @@ def test_folder_with_train_and_val_and_image_size(tmp_path):
         for cls in ("a", "b"):
             for i in range(n):
                 _image(tmp_path / split / cls / f"{i}.png", mode="L", size=(30, 30))
-    p = Preset().with_changes({"data.source": "folder", "data.root": str(tmp_path), "data.image_size": 16})
+    p = Preset().with_changes(
+        {"data.source": "folder", "data.root": str(tmp_path), "data.image_size": 16}
+    )
     data = load_data(p)
     assert data.input_shape == (1, 16, 16)
     assert len(data.y_train) == 6 and len(data.y_val) == 4

@@ -10,7 +10,9 @@ from engine.preset import ModelConfig
 
 
 @pytest.mark.parametrize("arch", sorted(BUILDERS))
-@pytest.mark.parametrize(("shape", "classes"), [((1, 8, 8), 10), ((3, 32, 32), 2), ((4, 20, 28), 7)])
+@pytest.mark.parametrize(
+    ("shape", "classes"), [((1, 8, 8), 10), ((3, 32, 32), 2), ((4, 20, 28), 7)]
+)
 def test_architectures_adapt_to_data(arch, shape, classes):
     cfg = ModelConfig(arch=arch, width=8, depth=2, dropout=0.1)
     model = build_model(cfg, shape, classes)
@@ -20,7 +22,9 @@ def test_architectures_adapt_to_data(arch, shape, classes):
 
 def test_batch_norm_switch():
     with_bn = build_model(ModelConfig(arch="convnet", width=8, depth=2), (1, 8, 8), 10)
-    without = build_model(ModelConfig(arch="convnet", width=8, depth=2, batch_norm=False), (1, 8, 8), 10)
+    without = build_model(
+        ModelConfig(arch="convnet", width=8, depth=2, batch_norm=False), (1, 8, 8), 10
+    )
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in without.modules())
 

@@ -25,8 +25,16 @@ def test_defaults_match_design():
 def test_every_shipped_preset_loads_and_round_trips(tmp_path):
     shipped = sorted(presets.presets_dir().glob("*.toml"))
     names = {p.stem for p in shipped}
-    assert {"digits", "article-1-imbalance", "article-2-steplr", "article-3-regularized",
-            "mnist", "fashion-mnist", "cifar10", "folder"} <= names
+    assert {
+        "digits",
+        "article-1-imbalance",
+        "article-2-steplr",
+        "article-3-regularized",
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "folder",
+    } <= names
     for path in shipped:
         p = presets.load(path)
         presets.save(p, tmp_path / path.name)
@@ -50,7 +58,10 @@ def test_saved_file_has_every_key(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[train]\nlearning_rate = 0.1\n", "unknown key 'train.learning_rate'; did you mean 'train.optimizer.lr'?"),
+        (
+            "[train]\nlearning_rate = 0.1\n",
+            "unknown key 'train.learning_rate'; did you mean 'train.optimizer.lr'?",
+        ),
         ("[model]\narchitecture = 'mlp'\n", "did you mean 'model.arch'?"),
         ("[train]\nbatchsize = 3\n", "did you mean 'train.batch_size'?"),
         ("[data]\nnormalise = 'unit'\n", "did you mean 'data.normalize'?"),
@@ -79,7 +90,11 @@ def test_unknown_keys_suggest_nearest(text, expected):
         ("[train]\ndevice = 'gpu'\n", "train.device", "'cuda:N'"),
         ("[train.schedule]\nmilestones = [5, 2]\n", "train.schedule.milestones", "increasing"),
         ("[train.schedule]\nname = 'multistep'\n", "train.schedule.milestones", "at least one"),
-        ("[train]\nepochs = 2\n[train.schedule]\nwarmup_epochs = 2\n", "train.schedule.warmup_epochs", "smaller"),
+        (
+            "[train]\nepochs = 2\n[train.schedule]\nwarmup_epochs = 2\n",
+            "train.schedule.warmup_epochs",
+            "smaller",
+        ),
         ("[data]\nsource = 'folder'\n", "data.root", "must name the image folder"),
         ("train = 3\n", "train", "must be a table"),
     ],

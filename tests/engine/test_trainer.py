@@ -37,7 +37,16 @@ def test_fit_emits_events_and_writes_run_directory(runs_dir):
     assert summary["status"] == "finished" and run.read_summary()["status"] == "finished"
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2, 3]
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "samples_per_s", "grad_norm"):
+    for key in (
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+        "samples_per_s",
+        "grad_norm",
+    ):
         assert isinstance(rows[0][key], float)
     assert set(rows[0]["per_class"]) == {"precision", "recall", "f1", "support"}
     confusion = np.array(rows[-1]["confusion"])
@@ -47,7 +56,11 @@ def test_fit_emits_events_and_writes_run_directory(runs_dir):
     pred = run.read_predictions()
     assert pred["best_prob"].shape == (confusion.sum(), 3) and int(pred["last_epoch"]) == 3
     best = load_checkpoint(run.best_checkpoint)
-    assert best["epoch"] == summary["best_epoch"] and best["class_names"] == ["class 0", "class 1", "class 2"]
+    assert best["epoch"] == summary["best_epoch"] and best["class_names"] == [
+        "class 0",
+        "class 1",
+        "class 2",
+    ]
     assert load_checkpoint(run.last_checkpoint)["normalization"]["mode"] == "standardize"
     assert summary["best_val_acc"] > 0.6  # signal 1 is learnable; chance is 1/3
 
@@ -64,7 +77,9 @@ def test_batch_events_are_rate_limited(runs_dir):
 
 
 def test_same_preset_and_seed_give_identical_metrics(runs_dir):
-    p = tiny_preset(**{"data.augment": ["hflip", "crop:1"], "model.dropout": 0.3, "data.balance": "oversample"})
+    p = tiny_preset(
+        **{"data.augment": ["hflip", "crop:1"], "model.dropout": 0.3, "data.balance": "oversample"}
+    )
     a = Trainer(p, out=runs_dir / "a").fit()
     b = Trainer(p, out=runs_dir / "b").fit()
     rows_a, rows_b = RunFiles(a["run_dir"]).read_metrics(), RunFiles(b["run_dir"]).read_metrics()
@@ -83,11 +98,17 @@ class StopAfterEpoch:
 
 
 def test_resume_matches_uninterrupted_run(runs_dir):
-    p = tiny_preset(**{
-        "train.epochs": 4, "data.augment": ["crop:1", "jitter:0.1"], "model.dropout": 0.2,
-        "data.balance": "oversample", "train.schedule.name": "step", "train.schedule.step_size": 2,
-        "train.schedule.gamma": 0.5,
-    })
+    p = tiny_preset(
+        **{
+            "train.epochs": 4,
+            "data.augment": ["crop:1", "jitter:0.1"],
+            "model.dropout": 0.2,
+            "data.balance": "oversample",
+            "train.schedule.name": "step",
+            "train.schedule.step_size": 2,
+            "train.schedule.gamma": 0.5,
+        }
+    )
     full = Trainer(p, out=runs_dir / "full").fit()
     control = RunControl()
     stopped = Trainer(p, out=runs_dir / "part", control=control).fit(StopAfterEpoch(control, 2))
@@ -141,8 +162,15 @@ def test_pause_holds_and_resume_continues(runs_dir):
 
 @pytest.mark.parametrize("balance", ["oversample", "undersample", "class-weights", "focal"])
 def test_balance_modes_train(runs_dir, balance):
-    p = tiny_preset(**{"data.balance": balance, "data.synthetic.imbalance": 10.0, "train.epochs": 4,
-                       "data.synthetic.samples": 600, "train.optimizer.lr": 0.01})
+    p = tiny_preset(
+        **{
+            "data.balance": balance,
+            "data.synthetic.imbalance": 10.0,
+            "train.epochs": 4,
+            "data.synthetic.samples": 600,
+            "train.optimizer.lr": 0.01,
+        }
+    )
     summary = Trainer(p, out=runs_dir).fit()
     assert summary["status"] == "finished" and summary["best_val_acc"] > 0.9
 
@@ -169,20 +197,31 @@ def test_schedules_and_optimizers_run_and_match_preview(runs_dir, schedule, opti
 
 
 def test_step_lr_decays_tenfold_each_epoch():
-    p = Preset().with_changes({"train.epochs": 4, "train.schedule.name": "step", "train.optimizer.lr": 0.005})
+    p = Preset().with_changes(
+        {"train.epochs": 4, "train.schedule.name": "step", "train.optimizer.lr": 0.005}
+    )
     lrs = preview_lr(p, 2)
     assert lrs[::2] == pytest.approx([0.005, 0.0005, 5e-5, 5e-6])
 
 
 def test_warmup_ramps_linearly():
-    p = Preset().with_changes({"train.epochs": 3, "train.schedule.warmup_epochs": 1, "train.optimizer.lr": 0.1})
+    p = Preset().with_changes(
+        {"train.epochs": 3, "train.schedule.warmup_epochs": 1, "train.optimizer.lr": 0.1}
+    )
     lrs = preview_lr(p, 4)
     assert lrs[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
 
 
 def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
-    p = tiny_preset(**{"train.label_smoothing": 0.1, "train.grad_clip": 0.5, "train.early_stopping": 1,
-                       "train.epochs": 30, "data.synthetic.signal": 0.0})
+    p = tiny_preset(
+        **{
+            "train.label_smoothing": 0.1,
+            "train.grad_clip": 0.5,
+            "train.early_stopping": 1,
+            "train.epochs": 30,
+            "data.synthetic.signal": 0.0,
+        }
+    )
     summary = Trainer(p, out=runs_dir).fit()
     assert summary["status"] == "finished" and summary["early_stopped"]
     assert summary["epochs_completed"] < 30
@@ -211,7 +250,9 @@ def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(runs_dir, monk
     assert "train.optimizer.lr" in summary["hint"]
     assert isinstance(seen[-1], ev.RunFailed)
     last = load_checkpoint(RunFiles(summary["run_dir"]).last_checkpoint)
-    assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+    assert last["epoch"] == 1 and all(
+        torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point()
+    )
 
 
 def test_model_that_cannot_take_the_input_fails_before_the_run(runs_dir, monkeypatch):

@@ -1,0 +1,67 @@
+"""Atomic writes and safe checkpoint loading."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from engine import atomic
+from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "f.json"
+    atomic.write_json(target, {"a": 1})
+    atomic.write_json(target, {"a": 2})
+    assert target.read_text() == '{\n  "a": 2\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "ckpt.pt"
+    atomic.write_torch(target, {"ok": torch.ones(2)})
+    with pytest.raises(Exception):  # noqa: B017 - lambdas cannot be pickled
+        atomic.write_torch(target, {"bad": lambda: None})
+
+    def half_then_crash(f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic.atomic_write(target, half_then_crash)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+    assert torch.equal(torch.load(target, weights_only=True)["ok"], torch.ones(2))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (open, ("/tmp/plateau-pwned-by-checkpoint", "w"))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "plateau-checkpoint/1", "model": {}, "x": _Evil()}, path)
+    marker = __import__("pathlib").Path("/tmp/plateau-pwned-by-checkpoint")
+    marker.unlink(missing_ok=True)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_checkpoints(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"model": {"w": torch.ones(3)}, "epoch": 1})
+    assert load_checkpoint(good)["epoch"] == 1
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a Plateau checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "text.pt").write_bytes(pickle.dumps("hello"))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "text.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")

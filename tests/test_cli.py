@@ -1,0 +1,101 @@
+"""``plateau-train`` end to end, as a subprocess, the way a person runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.preset import presets_dir
+from engine.runs import RunFiles
+
+DIGITS = presets_dir() / "digits.toml"
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_digits_preset_reaches_97_percent(tmp_path):
+    result = run_cli(DIGITS, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "epoch   1/15" in out and "finished after 15 epochs" in out
+    assert "epoch 1/15" in result.stderr  # the tqdm bar
+    run_dir = Path(out.strip().splitlines()[-1].removeprefix("run directory: "))
+    rows = RunFiles(run_dir).read_metrics()
+    assert len(rows) == 15
+    assert max(r["val_acc"] for r in rows) >= 0.97
+
+
+def test_json_mode_prints_one_event_per_line(tmp_path):
+    result = run_cli(DIGITS, "--out", tmp_path, "--epochs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
+    assert kinds.count("EpochEnd") == 2
+    assert events[-1]["summary"]["epochs_completed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "learning_rate=0.1"], "did you mean 'train.optimizer.lr'?"),
+        (["--set", "train.optimizer.lr=fast"], "'train.optimizer.lr' = 'fast' is not valid"),
+        (["--device", "cuda:7"], "'train.device' = 'cuda:7' is not available"),
+        (["--epochs", "0"], "'train.epochs' = 0 is out of range"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = run_cli(DIGITS, "--out", tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written for bad input
+
+
+def test_bad_preset_files(tmp_path):
+    (tmp_path / "bad.toml").write_text("[train\nepochs = 3\n")
+    result = run_cli(tmp_path / "bad.toml")
+    assert (
+        result.returncode == 2 and "malformed TOML" in result.stderr and "line 1" in result.stderr
+    )
+    result = run_cli(tmp_path / "missing.toml")
+    assert result.returncode == 2 and "preset file not found" in result.stderr
+
+
+def test_missing_dataset_files_exit_2(tmp_path):
+    result = run_cli(presets_dir() / "mnist.toml", "--set", f"data.root={tmp_path}")
+    assert result.returncode == 2
+    assert "'data.download' = true" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_continues_a_stopped_run(tmp_path):
+    first = run_cli(DIGITS, "--out", tmp_path, "--epochs", "2", "--json")
+    assert first.returncode == 0
+    run_dir = json.loads(first.stdout.splitlines()[-1])["summary"]["run_dir"]
+    second = run_cli("resume", run_dir, "--epochs", "3")
+    assert second.returncode == 0, second.stderr
+    rows = RunFiles(run_dir).read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert RunFiles(run_dir).read_preset().train.epochs == 3
+    bad = run_cli("resume", tmp_path / "nothing-here")
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr
+
+
+def test_help_works():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "--set KEY=VALUE" in result.stdout
