@@ -242,7 +242,7 @@ def _unknown_key_message(key: str) -> str:
     return f"unknown key '{key}'{hint}"
 
 
-def _describe(spec: dict[str, Any]) -> str:
+def describe(spec: dict[str, Any]) -> str:
     kind = spec["kind"]
     if "choices" in spec:
         return "one of " + ", ".join(repr(c) for c in spec["choices"])
@@ -269,13 +269,13 @@ def _fmt(x: float) -> str:
 def _check_range(key: str, value: float, spec: dict[str, Any]) -> None:
     lo, hi = spec.get("min"), spec.get("max")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise PresetError(f"'{key}' = {value!r} is out of range: expected {_describe(spec)}", key)
+        raise PresetError(f"'{key}' = {value!r} is out of range: expected {describe(spec)}", key)
 
 
 def _coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
     """Check one value against its spec; return it in canonical type."""
     kind = spec["kind"]
-    bad = PresetError(f"'{key}' = {value!r} is not valid: expected {_describe(spec)}", key)
+    bad = PresetError(f"'{key}' = {value!r} is not valid: expected {describe(spec)}", key)
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad
@@ -307,7 +307,7 @@ def _coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
             close = difflib.get_close_matches(value, spec["choices"], n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise PresetError(
-                f"'{key}' = {value!r} is not valid: expected {_describe(spec)}{hint}", key
+                f"'{key}' = {value!r} is not valid: expected {describe(spec)}{hint}", key
             )
         return value
     if kind == "list[str]":
@@ -479,7 +479,7 @@ def parse_value(key: str, text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         raise PresetError(
-            f"'{key}' = {text!r} is not valid: expected {_describe(spec)}", key
+            f"'{key}' = {text!r} is not valid: expected {describe(spec)}", key
         ) from None
 
 

@@ -123,6 +123,7 @@ class Trainer:
         self.files = RunFiles(self.run_dir)
         self.files.write_preset(p)
         self.started = time.perf_counter()
+        self.files.write_summary(self._summary("running"))
         events(
             ev.RunStarted(
                 p.to_dict(),
@@ -407,6 +408,7 @@ class Trainer:
             "name": self.preset.name,
             "run_dir": str(self.run_dir),
             "device": _device_label(self.device),
+            "class_names": list(self.data.class_names),
             "epochs_planned": self.preset.train.epochs,
             "epochs_completed": self.epoch,
             "best_epoch": self.best["epoch"] or None,

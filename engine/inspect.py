@@ -1,0 +1,122 @@
+"""What the app shows about data, models and predictions, computed on the engine side.
+
+Each function returns plain Python / NumPy values, ready for display; the desktop app calls them
+on a worker thread (they import and run torch).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.data import DataBundle, load_data
+from engine.data.augment import BatchAugment
+from engine.models import build_model, summarize
+from engine.preset import Preset, dumps, from_dict, loads
+from engine.runs import RunFiles
+
+
+def _data_key(preset: Preset) -> str:
+    """The parts of a preset that decide the data (so edits elsewhere reuse the cache)."""
+    raw = preset.to_dict()
+    return dumps(from_dict({"seed": raw["seed"], "data": raw["data"]}))
+
+
+@lru_cache(maxsize=4)
+def _cached_data(key: str) -> DataBundle:
+    return load_data(loads(key))
+
+
+def data_for(preset: Preset) -> DataBundle:
+    """The preset's data, cached on its data settings and seed."""
+    return _cached_data(_data_key(preset))
+
+
+def to_display(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``N×C×H×W`` floats → ``N×H×W×3`` uint8, each image stretched to its own range."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    x = (x - lo) / (hi - lo).clamp(min=1e-8)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] != 3:
+        x = x[:, :3] if x.shape[1] > 3 else torch.cat([x, x[:, :1]], 1)[:, :3]
+    return (x.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def inspect_data(preset: Preset, samples: int = 32, draw: int = 0) -> dict:
+    """Statistics and a grid of training samples *as the network sees them* (normalized and
+    augmented, then mapped back to pixel range for display). ``draw`` picks another sample."""
+    data = data_for(preset)
+    gen = torch.Generator().manual_seed(preset.seed * 1000 + draw)
+    idx = torch.randperm(len(data.y_train), generator=gen)[:samples]
+    x = data.normalizer(torch.device("cpu"))(data.x_train[idx])
+    if preset.data.augment:
+        x = BatchAugment(preset.data.augment, gen)(x)
+    return {
+        "stats": data.stats,
+        "images": to_display(x),
+        "labels": [data.class_names[i] for i in data.y_train[idx].tolist()],
+        "network_range": [float(x.min()), float(x.max())],
+    }
+
+
+def model_summary(preset: Preset) -> dict:
+    """The model's layers, output shapes and parameter counts for the preset's data."""
+    data = data_for(preset)
+    torch.manual_seed(preset.seed)
+    model = build_model(preset.model, data.input_shape, data.num_classes)
+    return {**summarize(model, data.input_shape), "input_shape": list(data.input_shape)}
+
+
+def lr_preview(preset: Preset) -> tuple[list[float], int]:
+    """The planned learning rate per step and the steps per epoch."""
+    from engine.schedules import preview_lr
+
+    data = data_for(preset)
+    n, bs = len(data.y_train), preset.train.batch_size
+    steps = max(1, n // bs + (1 if n % bs > 1 else 0))
+    return preview_lr(preset, steps), steps
+
+
+def error_samples(
+    run_dir: str | Path,
+    true: int | None,
+    pred: int | None,
+    which: str = "best",
+    wrong_only: bool = False,
+    limit: int = 48,
+) -> dict:
+    """Validation images of a run where the true class is ``true`` and the prediction ``pred``
+    (either may be None for any; ``wrong_only`` keeps misclassified ones), most confident first —
+    confidently wrong ones often carry a wrong label."""
+    files = RunFiles(run_dir)
+    preds = files.read_predictions()
+    preset = files.read_preset()
+    data = data_for(preset)
+    key = which if f"{which}_pred" in preds else "last"
+    y_true, y_pred, prob = preds["y_true"], preds[f"{key}_pred"], preds[f"{key}_prob"]
+    mask = np.ones(len(y_true), dtype=bool)
+    if true is not None:
+        mask &= y_true == true
+    if pred is not None:
+        mask &= y_pred == pred
+    if wrong_only:
+        mask &= y_pred != y_true
+    idx = np.nonzero(mask)[0]
+    confidence = prob[idx, y_pred[idx]]
+    order = idx[np.argsort(-confidence, kind="stable")][:limit]
+    x = data.normalizer(torch.device("cpu"))(data.x_val[torch.as_tensor(order, dtype=torch.long)])
+    names = data.class_names
+    return {
+        "images": to_display(x) if len(order) else np.zeros((0, 1, 1, 3), np.uint8),
+        "true": [names[i] for i in y_true[order]],
+        "pred": [names[i] for i in y_pred[order]],
+        "confidence": prob[order, y_pred[order]].tolist(),
+        "epoch": int(preds[f"{key}_epoch"]),
+        "count": int(len(idx)),
+    }

@@ -1,0 +1,299 @@
+"""The real MainWindow, driven through its actions, offscreen."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine import preset as presets
+from tests.gui.conftest import digits_preset, wait_jobs
+
+RUN_TIMEOUT_MS = 120_000
+
+
+def _trigger(w, name):
+    w.findChild(type(w.actions[name]), name).trigger()
+
+
+def _enabled(w):
+    return {name: a.isEnabled() for name, a in w.actions.items()}
+
+
+def test_window_has_the_designed_object_names(window):
+    from PySide6.QtWidgets import QWidget
+
+    for name in (
+        "lossPlot",
+        "accuracyPlot",
+        "perClassPlot",
+        "lrPlot",
+        "confusionMatrixView",
+        "doctorPanel",
+        "runList",
+        "datasetForm",
+        "modelForm",
+        "trainingForm",
+    ):
+        assert window.findChild(QWidget, name) is not None, name
+    for name in (
+        "actionStart",
+        "actionPause",
+        "actionStop",
+        "actionOpenPreset",
+        "actionSavePreset",
+        "actionExport",
+        "actionLrFind",
+    ):
+        assert window.actions[name].objectName() == name
+    assert window.objectName() == "MainWindow"
+    assert window.current_preset() == presets.load(presets.default_preset_path())
+    assert window.windowTitle().startswith("digits")
+
+
+def test_end_to_end_training_updates_every_view(window, qtbot, tmp_path):
+    assert window.load_preset(digits_preset(tmp_path, **{"train.epochs": 3}))
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        _trigger(window, "actionStart")
+    window.run_view.paint()
+    summary = finished.args[0]
+    assert summary["status"] == "finished"
+    assert window.loss_plot.epoch_points() == 3
+    x, _ = window.loss_plot.val.getData()
+    assert len(x) == 3
+    assert window.accuracy_plot.epoch_points() == 3
+    assert window.confusion_view.counts.shape == (10, 10)
+    val_size = sum(json.loads(line)["per_class"]["support"][0] >= 0 for line in [])  # noqa
+    rows = [
+        json.loads(line)
+        for line in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+    ]
+    val_size = sum(rows[-1]["per_class"]["support"])
+    assert window.confusion_view.counts.sum() == val_size == 359
+    assert window.per_class_plot.classes_shown() == 10
+    runs = window.run_list.runs()
+    assert len(runs) == 1 and runs[0]["status"] == "finished"
+    assert float(runs[0]["best_val_acc"]) == pytest.approx(summary["best_val_acc"], abs=1e-4)
+    assert "epoch 3/3" in window.status_labels["epoch"].text()
+    assert "cpu" in window.status_labels["device"].text()
+    # the LR plot previewed the schedule from the real torch scheduler and then drew the run
+    wait_jobs(qtbot, window)
+    assert window.lr_plot.preview_points() == 3 * 23
+    assert len(window.lr_plot.actual.getData()[0]) > 0
+
+
+def test_error_browser_shows_images_behind_a_cell(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 1}))
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    window.run_view.paint()
+    counts = window.confusion_view.counts
+    window.confusion_view.cell_clicked.emit(3, 3)
+    wait_jobs(qtbot, window)
+    browser = window.error_browser
+    assert browser.grid.count == min(48, counts[3, 3])
+    assert browser.confidences == sorted(browser.confidences, reverse=True)
+    assert window.center_tabs.currentWidget() is browser
+
+
+def test_stop_mid_run_gives_stopped(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 200, "train.batch_size": 8}))
+    with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    assert window.session.state == "running"
+    with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS) as stopped:
+        _trigger(window, "actionStop")
+    assert stopped.args[0]["status"] == "stopped"
+    assert window.run_list.runs()[0]["status"] == "stopped"
+    qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
+
+
+def test_pause_then_resume_continues_the_same_run(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 4, "train.batch_size": 8}))
+    with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    _trigger(window, "actionPause")
+    assert window.session.state == "paused" and window.actions["actionPause"].isChecked()
+    qtbot.wait(400)  # let a batch in flight land
+    steps = len(window.run_view.live.step)
+    qtbot.wait(800)
+    assert len(window.run_view.live.step) == steps  # nothing trained while paused
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        _trigger(window, "actionPause")  # resume
+    assert finished.args[0]["epochs_completed"] == 4
+    assert len(window.run_list.runs()) == 1  # the same run continued
+
+
+def test_action_table_follows_run_state(window, qtbot, tmp_path):
+    idle = _enabled(window)
+    assert idle["actionStart"] and idle["actionOpenPreset"] and idle["actionSavePreset"]
+    assert not idle["actionPause"] and not idle["actionStop"] and not idle["actionLrFind"]
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 200, "train.batch_size": 8}))
+    with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    running = _enabled(window)
+    assert not running["actionStart"] and running["actionPause"] and running["actionStop"]
+    assert not running["actionOpenPreset"] and not window.dataset_form.isEnabled()
+    _trigger(window, "actionPause")
+    paused = _enabled(window)
+    assert paused["actionPause"] and paused["actionStop"] and not paused["actionStart"]
+    assert window.actions["actionPause"].text() == "&Resume"
+    with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStop")
+    assert _enabled(window) == idle and window.dataset_form.isEnabled()
+
+
+def test_bad_preset_leaves_current_one(window, tmp_path):
+    before = window.current_preset()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlearning_rate = 0.1\n")
+    assert not window.load_preset(bad)
+    assert window.current_preset() == before
+    assert window.banner.isVisible()
+    assert "did you mean 'train.optimizer.lr'" in window.banner.text()
+    (tmp_path / "broken.toml").write_text("[train\n")
+    assert not window.load_preset(tmp_path / "broken.toml")
+    assert "malformed TOML" in window.banner.text() and window.current_preset() == before
+
+
+def test_save_then_open_round_trips(window, tmp_path):
+    lr = window.training_form.widgets["train.optimizer.lr"]
+    lr.setText("0.0003")
+    lr.textEdited.emit("0.0003")
+    assert window.isWindowModified()
+    edited = window.current_preset()
+    target = tmp_path / "mine.toml"
+    assert window.save_preset(target)
+    assert not window.isWindowModified()
+    window.load_preset(presets.presets_dir() / "article-2-steplr.toml")
+    assert window.current_preset() != edited
+    window.load_preset(target)
+    assert window.current_preset() == edited == presets.load(target)
+    assert window.current_preset().train.optimizer.lr == 0.0003
+    assert str(target.resolve()) in window.settings.get("recent/presets")
+    assert any(a.text() == str(target.resolve()) for a in window.recent_menu.actions())
+
+
+def test_invalid_field_is_marked_and_blocks_start(window):
+    field = window.training_form.widgets["train.optimizer.lr"]
+    field.setText("fast")
+    field.textEdited.emit("fast")
+    assert not window.actions["actionStart"].isEnabled()
+    assert "train.optimizer.lr" in window.preset_error.text()
+    assert field.styleSheet()
+    field.setText("0.01")
+    field.textEdited.emit("0.01")
+    assert window.actions["actionStart"].isEnabled() and not field.styleSheet()
+    warmup = window.training_form.widgets["train.schedule.warmup_epochs"]
+    warmup.setValue(100)  # cross-field rule: must be < epochs
+    assert not window.actions["actionStart"].isEnabled()
+    assert "warmup_epochs" in window.preset_error.text()
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in presets.presets_dir().glob("*.toml")))
+def test_each_form_round_trips_its_section(window, name):
+    preset = presets.load(presets.presets_dir() / f"{name}.toml")
+    window.load_preset(presets.presets_dir() / f"{name}.toml")
+    for form in window.forms:
+        values = form.values()
+        assert values == {k: preset.get(k) for k in form.widgets}
+    assert window.current_preset() == preset
+    assert not window.isWindowModified()
+
+
+def test_forms_show_fields_for_the_chosen_kind(window):
+    form = window.training_form
+    name = form.widgets["train.optimizer.name"]
+    momentum = form.widgets["train.optimizer.momentum"]
+    name.setCurrentText("adam")
+    assert momentum.isHidden()
+    name.setCurrentText("sgd")
+    assert not momentum.isHidden()
+    sched = form.widgets["train.schedule.name"]
+    sched.setCurrentText("multistep")
+    assert not form.widgets["train.schedule.milestones"].isHidden()
+    assert form.widgets["train.schedule.patience"].isHidden()
+    source = window.dataset_form.widgets["data.source"]
+    source.setCurrentText("synthetic")
+    assert not window.dataset_form.widgets["data.synthetic.signal"].isHidden()
+    source.setCurrentText("digits")
+    assert window.dataset_form.widgets["data.synthetic.signal"].isHidden()
+    assert not form.widgets["train.amp"].isEnabled()  # no CUDA device here
+
+
+def test_close_during_run_stops_it_and_leaves_no_thread(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 200, "train.batch_size": 8}))
+    with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    run_dir = window.session.run_dir
+    window.close()
+    assert not window.session.thread_alive()
+    assert not [t for t in threading.enumerate() if t.name == "plateau-training"]
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    assert summary["status"] == "stopped"
+    assert (Path(run_dir) / "checkpoints" / "last.pt").exists()
+
+
+def test_data_inspector_and_model_summary_follow_the_forms(window, qtbot):
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    inspector = window.data_inspector
+    assert inspector.grid.count == 32
+    assert inspector.stats.rowCount() == 1 and inspector.stats.item(0, 4).text() == "16"
+    assert "1438 training / 359 validation" in inspector.summary.text()
+    # as the network sees them: standardized, so values go below zero
+    assert inspector.last["network_range"][0] < 0
+    rows = window.model_summary.table.rowCount()
+    assert rows > 5 and "94,186 parameters" in window.model_summary.totals.text()
+    window.model_form.widgets["model.depth"].setValue(2)
+    window._inspect_timer.timeout.emit()
+    wait_jobs(qtbot, window)
+    assert window.model_summary.table.rowCount() < rows
+
+
+def test_export_dialog_writes_a_verified_checkpoint(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 1}))
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    _trigger(window, "actionExport")
+    dialog = window.run_view.export_dialog
+    dest = tmp_path / "model.pt"
+    dialog.dest.setText(str(dest))
+    dialog.export_button.click()
+    wait_jobs(qtbot, window)
+    assert dest.is_file()
+    assert dialog.result.text().startswith("verified")
+    assert "top-1 agreement 100%" in dialog.result.text()
+    dialog.close()
+
+
+def test_failed_run_shows_banner_and_app_stays_usable(window, qtbot, tmp_path):
+    window.load_preset(
+        digits_preset(tmp_path, **{"data.source": "mnist", "data.root": str(tmp_path)})
+    )
+    with qtbot.waitSignal(window.session.failed, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    assert window.banner.isVisible() and "'data.download' = true" in window.banner.text()
+    assert window.session.state == "idle" and window.actions["actionStart"].isEnabled()
+
+
+def test_run_list_overlays_and_compares_presets(window, qtbot, tmp_path):
+    for lr in (0.003, 0.001):
+        window.load_preset(digits_preset(tmp_path, **{"train.epochs": 1, "train.optimizer.lr": lr}))
+        with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+            _trigger(window, "actionStart")
+    runs = window.run_list.runs()
+    assert len(runs) == 2
+    for r in runs:
+        window.run_list.set_checked(r["path"], True)
+    assert (
+        "train.optimizer.lr: 0.003 | 0.001" in window.run_list.diff.text()
+        or "train.optimizer.lr: 0.001 | 0.003" in window.run_list.diff.text()
+    )
+    assert len(window.loss_plot.overlays) + len(window.accuracy_plot.overlays) >= 2
+    window.run_list.select(runs[1]["path"])
+    window.run_view.paint()
+    assert window.run_view.shown.run_dir == runs[1]["path"]
+    assert window.accuracy_plot.epoch_points() == 1

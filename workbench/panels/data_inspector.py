@@ -1,0 +1,117 @@
+"""The data inspector: class histogram (train/val), samples as the network sees them, per-channel
+statistics of the raw inputs, skipped files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.panels.image_grid import ImageGrid
+from workbench.plots import style
+
+
+class DataInspector(QWidget):
+    """Shows what ``engine.inspect.inspect_data`` returns."""
+
+    redraw_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("dataInspector")
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.summary = QLabel("Loading data…")
+        self.summary.setWordWrap(True)
+        self.redraw = QPushButton("Draw other samples")
+        self.redraw.setObjectName("redrawSamples")
+        self.redraw.clicked.connect(self.redraw_requested)
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.redraw)
+        layout.addLayout(top)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.histogram = style.make_plot("classHistogram", "Samples per class", "samples", "class")
+        item = self.histogram.getPlotItem()
+        self.train_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.4, brush=style.TRAIN, name="train"
+        )
+        self.val_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=style.VAL, name="val")
+        item.addItem(self.train_bars)
+        item.addItem(self.val_bars)
+        item.legend.addItem(self.train_bars, "train")
+        item.legend.addItem(self.val_bars, "val")
+        self.stats = QTableWidget(0, 5)
+        self.stats.setObjectName("channelStats")
+        self.stats.setHorizontalHeaderLabels(["channel", "mean", "std", "min", "max"])
+        self.stats.verticalHeader().setVisible(False)
+        self.stats.setMaximumHeight(140)
+        left_layout.addWidget(self.histogram, 1)
+        left_layout.addWidget(
+            QLabel("Raw input statistics (training split, before normalization):")
+        )
+        left_layout.addWidget(self.stats)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.samples_label = QLabel("Samples as the network sees them")
+        self.grid = ImageGrid(columns=8)
+        self.grid.setObjectName("sampleGrid")
+        right_layout.addWidget(self.samples_label)
+        right_layout.addWidget(self.grid, 1)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([400, 500])
+        layout.addWidget(split, 1)
+        self.last: dict | None = None
+
+    def show_inspection(self, result: dict) -> None:
+        self.last = result
+        stats = result["stats"]
+        train = np.asarray(stats["train_counts"], dtype=float)
+        val = np.asarray(stats["val_counts"], dtype=float)
+        k = len(train)
+        self.train_bars.setOpts(x=np.arange(k) - 0.2, height=train, width=0.4)
+        self.val_bars.setOpts(x=np.arange(k) + 0.2, height=val, width=0.4)
+        names = stats["classes"]
+        step = max(1, k // 20)
+        self.histogram.getPlotItem().getAxis("bottom").setTicks(
+            [[(i, str(names[i])[:10]) for i in range(0, k, step)]]
+        )
+        raw = stats["raw"]
+        self.stats.setRowCount(len(raw["mean"]))
+        for c in range(len(raw["mean"])):
+            for col, value in enumerate(
+                [c, raw["mean"][c], raw["std"][c], raw["min"][c], raw["max"][c]]
+            ):
+                text = str(value) if col == 0 else f"{value:.4g}"
+                self.stats.setItem(c, col, QTableWidgetItem(text))
+        ratio = train.max() / max(train[train > 0].min(), 1) if k else 0
+        shape = "×".join(str(s) for s in stats["image_shape"])
+        self.summary.setText(
+            f"{stats['source']}: {int(train.sum())} training / {int(val.sum())} validation images "
+            f"of {shape}, {k} classes (largest:smallest {ratio:.1f}:1); skipped files: "
+            f"{stats['skipped_files']}; normalization: {stats['normalize']}"
+        )
+        lo, hi = result["network_range"]
+        self.samples_label.setText(
+            f"{len(result['labels'])} training samples as the network sees them "
+            f"(normalized and augmented; values {lo:.2f} … {hi:.2f}, stretched for display)"
+        )
+        self.grid.set_images(result["images"], result["labels"])
+
+    def show_error(self, message: str) -> None:
+        self.summary.setText(f"Cannot load the data: {message}")
+        self.grid.set_images(np.zeros((0, 1, 1, 3), np.uint8), [])

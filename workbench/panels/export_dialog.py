@@ -1,0 +1,129 @@
+"""The export dialog: which run, best or last checkpoint, which format, where; shows the
+verification figures once written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+# Formats the engine exports (kept here so the dialog opens without importing torch).
+FORMATS = {"pt": ("PyTorch checkpoint", ".pt")}
+
+
+class ExportDialog(QDialog):
+    """Collects an export request and runs it through ``export_fn`` (off the GUI thread)."""
+
+    def __init__(self, runs: list[dict], export_fn, folder: str = "", parent=None):
+        super().__init__(parent)
+        self.setObjectName("exportDialog")
+        self.setWindowTitle("Export model")
+        self.export_fn = export_fn
+        self.folder = folder
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.run = QComboBox()
+        self.run.setObjectName("exportRun")
+        for info in runs:
+            self.run.addItem(info["name"], info["path"])
+        self.best = QRadioButton("best (highest validation accuracy)")
+        self.best.setChecked(True)
+        self.last = QRadioButton("last epoch")
+        which = QWidget()
+        which_layout = QHBoxLayout(which)
+        which_layout.setContentsMargins(0, 0, 0, 0)
+        which_layout.addWidget(self.best)
+        which_layout.addWidget(self.last)
+        self.format = QComboBox()
+        self.format.setObjectName("exportFormat")
+        for key, (label, suffix) in FORMATS.items():
+            self.format.addItem(f"{label} ({suffix})", key)
+        self.dest = QLineEdit()
+        self.dest.setObjectName("exportDestination")
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self._browse)
+        dest_row = QWidget()
+        dest_layout = QHBoxLayout(dest_row)
+        dest_layout.setContentsMargins(0, 0, 0, 0)
+        dest_layout.addWidget(self.dest, 1)
+        dest_layout.addWidget(browse)
+        form.addRow("Run", self.run)
+        form.addRow("Checkpoint", which)
+        form.addRow("Format", self.format)
+        form.addRow("Destination", dest_row)
+        layout.addLayout(form)
+        self.result = QLabel("")
+        self.result.setObjectName("exportResult")
+        self.result.setWordWrap(True)
+        layout.addWidget(self.result)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton(
+            "Export", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.export_button.setObjectName("exportButton")
+        self.export_button.clicked.connect(self.start_export)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.run.currentIndexChanged.connect(self._suggest)
+        self.format.currentIndexChanged.connect(self._suggest)
+        self.best.toggled.connect(self._suggest)
+        self._suggest()
+        if not runs:
+            self.export_button.setEnabled(False)
+            self.result.setText("No runs with checkpoints in the workspace yet.")
+
+    def checkpoint(self) -> Path:
+        which = "best" if self.best.isChecked() else "last"
+        return Path(self.run.currentData() or "") / "checkpoints" / f"{which}.pt"
+
+    def _suggest(self, *_):
+        if not self.run.count():
+            return
+        suffix = FORMATS[self.format.currentData()][1]
+        which = "best" if self.best.isChecked() else "last"
+        folder = Path(self.folder or Path(self.run.currentData()).parent)
+        self.dest.setText(str(folder / f"{self.run.currentText()}-{which}{suffix}"))
+
+    def _browse(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.dest.text())
+        if path:
+            self.dest.setText(path)
+
+    def start_export(self) -> None:
+        src, dest = self.checkpoint(), self.dest.text().strip()
+        if not src.is_file():
+            self.result.setText(f"No checkpoint at {src}: the run has not completed an epoch.")
+            return
+        if not dest:
+            self.result.setText("Choose a destination file.")
+            return
+        self.export_button.setEnabled(False)
+        self.result.setText("Exporting and verifying…")
+        self.export_fn(str(src), dest, self.format.currentData(), self._done, self._failed)
+
+    def _done(self, report) -> None:
+        self.export_button.setEnabled(True)
+        verdict = "verified" if report.ok else "VERIFICATION FAILED"
+        self.result.setText(
+            f"{verdict}: wrote {report.path}\nreloaded and compared on {report.samples} inputs: "
+            f"max |logit difference| {report.max_abs_diff:.2e}, top-1 agreement "
+            f"{report.top1_agreement:.0%}"
+        )
+
+    def _failed(self, error: BaseException) -> None:
+        self.export_button.setEnabled(True)
+        self.result.setText(f"Export failed: {error}")

@@ -1,0 +1,56 @@
+"""A grid of small images with captions (samples in the data inspector and error browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+CELL = 72
+
+
+def to_pixmap(image: np.ndarray, size: int = CELL) -> QPixmap:
+    """An ``H×W×3`` uint8 array as a pixmap scaled to ``size`` (nearest neighbour: pixels stay
+    visible)."""
+    image = np.ascontiguousarray(image)
+    h, w, _ = image.shape
+    qimage = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimage).scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+
+
+class ImageGrid(QScrollArea):
+    """Images in rows of ``columns`` with a caption under each."""
+
+    def __init__(self, columns: int = 8, parent=None):
+        super().__init__(parent)
+        self.columns = columns
+        self.setWidgetResizable(True)
+        self._inner = QWidget()
+        self._grid = QGridLayout(self._inner)
+        self._grid.setSpacing(4)
+        self.setWidget(self._inner)
+        self.count = 0
+
+    def set_images(self, images: np.ndarray, captions: list[str]) -> None:
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
+            cell = QWidget()
+            box = QVBoxLayout(cell)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.setSpacing(1)
+            picture = QLabel()
+            picture.setPixmap(to_pixmap(image))
+            picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            text = QLabel(caption)
+            text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            text.setStyleSheet("font-size: 8pt;")
+            box.addWidget(picture)
+            box.addWidget(text)
+            self._grid.addWidget(cell, i // self.columns, i % self.columns)
+        self.count = len(captions)

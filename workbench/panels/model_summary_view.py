@@ -1,0 +1,39 @@
+"""The model summary: each layer's type, output shape and parameters; totals on top."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+
+class ModelSummaryView(QWidget):
+    """Shows what ``engine.inspect.model_summary`` returns."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("modelSummary")
+        layout = QVBoxLayout(self)
+        self.totals = QLabel("Building the model…")
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["layer", "type", "output shape", "parameters"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.totals)
+        layout.addWidget(self.table, 1)
+
+    def show_summary(self, summary: dict) -> None:
+        rows = summary["layers"]
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            shape = "×".join(str(s) for s in row["output"][1:]) if row["output"] else "–"
+            for c, text in enumerate([row["name"], row["type"], shape, f"{row['params']:,}"]):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        inp = "×".join(str(s) for s in summary["input_shape"])
+        self.totals.setText(
+            f"{summary['total_params']:,} parameters ({summary['trainable_params']:,} trainable); "
+            f"input {inp}"
+        )
+
+    def show_error(self, message: str) -> None:
+        self.table.setRowCount(0)
+        self.totals.setText(f"Cannot build the model: {message}")

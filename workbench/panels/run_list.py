@@ -1,0 +1,174 @@
+"""``runList``: every run in the workspace — name, date, status, best validation accuracy.
+
+Selecting a run shows its curves; checking several overlays them and lists how their presets
+differ.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+COLUMNS = ["run", "date", "status", "best val acc"]
+
+
+def read_run(path: Path) -> dict:
+    """A run directory's summary for listing (tolerates a run still being written)."""
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = {}
+    return {
+        "path": str(path),
+        "name": path.name,
+        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
+        "status": summary.get("status", "running" if (path / "metrics.jsonl").exists() else "new"),
+        "best_val_acc": summary.get("best_val_acc"),
+    }
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "class_fraction":
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def preset_differences(paths: list[str]) -> dict[str, list]:
+    """Dotted keys whose values differ between the runs' presets (``name`` left out)."""
+    flats = []
+    for p in paths:
+        try:
+            flats.append(flatten(tomllib.loads((Path(p) / "preset.toml").read_text())))
+        except (OSError, ValueError):
+            flats.append({})
+    keys = sorted(set().union(*flats)) if flats else []
+    return {
+        k: [f.get(k) for f in flats]
+        for k in keys
+        if k != "name" and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1
+    }
+
+
+class RunList(QWidget):
+    """The workspace's runs, newest first."""
+
+    run_selected = Signal(str)
+    runs_checked = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("runList")
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.itemSelectionChanged.connect(self._selected)
+        self.tree.itemChanged.connect(self._changed)
+        self.diff = QLabel("Check runs to overlay them and compare their presets.")
+        self.diff.setObjectName("presetDiff")
+        self.diff.setWordWrap(True)
+        self.diff.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.diff)
+        self._updating = False
+
+    def refresh(self, workspace: str | Path) -> None:
+        from engine.runs import list_runs
+
+        selected = self.selected_run()
+        checked = set(self.checked_runs())
+        self._updating = True
+        self.tree.clear()
+        for path in list_runs(workspace):
+            info = read_run(path)
+            acc = info["best_val_acc"]
+            item = QTreeWidgetItem(
+                [
+                    info["name"],
+                    info["date"],
+                    info["status"],
+                    f"{acc:.4f}" if acc is not None else "–",
+                ]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, info["path"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                0, Qt.CheckState.Checked if info["path"] in checked else Qt.CheckState.Unchecked
+            )
+            self.tree.addTopLevelItem(item)
+            if info["path"] == selected:
+                item.setSelected(True)
+        for col in range(len(COLUMNS)):
+            self.tree.resizeColumnToContents(col)
+        self._updating = False
+
+    def runs(self) -> list[dict]:
+        """What the list shows, one dict per row."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            out.append(
+                {
+                    "path": item.data(0, Qt.ItemDataRole.UserRole),
+                    "name": item.text(0),
+                    "status": item.text(2),
+                    "best_val_acc": item.text(3),
+                }
+            )
+        return out
+
+    def select(self, path: str) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == path:
+                self.tree.setCurrentItem(item)
+                return
+
+    def selected_run(self) -> str | None:
+        items = self.tree.selectedItems()
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+
+    def checked_runs(self) -> list[str]:
+        return [
+            self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+            for i in range(self.tree.topLevelItemCount())
+            if self.tree.topLevelItem(i).checkState(0) == Qt.CheckState.Checked
+        ]
+
+    def set_checked(self, path: str, checked: bool) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == path:
+                item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def _selected(self) -> None:
+        path = self.selected_run()
+        if path and not self._updating:
+            self.run_selected.emit(path)
+
+    def _changed(self, *_):
+        if self._updating:
+            return
+        checked = self.checked_runs()
+        diffs = preset_differences(checked) if len(checked) >= 2 else {}
+        if len(checked) < 2:
+            self.diff.setText("Check runs to overlay them and compare their presets.")
+        elif not diffs:
+            self.diff.setText("The checked runs have identical presets.")
+        else:
+            lines = [
+                f"{k}: " + " | ".join(json.dumps(v) for v in vals) for k, vals in diffs.items()
+            ]
+            self.diff.setText("Preset differences:\n" + "\n".join(lines[:12]))
+        self.runs_checked.emit(checked)

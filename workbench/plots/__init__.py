@@ -1,0 +1,1 @@
+"""Live plots: each is created once and updated with ``setData`` from the paint timer."""

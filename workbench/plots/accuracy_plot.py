@@ -1,0 +1,97 @@
+"""``accuracyPlot``: train and validation accuracy per epoch, the best epoch marked."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+
+from workbench.plots import style
+from workbench.run_history import RunHistory
+
+
+class AccuracyPlot(pg.PlotWidget):
+    """Accuracy per epoch of the current run plus overlaid runs."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("accuracyPlot")
+        item = self.getPlotItem()
+        item.setTitle("Accuracy", size="10pt")
+        item.setLabel("left", "accuracy")
+        item.setLabel("bottom", "epoch")
+        item.showGrid(x=True, y=True, alpha=0.2)
+        style.add_legend(item, (-5, -5))
+        self.setMinimumHeight(160)
+        self.train = item.plot(
+            pen=style.pen(style.TRAIN, 1.5),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=style.TRAIN,
+            name="train",
+        )
+        self.val = item.plot(
+            pen=style.pen(style.VAL, 1.5),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=style.VAL,
+            name="val",
+        )
+        self.best_line = pg.InfiniteLine(
+            angle=90, pen=style.pen("#555", dashed=True), label="best", labelOpts={"position": 0.1}
+        )
+        self.best_line.setVisible(False)
+        item.addItem(self.best_line)
+        self.markers: list = []
+        self.overlays: list = []
+
+    def show_history(self, history: RunHistory) -> None:
+        epochs = history.epoch_numbers()
+        if not history.epochs:
+            self.reset()
+            return
+        self.train.setData(epochs, history.column("train_acc"))
+        self.val.setData(epochs, history.column("val_acc"))
+        best = history.best_epoch()
+        self.best_line.setValue(best)
+        self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f} (epoch {best})")
+        self.best_line.setVisible(True)
+
+    def set_overlays(self, runs) -> None:
+        item = self.getPlotItem()
+        for curve in self.overlays:
+            item.removeItem(curve)
+        self.overlays = [
+            item.plot(
+                h.epoch_numbers(),
+                h.column("val_acc"),
+                pen=style.pen(c, 1.5, dashed=True),
+                name=f"{name} val",
+            )
+            for name, c, h in runs
+        ]
+
+    def add_marker(self, epoch: float, text: str, colour: str = "#e67e22") -> None:
+        """A vertical line where something happened (e.g. where a doctor finding started)."""
+        line = pg.InfiniteLine(
+            epoch,
+            angle=90,
+            pen=style.pen(colour, dashed=True),
+            label=text,
+            labelOpts={"position": 0.9, "color": colour},
+        )
+        self.getPlotItem().addItem(line)
+        self.markers.append(line)
+
+    def clear_markers(self) -> None:
+        for line in self.markers:
+            self.getPlotItem().removeItem(line)
+        self.markers = []
+
+    def reset(self) -> None:
+        self.train.setData([], [])
+        self.val.setData([], [])
+        self.best_line.setVisible(False)
+        self.clear_markers()
+
+    def epoch_points(self) -> int:
+        x, _ = self.val.getData()
+        return 0 if x is None else len(x)

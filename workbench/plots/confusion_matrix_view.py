@@ -1,0 +1,139 @@
+"""``confusionMatrixView``: a heatmap of the confusion matrix (counts or row-normalized), with an
+epoch slider; hovering a cell tells the count and class names, clicking it opens those images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from workbench.run_history import RunHistory
+
+MAX_LABELLED = 15  # write counts into cells up to this many classes
+
+
+class ConfusionMatrixView(QWidget):
+    """Rows are true classes, columns predicted classes."""
+
+    cell_clicked = Signal(int, int)  # true, predicted
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("confusionMatrixView")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        controls = QHBoxLayout()
+        self.normalized = QCheckBox("row-normalized")
+        self.normalized.setObjectName("confusionNormalized")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("confusionEpoch")
+        self.slider.setRange(0, 0)
+        self.epoch_label = QLabel("no epochs yet")
+        controls.addWidget(self.normalized)
+        controls.addWidget(QLabel("epoch"))
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.epoch_label)
+        layout.addLayout(controls)
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(200)
+        item = self.plot.getPlotItem()
+        item.invertY(True)
+        item.setAspectLocked(True)
+        item.setMouseEnabled(x=False, y=False)
+        item.setLabel("left", "true class")
+        item.setLabel("bottom", "predicted class")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 95, 160)]))
+        item.addItem(self.image)
+        self.texts: list[pg.TextItem] = []
+        layout.addWidget(self.plot, 1)
+        self.hover = QLabel(" ")
+        self.hover.setObjectName("confusionHover")
+        layout.addWidget(self.hover)
+        self.history: RunHistory | None = None
+        self.counts = np.zeros((0, 0), dtype=int)
+        self.normalized.toggled.connect(lambda *_: self.refresh())
+        self.slider.valueChanged.connect(lambda *_: self.refresh())
+        self.plot.scene().sigMouseMoved.connect(self._hovered)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+
+    def show_history(self, history: RunHistory) -> None:
+        self.history = history
+        n = len(history.epochs)
+        at_end = self.slider.value() == self.slider.maximum()
+        self.slider.setRange(1 if n else 0, n)
+        if at_end:
+            self.slider.setValue(n)
+        self.refresh()
+
+    def refresh(self) -> None:
+        h = self.history
+        if h is None or not h.epochs:
+            self.counts = np.zeros((0, 0), dtype=int)
+            self.image.clear()
+            self.epoch_label.setText("no epochs yet")
+            return
+        row = h.epochs[max(self.slider.value(), 1) - 1]
+        self.counts = np.asarray(row["confusion"], dtype=int)
+        k = len(self.counts)
+        shown = self.counts.astype(float)
+        if self.normalized.isChecked():
+            shown = shown / np.maximum(shown.sum(1, keepdims=True), 1)
+        self.image.setImage(shown, autoLevels=False, levels=(0, max(shown.max(), 1e-9)))
+        self.image.setRect(-0.5, -0.5, k, k)
+        self.epoch_label.setText(f"epoch {row['epoch']} of {len(h.epochs)}")
+        names = self._names(k)
+        ticks = [(i, names[i][:8]) for i in range(0, k, max(1, k // 20))]
+        item = self.plot.getPlotItem()
+        item.getAxis("left").setTicks([ticks])
+        item.getAxis("bottom").setTicks([ticks])
+        self._label_cells(shown)
+
+    def _label_cells(self, shown: np.ndarray) -> None:
+        item = self.plot.getPlotItem()
+        k = len(shown)
+        wanted = k * k if k <= MAX_LABELLED else 0
+        while len(self.texts) > wanted:
+            item.removeItem(self.texts.pop())
+        while len(self.texts) < wanted:
+            text = pg.TextItem(anchor=(0.5, 0.5))
+            item.addItem(text)
+            self.texts.append(text)
+        top = max(shown.max(), 1e-9)
+        for idx, text in enumerate(self.texts):
+            r, c = divmod(idx, k)
+            value = shown[r, c]
+            text.setText(f"{value:.2f}" if self.normalized.isChecked() else str(int(value)))
+            text.setColor("w" if value > 0.55 * top else "k")
+            text.setPos(c, r)
+
+    def _names(self, k: int) -> list[str]:
+        names = self.history.class_names if self.history else []
+        return names if len(names) == k else [str(i) for i in range(k)]
+
+    def _cell_at(self, pos) -> tuple[int, int] | None:
+        k = len(self.counts)
+        if not k:
+            return None
+        point = self.plot.getPlotItem().vb.mapSceneToView(pos)
+        col, row = int(round(point.x())), int(round(point.y()))
+        return (row, col) if 0 <= row < k and 0 <= col < k else None
+
+    def _hovered(self, pos) -> None:
+        cell = self._cell_at(pos)
+        if cell is None:
+            self.hover.setText(" ")
+            return
+        r, c = cell
+        names = self._names(len(self.counts))
+        total = max(int(self.counts[r].sum()), 1)
+        self.hover.setText(
+            f"true {names[r]} → predicted {names[c]}: {self.counts[r, c]} "
+            f"({self.counts[r, c] / total:.0%} of {names[r]})"
+        )
+
+    def _clicked(self, event) -> None:
+        cell = self._cell_at(event.scenePos())
+        if cell is not None:
+            self.cell_clicked.emit(*cell)

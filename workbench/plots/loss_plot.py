@@ -1,0 +1,91 @@
+"""``lossPlot``: training loss per step (raw and smoothed) and train/val loss per epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QCheckBox, QVBoxLayout, QWidget
+
+from workbench.plots import style
+from workbench.run_history import RunHistory
+
+SMOOTHING = 0.9  # EMA weight of the smoothed step curve
+
+
+class LossPlot(QWidget):
+    """Loss curves of the current run plus overlaid runs; x axis in epochs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = style.make_plot("lossPlot", "Loss", "loss", "epoch")
+        self.log_scale = QCheckBox("log scale")
+        self.log_scale.setObjectName("lossLogScale")
+        self.log_scale.toggled.connect(lambda on: self.plot.getPlotItem().setLogMode(y=on))
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.log_scale)
+        item = self.plot.getPlotItem()
+        self.raw = item.plot(pen=style.pen(style.RAW), name="train (step)")
+        self.smooth = item.plot(pen=style.pen(style.TRAIN, 1.5), name="train (smoothed)")
+        self.train = item.plot(
+            pen=None, symbol="o", symbolSize=6, symbolBrush=style.TRAIN, name="train (epoch)"
+        )
+        self.val = item.plot(
+            pen=style.pen(style.VAL, 1.5),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=style.VAL,
+            name="val (epoch)",
+        )
+        self.overlays: list = []
+        self._smoothed_upto = 0
+        self._smoothed = np.empty(0)
+
+    def show_history(self, history: RunHistory) -> None:
+        spe = max(history.steps_per_epoch, 1)
+        steps, losses = history.step.view(), history.loss.view()
+        x = steps / spe if history.steps_per_epoch else steps
+        self.raw.setData(x, losses)
+        self.smooth.setData(x, self._ema_incremental(losses))
+        epochs = history.epoch_numbers()
+        self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
+        self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
+
+    def _ema_incremental(self, losses: np.ndarray) -> np.ndarray:
+        n = len(losses)
+        if n < self._smoothed_upto:
+            self._smoothed_upto, self._smoothed = 0, np.empty(0)
+        if n > self._smoothed_upto:
+            out = np.empty(n)
+            out[: self._smoothed_upto] = self._smoothed
+            acc = self._acc if self._smoothed_upto else 0.0
+            for i in range(self._smoothed_upto, n):
+                acc = SMOOTHING * acc + (1 - SMOOTHING) * losses[i]
+                out[i] = acc / (1 - SMOOTHING ** (i + 1))
+            self._acc, self._smoothed, self._smoothed_upto = acc, out, n
+        return self._smoothed
+
+    def set_overlays(self, runs: list[tuple[str, str, RunHistory]]) -> None:
+        """Show other runs' val loss per epoch in their colours."""
+        item = self.plot.getPlotItem()
+        for curve in self.overlays:
+            item.removeItem(curve)
+        self.overlays = []
+        for name, colour, history in runs:
+            curve = item.plot(
+                history.epoch_numbers(),
+                history.column("val_loss"),
+                pen=style.pen(colour, 1.5, dashed=True),
+                name=f"{name} val",
+            )
+            self.overlays.append(curve)
+
+    def reset(self) -> None:
+        for curve in (self.raw, self.smooth, self.train, self.val):
+            curve.setData([], [])
+        self._smoothed_upto, self._smoothed = 0, np.empty(0)
+
+    def epoch_points(self) -> int:
+        """How many per-epoch points the train curve holds (for tests and status)."""
+        x, _ = self.train.getData()
+        return 0 if x is None else len(x)

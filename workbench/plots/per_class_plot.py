@@ -1,0 +1,109 @@
+"""``perClassPlot``: precision, recall or F1 per class for a chosen epoch, and recall per class
+over epochs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from workbench.plots import style
+from workbench.run_history import RunHistory
+
+
+class PerClassPlot(QWidget):
+    """Bars for one metric per class; click a bar to browse that class's validation errors."""
+
+    class_clicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("perClassPlot")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        controls = QHBoxLayout()
+        self.metric = QComboBox()
+        self.metric.setObjectName("perClassMetric")
+        self.metric.addItems(["recall", "precision", "f1"])
+        self.epoch = QSpinBox()
+        self.epoch.setObjectName("perClassEpoch")
+        self.epoch.setRange(0, 0)
+        self.epoch.setSpecialValueText("latest")
+        controls.addWidget(QLabel("Per class:"))
+        controls.addWidget(self.metric)
+        controls.addWidget(QLabel("epoch"))
+        controls.addWidget(self.epoch)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        self.bars_plot = pg.PlotWidget()
+        self.bars_plot.setMinimumHeight(140)
+        item = self.bars_plot.getPlotItem()
+        item.setYRange(0, 1.05)
+        item.showGrid(y=True, alpha=0.2)
+        item.setMouseEnabled(x=False, y=False)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=style.TRAIN)
+        item.addItem(self.bars)
+        self.bars_plot.scene().sigMouseClicked.connect(self._clicked)
+        self.trend_plot = style.make_plot("perClassTrend", "Recall per class", "recall", "epoch")
+        self.trend_plot.setMinimumHeight(120)
+        self.trend_curves: list = []
+        layout.addWidget(self.bars_plot, 3)
+        layout.addWidget(self.trend_plot, 2)
+        self.metric.currentIndexChanged.connect(lambda *_: self.refresh())
+        self.epoch.valueChanged.connect(lambda *_: self.refresh())
+        self.history: RunHistory | None = None
+        self.values = np.empty(0)
+
+    def show_history(self, history: RunHistory) -> None:
+        self.history = history
+        self.epoch.setRange(0, len(history.epochs))
+        self.refresh()
+
+    def refresh(self) -> None:
+        history = self.history
+        if history is None or not history.epochs:
+            self.bars.setOpts(x=[], height=[])
+            self.values = np.empty(0)
+            return
+        chosen = self.epoch.value()
+        row = history.epochs[chosen - 1] if chosen else history.epochs[-1]
+        metric = self.metric.currentText()
+        values = np.asarray(row["per_class"][metric], dtype=float)
+        self.values = values
+        k = len(values)
+        self.bars.setOpts(x=np.arange(k), height=values, width=0.7, brush=style.TRAIN)
+        names = history.class_names or [str(i) for i in range(k)]
+        axis = self.bars_plot.getPlotItem().getAxis("bottom")
+        step = max(1, k // 20)
+        axis.setTicks([[(i, names[i][:10]) for i in range(0, k, step)]])
+        self.bars_plot.getPlotItem().setTitle(
+            f"{metric} per class, epoch {row['epoch']}", size="10pt"
+        )
+        self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
+        self._trend(history, names)
+
+    def _trend(self, history: RunHistory, names: list[str]) -> None:
+        item = self.trend_plot.getPlotItem()
+        recalls = np.array([r["per_class"]["recall"] for r in history.epochs], dtype=float)
+        epochs = history.epoch_numbers()
+        k = recalls.shape[1]
+        while len(self.trend_curves) < k:
+            i = len(self.trend_curves)
+            colour = style.RUN_COLOURS[i % len(style.RUN_COLOURS)]
+            self.trend_curves.append(
+                item.plot(pen=style.pen(colour), name=names[i][:10] if k <= 10 else None)
+            )
+        for i, curve in enumerate(self.trend_curves):
+            curve.setData(epochs, recalls[:, i]) if i < k else curve.setData([], [])
+
+    def classes_shown(self) -> int:
+        return len(self.values)
+
+    def _clicked(self, event) -> None:
+        if self.history is None or not len(self.values):
+            return
+        point = self.bars_plot.getPlotItem().vb.mapSceneToView(event.scenePos())
+        index = int(round(point.x()))
+        if 0 <= index < len(self.values):
+            self.class_clicked.emit(index)

@@ -1,0 +1,237 @@
+"""Shows a run in the window's plots: the live run from the session's signals, or a past run from
+its directory; overlays checked runs; feeds the status bar, doctor panel and error browser.
+
+Events only append to a :class:`RunHistory`; a paint timer redraws the plots at most
+``PAINT_INTERVAL_MS`` apart, and only when something changed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+
+from workbench.plots.style import RUN_COLOURS
+from workbench.run_history import RunHistory
+
+PAINT_INTERVAL_MS = 100
+
+
+class RunView(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self.live: RunHistory | None = None
+        self.shown: RunHistory | None = None
+        self._painted_version = -1
+        self.paints = 0
+        self.started_at: float | None = None
+        self.planned_epochs = 0
+        self.paint_timer = QTimer(self)
+        self.paint_timer.setInterval(PAINT_INTERVAL_MS)
+        self.paint_timer.timeout.connect(self.paint)
+        self.paint_timer.start()
+        s = window.session
+        s.started.connect(self._started)
+        s.batches.connect(self._batches)
+        s.epoch_ended.connect(self._epoch)
+        s.finished.connect(lambda summary: self._ended(summary, "finished"))
+        s.stopped.connect(lambda summary: self._ended(summary, "stopped"))
+        s.failed.connect(self._failed)
+        window.confusion_view.cell_clicked.connect(self.browse_cell)
+        window.per_class_plot.class_clicked.connect(lambda c: self.browse_cell(c, None))
+        window.error_browser.which.currentIndexChanged.connect(lambda *_: self._rebrowse())
+        self._last_browse: tuple | None = None
+
+    # ------------------------------------------------------------------ live run
+
+    def begin_live(self, preset) -> None:
+        self.live = RunHistory(name=preset.name)
+        self.planned_epochs = preset.train.epochs
+        self.started_at = time.monotonic()
+        self._show(self.live)
+        self.w.loss_plot.reset()
+        self.w.accuracy_plot.reset()
+        self.w.doctor_panel.show_findings([], preset.name)
+        labels = self.w.status_labels
+        labels["epoch"].setText(f"epoch 0/{self.planned_epochs}")
+        labels["speed"].setText("")
+        labels["eta"].setText("")
+
+    def _started(self, event) -> None:
+        if self.live is None:
+            return
+        self.live.run_dir = event.run_dir
+        self.live.steps_per_epoch = event.steps_per_epoch
+        self.live.class_names = list(event.data_stats["classes"])
+        self.w.status_labels["device"].setText(f"device: {event.device}")
+        self.w.refresh_runs()
+        self.w.run_list.select(event.run_dir)
+
+    def _batches(self, batches) -> None:
+        if self.live is not None:
+            self.live.add_batches(batches)
+            last = batches[-1]
+            self.w.status_labels["epoch"].setText(
+                f"epoch {last.epoch}/{self.planned_epochs} · batch {last.batch}/{last.batches}"
+            )
+
+    def _epoch(self, event) -> None:
+        if self.live is None:
+            return
+        self.live.add_epoch(event.metrics)
+        m = event.metrics
+        labels = self.w.status_labels
+        labels["epoch"].setText(f"epoch {event.epoch}/{self.planned_epochs}")
+        labels["speed"].setText(f"{m['samples_per_s']:,.0f} samples/s")
+        if self.started_at is not None:
+            elapsed = time.monotonic() - self.started_at
+            remaining = elapsed / event.epoch * (self.planned_epochs - event.epoch)
+            labels["eta"].setText(f"ETA {_clock(remaining)}")
+
+    def _ended(self, summary: dict, status: str) -> None:
+        self.paint()
+        self.started_at = None
+        self.w.status_labels["eta"].setText(status)
+        self.w.refresh_runs()
+        if summary.get("run_dir"):
+            self.w.run_list.select(summary["run_dir"])
+
+    def _failed(self, error: str, hint: str, summary: dict) -> None:
+        self.w.banner.show_message(f"The run failed: {error}", hint)
+        self._ended(summary, "failed")
+
+    # ------------------------------------------------------------------ painting
+
+    def _show(self, history: RunHistory) -> None:
+        self.shown = history
+        self._painted_version = -1
+        self.w.loss_plot.reset()
+        self.paint()
+
+    def paint(self) -> None:
+        if self.started_at is not None:
+            self.w.status_labels["elapsed"].setText(_clock(time.monotonic() - self.started_at))
+        h = self.shown
+        if h is None or h.version == self._painted_version:
+            return
+        self._painted_version = h.version
+        self.paints += 1
+        self.w.loss_plot.show_history(h)
+        self.w.accuracy_plot.show_history(h)
+        self.w.lr_plot.show_history(h)
+        self.w.per_class_plot.show_history(h)
+        self.w.confusion_view.show_history(h)
+
+    # ------------------------------------------------------------------ past runs
+
+    def show_run(self, run_dir: str) -> None:
+        """Show a run from the list: the live one, or a past one read from its directory."""
+        if self.live is not None and self.live.run_dir == run_dir:
+            self._show(self.live)
+        else:
+            self._show(load_history(run_dir))
+        from engine.runs import RunFiles
+
+        try:
+            findings = RunFiles(run_dir).read_diagnosis()
+        except (OSError, ValueError):
+            findings = []
+        self.w.doctor_panel.show_findings(findings, Path(run_dir).name)
+
+    def overlay_runs(self, run_dirs: list[str]) -> None:
+        shown = self.shown.run_dir if self.shown else None
+        runs = [
+            (Path(d).name, RUN_COLOURS[(i + 1) % len(RUN_COLOURS)], load_history(d))
+            for i, d in enumerate(run_dirs)
+            if d != shown
+        ]
+        self.w.loss_plot.set_overlays(runs)
+        self.w.accuracy_plot.set_overlays(runs)
+
+    # ------------------------------------------------------------------ error browser
+
+    def browse_cell(self, true: int, pred: int | None) -> None:
+        h = self.shown
+        if h is None or not h.run_dir or not h.epochs:
+            return
+        self._last_browse = (h.run_dir, true, pred)
+        self._rebrowse()
+        self.w.center_tabs.setCurrentWidget(self.w.error_browser)
+
+    def _rebrowse(self) -> None:
+        if self._last_browse is None:
+            return
+        run_dir, true, pred = self._last_browse
+        which = self.w.error_browser.which.currentData()
+        names = self.shown.class_names if self.shown else []
+        t = names[true] if true < len(names) else str(true)
+        if pred is None:
+            description = f"class {t}, misclassified"
+        else:
+            p = names[pred] if pred < len(names) else str(pred)
+            description = f"true {t}, predicted {p}"
+
+        def work():
+            from engine.inspect import error_samples
+
+            return error_samples(run_dir, true, pred, which, wrong_only=pred is None)
+
+        self.w.jobs.submit(
+            "errors",
+            work,
+            lambda result: self.w.error_browser.show_samples(result, description),
+            lambda e: self.w.error_browser.show_error(f"Cannot show the images: {e}"),
+        )
+
+    # ------------------------------------------------------------------ export
+
+    def open_export_dialog(self) -> None:
+        from workbench.panels.export_dialog import ExportDialog
+
+        runs = [
+            r
+            for r in self.w.run_list.runs()
+            if (Path(r["path"]) / "checkpoints" / "last.pt").is_file()
+        ]
+        selected = self.w.run_list.selected_run()
+        runs.sort(key=lambda r: r["path"] != selected)
+
+        def export_fn(src, dest, fmt, on_done, on_error):
+            def work():
+                from engine.export import export
+
+                return export(src, dest, fmt)
+
+            self.w.jobs.submit("export", work, on_done, on_error)
+
+        dialog = ExportDialog(runs, export_fn, self.w.settings.get("folders/export"), self.w)
+        self.export_dialog = dialog
+        dialog.show()
+
+
+def load_history(run_dir: str) -> RunHistory:
+    """A past run's history from ``metrics.jsonl`` (class names from its checkpoint-free files)."""
+    import json
+
+    from engine.runs import RunFiles
+
+    files = RunFiles(run_dir)
+    try:
+        rows = files.read_metrics()
+    except (OSError, ValueError):
+        rows = []
+    history = RunHistory.from_rows(Path(run_dir).name, run_dir, rows)
+    try:
+        history.class_names = json.loads((Path(run_dir) / "summary.json").read_text()).get(
+            "class_names", []
+        )
+    except (OSError, ValueError):
+        pass
+    return history
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
