@@ -15,12 +15,11 @@ from typing import Any
 import torch
 
 from engine import atomic
+from engine.errors import CheckpointError
+
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "plateau-checkpoint/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message names the file and why."""
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

@@ -17,3 +17,7 @@ class TrainingError(RuntimeError):
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and why."""

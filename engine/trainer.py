@@ -9,7 +9,6 @@ accumulated on the device and read at most ~20 times a second.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 
 from engine import events as ev
 from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.control import RunControl
 from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_order, focal_loss
@@ -35,37 +35,7 @@ from engine.schedules import Schedule, build_optimizer
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
 TIMING_FIELDS = ("seconds", "samples_per_s")
 
-
-class RunControl:
-    """Thread-safe pause / resume / stop flags, checked by the trainer between batches."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> None:
-        while not self._running.wait(0.1):
-            if self._stop.is_set():
-                return
+__all__ = ["RunControl", "Trainer", "TIMING_FIELDS"]
 
 
 class _Stopped(Exception):

@@ -81,7 +81,7 @@ class TrainingSession(QObject):
         """Start training ``preset`` into ``workspace`` (or continue ``resume_dir``)."""
         if self.is_active():
             raise RuntimeError("a run is already active")
-        from engine.trainer import RunControl  # a light import once torch is loaded
+        from engine.control import RunControl
 
         self._control = RunControl()
         self.run_dir = None
@@ -196,8 +196,7 @@ class _WorkerDone:
 
 
 def _hint_for(exc: BaseException) -> str:
-    from engine.checkpoint import CheckpointError
-    from engine.errors import DataError
+    from engine.errors import CheckpointError, DataError
     from engine.preset import PresetError
 
     if isinstance(exc, (PresetError, DataError)):

@@ -297,3 +297,41 @@ def test_run_list_overlays_and_compares_presets(window, qtbot, tmp_path):
     window.run_view.paint()
     assert window.run_view.shown.run_dir == runs[1]["path"]
     assert window.accuracy_plot.epoch_points() == 1
+
+
+def test_dropping_a_preset_file_opens_it(window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    path = digits_preset(tmp_path, **{"name": "dropped", "train.epochs": 2})
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.current_preset().name == "dropped"
+    assert window.windowTitle().startswith("dropped")
+
+
+def test_app_main_opens_the_given_preset(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from workbench import app
+
+    shown = {}
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    original = app.MainWindow if hasattr(app, "MainWindow") else None
+    import workbench.main_window as mw
+
+    class Probe(mw.MainWindow):
+        def show(self):
+            shown["window"] = self
+            super().show()
+
+    monkeypatch.setattr(mw, "MainWindow", Probe)
+    path = digits_preset(tmp_path, **{"name": "from-cli"})
+    assert app.main([str(path)]) == 0
+    w = shown["window"]
+    assert w.current_preset().name == "from-cli" and original is None
+    qtbot.waitUntil(w.jobs.idle, timeout=60_000)
+    w.close()

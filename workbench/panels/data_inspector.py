@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
@@ -51,13 +52,12 @@ class DataInspector(QWidget):
         self.val_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=style.VAL, name="val")
         item.addItem(self.train_bars)
         item.addItem(self.val_bars)
-        item.legend.addItem(self.train_bars, "train")
-        item.legend.addItem(self.val_bars, "val")
         self.stats = QTableWidget(0, 5)
         self.stats.setObjectName("channelStats")
         self.stats.setHorizontalHeaderLabels(["channel", "mean", "std", "min", "max"])
         self.stats.verticalHeader().setVisible(False)
         self.stats.setMaximumHeight(140)
+        self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         left_layout.addWidget(self.histogram, 1)
         left_layout.addWidget(
             QLabel("Raw input statistics (training split, before normalization):")

@@ -31,6 +31,7 @@ class ImageGrid(QScrollArea):
         self._inner = QWidget()
         self._grid = QGridLayout(self._inner)
         self._grid.setSpacing(4)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.setWidget(self._inner)
         self.count = 0
 

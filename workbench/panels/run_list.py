@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 COLUMNS = ["run", "date", "status", "best val acc"]
 
@@ -26,7 +33,7 @@ def read_run(path: Path) -> dict:
     return {
         "path": str(path),
         "name": path.name,
-        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
+        "date": time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
         "status": summary.get("status", "running" if (path / "metrics.jsonl").exists() else "new"),
         "best_val_acc": summary.get("best_val_acc"),
     }
@@ -73,6 +80,8 @@ class RunList(QWidget):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.itemSelectionChanged.connect(self._selected)
         self.tree.itemChanged.connect(self._changed)
         self.diff = QLabel("Check runs to overlay them and compare their presets.")
@@ -109,7 +118,7 @@ class RunList(QWidget):
             self.tree.addTopLevelItem(item)
             if info["path"] == selected:
                 item.setSelected(True)
-        for col in range(len(COLUMNS)):
+        for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
         self._updating = False
 
