@@ -306,8 +306,13 @@ def test_dropping_a_preset_file_opens_it(window, tmp_path):
     path = digits_preset(tmp_path, **{"name": "dropped", "train.epochs": 2})
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
     assert window.current_preset().name == "dropped"
     assert window.windowTitle().startswith("dropped")

@@ -18,9 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine import preset as presets
 from engine.preset import Preset, PresetError
+from workbench.panels.path_field import PathField
 
 ERROR_STYLE = "border: 1px solid #d9534f; background: #fdecea;"
 
@@ -130,25 +129,16 @@ class PresetForm(QWidget):
         w.setProperty("plateauKey", key)
         return w
 
-    def _with_browse(self, line: QWidget) -> QWidget:
-        box = QWidget()
-        row = QHBoxLayout(box)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(line, 1)
-        button = QPushButton("…")
-        button.setObjectName("browseRoot")
-        button.setFixedWidth(28)
-        button.setToolTip("Choose a folder")
-
-        def browse() -> None:
-            folder = QFileDialog.getExistingDirectory(self, "Image or dataset folder", line.text())
-            if folder:
-                line.setText(folder)
-                self._changed()
-
-        button.clicked.connect(browse)
-        row.addWidget(button)
-        return box
+    def _with_browse(self, line: QLineEdit) -> QWidget:
+        field = PathField(
+            line,
+            lambda current: QFileDialog.getExistingDirectory(
+                self, "Image or dataset folder", current
+            ),
+            self._changed,
+        )
+        field.button.setObjectName("browseRoot")
+        return field
 
     def set_devices(self, devices: list[tuple[str, str]]) -> None:
         """Offer ``(value, label)`` devices in the device list (after the engine has probed)."""

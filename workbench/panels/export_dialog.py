@@ -14,11 +14,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
+
+from workbench.panels.path_field import PathField
 
 # Formats the engine exports (kept here so the dialog opens without importing torch).
 FORMATS = {"pt": ("PyTorch checkpoint", ".pt")}
@@ -53,14 +54,9 @@ class ExportDialog(QDialog):
             self.format.addItem(f"{label} ({suffix})", key)
         self.dest = QLineEdit()
         self.dest.setObjectName("exportDestination")
-        browse = QPushButton("…")
-        browse.setFixedWidth(28)
-        browse.clicked.connect(self._browse)
-        dest_row = QWidget()
-        dest_layout = QHBoxLayout(dest_row)
-        dest_layout.setContentsMargins(0, 0, 0, 0)
-        dest_layout.addWidget(self.dest, 1)
-        dest_layout.addWidget(browse)
+        dest_row = PathField(
+            self.dest, lambda current: QFileDialog.getSaveFileName(self, "Export to", current)[0]
+        )
         form.addRow("Run", self.run)
         form.addRow("Checkpoint", which)
         form.addRow("Format", self.format)
@@ -97,11 +93,6 @@ class ExportDialog(QDialog):
         which = "best" if self.best.isChecked() else "last"
         folder = Path(self.folder or Path(self.run.currentData()).parent)
         self.dest.setText(str(folder / f"{self.run.currentText()}-{which}{suffix}"))
-
-    def _browse(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.dest.text())
-        if path:
-            self.dest.setText(path)
 
     def start_export(self) -> None:
         src, dest = self.checkpoint(), self.dest.text().strip()

@@ -7,11 +7,10 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLineEdit,
-    QPushButton,
-    QWidget,
 )
+
+from workbench.panels.path_field import PathField
 
 
 class PreferencesDialog(QDialog):
@@ -22,14 +21,10 @@ class PreferencesDialog(QDialog):
         form = QFormLayout(self)
         self.workspace = QLineEdit(workspace)
         self.workspace.setObjectName("workspaceField")
-        browse = QPushButton("…")
-        browse.setFixedWidth(28)
-        browse.clicked.connect(self._browse)
-        row = QWidget()
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.workspace, 1)
-        layout.addWidget(browse)
+        row = PathField(
+            self.workspace,
+            lambda current: QFileDialog.getExistingDirectory(self, "Workspace", current),
+        )
         form.addRow("Workspace (runs folder)", row)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -37,8 +32,3 @@ class PreferencesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
-
-    def _browse(self):
-        folder = QFileDialog.getExistingDirectory(self, "Workspace", self.workspace.text())
-        if folder:
-            self.workspace.setText(folder)

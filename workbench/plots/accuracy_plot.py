@@ -13,14 +13,7 @@ class AccuracyPlot(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setObjectName("accuracyPlot")
-        item = self.getPlotItem()
-        item.setTitle("Accuracy", size="10pt")
-        item.setLabel("left", "accuracy")
-        item.setLabel("bottom", "epoch")
-        item.showGrid(x=True, y=True, alpha=0.2)
-        style.add_legend(item, (-5, -5))
-        self.setMinimumHeight(160)
+        item = style.configure_plot(self, "accuracyPlot", "Accuracy", "accuracy", "epoch", (-5, -5))
         self.train = item.plot(
             pen=style.pen(style.TRAIN, 1.5),
             symbol="o",

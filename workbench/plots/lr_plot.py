@@ -14,19 +14,10 @@ class LrPlot(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setObjectName("lrPlot")
-        item = self.getPlotItem()
-        item.setTitle("Learning rate", size="10pt")
-        item.setLabel("left", "lr")
-        item.setLabel("bottom", "epoch")
-        item.showGrid(x=True, y=True, alpha=0.2)
+        item = style.configure_plot(self, "lrPlot", "Learning rate", "lr", "epoch")
         item.setLogMode(y=True)
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("left").setStyle(maxTextLevel=0)  # label decades only
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, mode="peak")
-        style.add_legend(item, (-5, 5))
-        self.setMinimumHeight(140)
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
 

@@ -41,9 +41,16 @@ def add_legend(item, offset=(-5, 5)):
     return legend
 
 
-def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
-    """A PlotWidget with Plateau's defaults (clip to view, peak down-sampling, legend)."""
-    widget = pg.PlotWidget()
+def configure_plot(
+    widget: pg.PlotWidget,
+    object_name: str,
+    title: str,
+    y_label: str,
+    x_label: str,
+    legend_offset=(-5, 5),
+):
+    """Give a PlotWidget Plateau's defaults (grid, clip to view, peak down-sampling, legend);
+    return its PlotItem."""
     widget.setObjectName(object_name)
     item = widget.getPlotItem()
     item.setTitle(title, size="10pt")
@@ -52,6 +59,13 @@ def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.Pl
     item.showGrid(x=True, y=True, alpha=0.2)
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
-    add_legend(item)
+    add_legend(item, legend_offset)
     widget.setMinimumHeight(160)
+    return item
+
+
+def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
+    """A new PlotWidget with Plateau's defaults."""
+    widget = pg.PlotWidget()
+    configure_plot(widget, object_name, title, y_label, x_label)
     return widget
