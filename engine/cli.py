@@ -18,12 +18,7 @@ from engine.checkpoint import CheckpointError
 from engine.errors import DataError, TrainingError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
-LATER = {
-    "doctor": "the training doctor",
-    "lr-find": "the learning-rate finder",
-    "export": "exports",
-    "predict": "prediction",
-}
+LATER = {"export": "exports", "predict": "prediction"}
 
 
 class BadInput(Exception):
@@ -39,14 +34,7 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument("preset", help="preset file (.toml)")
     _common(parser)
     parser.add_argument("--out", default="runs", help="folder for run directories (default ./runs)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a preset key, e.g. --set train.optimizer.lr=0.01 (repeatable)",
-    )
+    _overrides_option(parser)
     return parser
 
 
@@ -58,6 +46,43 @@ def _resume_parser() -> argparse.ArgumentParser:
     parser.add_argument("run_dir", help="the run directory to continue")
     _common(parser)
     return parser
+
+
+def _doctor_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plateau-train doctor",
+        description="Say what holds accuracy back: re-diagnose a run directory, or train a "
+        "preset (use --epochs to shorten) and diagnose it.",
+    )
+    parser.add_argument("target", help="a run directory or a preset file (.toml)")
+    _common(parser)
+    _overrides_option(parser)
+    parser.add_argument("--out", default="runs", help="where a preset's run goes (default ./runs)")
+    return parser
+
+
+def _lr_find_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plateau-train lr-find",
+        description="Learning-rate range test: sweep 1e-7 → 10 and suggest a learning rate.",
+    )
+    parser.add_argument("preset", help="preset file (.toml)")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    _overrides_option(parser)
+    return parser
+
+
+def _overrides_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset key, e.g. --set train.optimizer.lr=0.01 (repeatable)",
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             command, rest = argv[0], argv[1:]
             if command == "resume":
                 return _resume(_parse(_resume_parser(), rest))
+            if command == "doctor":
+                return _doctor(_parse(_doctor_parser(), rest))
+            if command == "lr-find":
+                return _lr_find(_parse(_lr_find_parser(), rest))
             raise BadInput(f"'{command}' ({LATER[command]}) is not available in this version yet")
         return _train(_parse(_train_parser(), argv))
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
@@ -122,17 +151,91 @@ def _resume(args: argparse.Namespace) -> int:
     return _run(preset, args, resume_dir=run_dir)
 
 
-def _run(preset: presets.Preset, args: argparse.Namespace, out="runs", resume_dir=None) -> int:
+def _doctor(args: argparse.Namespace) -> int:
+    from engine.doctor import diagnose_run
+
+    target = Path(args.target)
+    if target.is_dir():
+        if not (target / "preset.toml").is_file():
+            raise BadInput(f"{target} is not a run directory (no preset.toml in it)")
+        findings = [f.to_dict() for f in diagnose_run(target)]
+        code = 0
+    else:
+        preset = presets.load(target, _overrides(args))
+        code = _run(preset, args, out=args.out, quiet_json=True)
+        findings = [f.to_dict() for f in diagnose_run(_LAST_RUN["dir"])]
+    print_findings(findings, args.json)
+    return code if code in (0, 130) else code
+
+
+def print_findings(findings: list[dict], as_json: bool) -> None:
+    """Findings as JSON, or as text with each fix written as ``--set`` options."""
+    if as_json:
+        print(json.dumps(findings, indent=2))
+        return
+    if not findings:
+        print("doctor: no findings — nothing holds this run back that the doctor can see.")
+        return
+    for f in findings:
+        print(f"{f['severity']:<8} {f['id']}: {f['title']}")
+        print(f"         {f['evidence']}")
+        if f["fix"]:
+            sets = " ".join(f"--set {k}={_toml_value(v)}" for k, v in f["fix"]["set"].items())
+            print(f"         fix: {sets}")
+        elif f.get("advice"):
+            print(f"         advice: {f['advice']}")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "[]"
+    return str(value)
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from engine.doctor.lr_finder import find_lr
+
+    preset = presets.load(args.preset, _overrides(args))
+    result = find_lr(preset)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    for lr, loss in list(zip(result.lrs, result.losses, strict=True))[
+        :: max(1, len(result.lrs) // 20)
+    ]:
+        print(f"lr {lr:9.2e}  loss {loss:.4f}")
+    print(f"suggested learning rate (valley): {result.suggestion:.3g}")
+    print(f"steepest descent at: {result.steepest:.3g}")
+    print(f"use it: --set train.optimizer.lr={result.suggestion:.3g}")
+    return 0
+
+
+_LAST_RUN: dict = {}
+
+
+def _run(
+    preset: presets.Preset,
+    args: argparse.Namespace,
+    out="runs",
+    resume_dir=None,
+    quiet_json: bool = False,
+) -> int:
     from engine.trainer import RunControl, Trainer
 
     control = RunControl()
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
-    printer = JsonPrinter() if args.json else ProgressPrinter()
+    if quiet_json:  # doctor: progress on stderr, findings on stdout
+        printer = ProgressPrinter(sys.stderr)
+    else:
+        printer = JsonPrinter() if args.json else ProgressPrinter()
     try:
         summary = Trainer(preset, out=out, control=control, resume_dir=resume_dir).fit(printer)
     finally:
         signal.signal(signal.SIGINT, previous)
         printer.close()
+    _LAST_RUN["dir"] = summary["run_dir"]
     status = summary["status"]
     if status == "failed":
         if not args.json:
@@ -157,9 +260,10 @@ class ProgressPrinter:
     """A tqdm bar per epoch with the running loss, a line per epoch, the run directory at the
     end."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream=None) -> None:
         self.bar = None
         self.epochs = 0
+        self.stream = stream or sys.stdout
 
     def __call__(self, event: ev.Event) -> None:
         from tqdm import tqdm
@@ -174,8 +278,9 @@ class ProgressPrinter:
                 f"{sum(event.data_stats['val_counts'])} validation images, "
                 f"{len(counts)} classes",
                 flush=True,
+                file=self.stream,
             )
-            print(f"run directory: {event.run_dir}", flush=True)
+            print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
         elif isinstance(event, ev.BatchEnd):
             if self.bar is None:
                 self.bar = tqdm(
@@ -193,7 +298,8 @@ class ProgressPrinter:
             tqdm.write(
                 f"epoch {m['epoch']:>3}/{self.epochs}  train loss {m['train_loss']:.4f} "
                 f"acc {m['train_acc']:.4f}  val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}  "
-                f"lr {m['lr']:.3g}  {m['seconds']:.1f}s  {m['samples_per_s']:,.0f} samples/s"
+                f"lr {m['lr']:.3g}  {m['seconds']:.1f}s  {m['samples_per_s']:,.0f} samples/s",
+                file=self.stream,
             )
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             self._close_bar()
@@ -201,8 +307,11 @@ class ProgressPrinter:
             word = {ev.RunFinished: "finished", ev.RunStopped: "stopped", ev.RunFailed: "failed"}
             best = s.get("best_val_acc")
             best_text = f", best val acc {best:.4f} (epoch {s['best_epoch']})" if best else ""
-            print(f"{word[type(event)]} after {s['epochs_completed']} epochs{best_text}")
-            print(f"run directory: {s['run_dir']}", flush=True)
+            print(
+                f"{word[type(event)]} after {s['epochs_completed']} epochs{best_text}",
+                file=self.stream,
+            )
+            print(f"run directory: {s['run_dir']}", flush=True, file=self.stream)
 
     def _close_bar(self) -> None:
         if self.bar is not None:

@@ -14,9 +14,10 @@ class DataError(ValueError):
 class TrainingError(RuntimeError):
     """Training could not go on; ``hint`` says what to change."""
 
-    def __init__(self, message: str, hint: str = ""):
+    def __init__(self, message: str, hint: str = "", non_finite: bool = False):
         super().__init__(message)
         self.hint = hint
+        self.non_finite = non_finite
 
 
 class CheckpointError(ValueError):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import atomic
 from engine import events as ev
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.control import RunControl
@@ -25,14 +26,18 @@ from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_order, focal_loss
 from engine.devices import resolve_device
+from engine.doctor import Doctor
+from engine.doctor.probe import PROBE_BATCH, probe, probe_every
 from engine.errors import TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, summarize
 from engine.preset import Preset
 from engine.runs import RunFiles, create_run_dir
-from engine.schedules import Schedule, build_optimizer
+from engine.schedules import Schedule, build_optimizer, preview_lr
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
+EMA_WEIGHT = 0.98  # smoothing of the per-step loss for the divergence check
+DIVERGENCE_WARMUP_STEPS = 20
 TIMING_FIELDS = ("seconds", "samples_per_s")
 
 __all__ = ["RunControl", "Trainer", "TIMING_FIELDS"]
@@ -94,6 +99,7 @@ class Trainer:
         self.files.write_preset(p)
         self.started = time.perf_counter()
         self.files.write_summary(self._summary("running"))
+        self.events = events
         events(
             ev.RunStarted(
                 p.to_dict(),
@@ -106,11 +112,14 @@ class Trainer:
             )
         )
         try:
+            self._start_doctor()
             self._loop(events)
         except _Stopped:
             return self._finish(events, "stopped")
         except Exception as exc:  # noqa: BLE001 - any failure ends the run with a reason
             message, hint = _explain(exc)
+            if isinstance(exc, TrainingError) and exc.non_finite:
+                self._publish(self.doctor.non_finite(message.split(";")[0], self.epoch + 1))
             return self._finish(events, "failed", error=message, hint=hint)
         return self._finish(events, "finished")
 
@@ -150,6 +159,14 @@ class Trainer:
         self.rows: list[dict] = []
         self.best = {"val_acc": -1.0, "epoch": 0, "val_loss": math.inf, "bad_epochs": 0}
         self.predictions: dict[str, np.ndarray] = {}
+        self.ema = torch.zeros((), device=device)
+        self.ema_best = torch.full((), math.inf, device=device)
+        picks = torch.randperm(
+            len(data.y_train), generator=torch.Generator().manual_seed(p.seed + 3)
+        )
+        self.probe_idx = picks[: min(PROBE_BATCH, len(picks))].to(device)
+        self.probe_every = probe_every(self.steps_per_epoch)
+        self.doctor = Doctor(p, data.stats, data.norm.as_dict(), self.steps_per_epoch)
 
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -166,6 +183,8 @@ class Trainer:
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.rows = RunFiles(self.resume_dir).read_metrics()[: self.epoch]
+        self.ema, self.ema_best = state["ema"].to(self.device), state["ema_best"].to(self.device)
+        self.doctor_state = state.get("doctor")
         try:
             self.predictions = RunFiles(self.resume_dir).read_predictions()
         except (FileNotFoundError, ValueError, OSError):
@@ -195,6 +214,7 @@ class Trainer:
                 "confusion": val["confusion"],
             }
             self.rows.append(row)
+            self._examine_epoch()
             self.schedule.after_epoch(val["loss"])
             improved = val["acc"] > self.best["val_acc"]
             if improved:
@@ -273,18 +293,29 @@ class Trainer:
             grad_sum += norm.detach()
             pending += detached
             pending_n += 1
+            if self.step == 0:
+                self.ema.copy_(detached)
+            else:
+                self.ema.mul_(EMA_WEIGHT).add_(detached, alpha=1 - EMA_WEIGHT)
+            if self.step >= DIVERGENCE_WARMUP_STEPS:
+                torch.minimum(self.ema_best, self.ema, out=self.ema_best)
             seen += n
             steps += 1
             self.step += 1
             now = time.perf_counter()
             if now - last_emit >= BATCH_EVENT_INTERVAL_S or b == self.steps_per_epoch - 1:
-                mean_loss = (pending / pending_n).item()
+                mean_loss, ratio = torch.stack(
+                    [pending / pending_n, self.ema / self.ema_best]
+                ).tolist()
+                if math.isfinite(ratio) and ratio > 1.0:
+                    self.doctor.note_divergence(ratio, self.step, self.epoch + 1)
                 if not math.isfinite(mean_loss):
                     raise TrainingError(
                         f"the training loss became {mean_loss} at step {self.step} "
                         f"(epoch {self.epoch + 1}); the last good checkpoint is kept",
                         "lower 'train.optimizer.lr', set 'train.grad_clip' (e.g. 1.0), or check "
                         "the inputs for NaN/inf values",
+                        non_finite=True,
                     )
                 events(
                     ev.BatchEnd(
@@ -332,6 +363,40 @@ class Trainer:
             "prob": prob.cpu().numpy().astype(np.float32),
         }
 
+    # ------------------------------------------------------------------ doctor
+
+    def _start_doctor(self) -> None:
+        """Pre-flight checks on a fresh run; restored doctor state on a resumed one."""
+        state = getattr(self, "doctor_state", None)
+        if state is not None:
+            from engine.doctor.finding import Finding, merge
+
+            self.doctor.preflight_found = [Finding(**f) for f in state["preflight"]]
+            self.doctor.found = merge({}, self.doctor.preflight_found)
+            self.doctor.probes = {int(k): v for k, v in state["probes"].items()}
+            self.doctor.divergence = state["divergence"]
+            for i in range(1, len(self.rows) + 1):
+                self.doctor.after_epoch(self.rows[:i])
+            return
+        lrs = preview_lr(self.preset, self.steps_per_epoch)
+        result = self._probe()
+        self._publish(self.doctor.preflight(result["loss"], lrs))
+
+    def _probe(self) -> dict:
+        x = self.normalize(self.data.x_train[self.probe_idx])
+        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx])
+
+    def _examine_epoch(self) -> None:
+        last = self.epoch == self.preset.train.epochs
+        sampled = self.epoch == 1 or last or self.epoch % self.probe_every == 0
+        self._publish(self.doctor.after_epoch(self.rows, self._probe() if sampled else None))
+
+    def _publish(self, findings) -> None:
+        dicts = [f.to_dict() for f in findings]
+        self.files.write_diagnosis(dicts)
+        atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
+        self.events(ev.Diagnosis(tuple(dicts)))
+
     # ------------------------------------------------------------------ records
 
     def _keep_predictions(self, val: dict, improved: bool) -> None:
@@ -369,6 +434,9 @@ class Trainer:
             "input_shape": list(self.data.input_shape),
             "arch": self.preset.model.arch,
             "rng": rng,
+            "doctor": self.doctor.state(),
+            "ema": self.ema.detach().cpu(),
+            "ema_best": self.ema_best.detach().cpu(),
         }
 
     def _summary(self, status: str, **extra) -> dict:

@@ -99,3 +99,23 @@ def test_resume_continues_a_stopped_run(tmp_path):
 def test_help_works():
     result = run_cli("--help")
     assert result.returncode == 0 and "--set KEY=VALUE" in result.stdout
+
+
+def test_doctor_on_a_preset_and_on_its_run(tmp_path):
+    article = presets_dir() / "article-2-steplr.toml"
+    result = run_cli("doctor", article, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "schedule-too-aggressive" in result.stdout
+    assert "fix: --set train.schedule.name=cosine" in result.stdout
+    run_dir = next(tmp_path.iterdir())
+    again = run_cli("doctor", run_dir, "--json")
+    assert again.returncode == 0
+    ids = [f["id"] for f in json.loads(again.stdout)]
+    assert ids == ["unnormalized-input", "schedule-too-aggressive"]
+
+
+def test_lr_find_prints_a_suggestion():
+    result = run_cli("lr-find", DIGITS, "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert 1e-5 < out["suggestion"] < 0.1 and len(out["lrs"]) == len(out["losses"])

@@ -1,0 +1,118 @@
+"""The training doctor: reads the data and the run and says, with numbers, what holds accuracy
+back, each finding with a one-click preset fix where a setting can help.
+
+:class:`Doctor` is driven by the trainer (pre-flight before the first step, rules after every
+epoch); :func:`diagnose_run` re-reads a finished run directory.
+"""
+
+from __future__ import annotations
+
+from engine.doctor import epoch_rules as er
+from engine.doctor import preflight as pf
+from engine.doctor.finding import Finding, merge, ordered
+from engine.preset import Preset
+
+__all__ = ["Doctor", "Finding", "diagnose_run"]
+
+
+class Doctor:
+    """Collects findings over a run; one finding per id, first epoch kept, newest evidence."""
+
+    def __init__(self, preset: Preset, stats: dict, norm: dict, steps_per_epoch: int):
+        self.preset, self.stats, self.norm = preset, stats, norm
+        self.steps_per_epoch = steps_per_epoch
+        self.found: dict[str, Finding] = {}
+        self.preflight_found: list[Finding] = []
+        self.probes: dict[int, dict] = {}
+        self.divergence: dict | None = None
+
+    def preflight(self, init_loss: float | None, lrs: list[float]) -> list[Finding]:
+        p, stats = self.preset, self.stats
+        unnorm = pf.unnormalized_input(p, stats, self.norm)
+        found = [
+            unnorm,
+            pf.class_imbalance(p, stats),
+            pf.schedule_too_aggressive(p, lrs, self.steps_per_epoch),
+        ]
+        if init_loss is not None:
+            found.append(pf.bad_init_loss(init_loss, len(stats["classes"]), unnorm is not None))
+        self.preflight_found = [f for f in found if f is not None]
+        self.found = merge(self.found, self.preflight_found)
+        return self.findings()
+
+    def note_divergence(self, ratio: float, step: int, epoch: int) -> None:
+        if self.divergence is None or ratio > self.divergence["ratio"]:
+            self.divergence = {"ratio": ratio, "step": step, "epoch": epoch}
+
+    def after_epoch(self, rows: list[dict], probe: dict | None = None) -> list[Finding]:
+        if probe is not None:
+            self.probes[rows[-1]["epoch"]] = probe
+        ctx = er.EpochContext(self.preset, self.stats, rows, self.probes, self.divergence)
+        found = [
+            er.overfitting(ctx),
+            er.excessive_augmentation(ctx),
+            er.no_signal(ctx),
+            er.lr_too_high(ctx),
+            er.lr_too_low(ctx),
+            er.minority_ignored(ctx),
+            *er.probe_rules(ctx),
+        ]
+        found = [f for f in found if f is not None]
+        ids = {f.id for f in found} | set(self.found)
+        found.append(er.underfitting(ctx, ids))
+        self.found = merge(self.found, [f for f in found if f is not None])
+        return self.findings()
+
+    def non_finite(self, message: str, epoch: int) -> list[Finding]:
+        o = self.preset.train.optimizer
+        new_lr = float(f"{min(o.lr / 10, er.DEFAULT_LR[o.name]):.3g}")
+        finding = Finding(
+            "non-finite-loss",
+            "error",
+            "The loss became NaN or infinite",
+            f"{message}. Training stopped; the last good checkpoint is kept.",
+            {"set": {"train.optimizer.lr": new_lr, "train.grad_clip": 1.0}},
+            epoch=epoch,
+        )
+        self.found = merge(self.found, [finding])
+        return self.findings()
+
+    def findings(self) -> list[Finding]:
+        return ordered(self.found.values())
+
+    def state(self) -> dict:
+        """What re-diagnosis needs besides the metrics (saved as ``doctor.json``)."""
+        return {
+            "stats": self.stats,
+            "normalization": self.norm,
+            "steps_per_epoch": self.steps_per_epoch,
+            "preflight": [f.to_dict() for f in self.preflight_found],
+            "probes": {str(k): v for k, v in self.probes.items()},
+            "divergence": self.divergence,
+        }
+
+
+def diagnose_run(run_dir) -> list[Finding]:
+    """Re-run the rules over a run directory's files (pre-flight findings as recorded)."""
+    import json
+    from pathlib import Path
+
+    from engine.runs import RunFiles
+
+    files = RunFiles(run_dir)
+    preset = files.read_preset()
+    rows = files.read_metrics()
+    state_path = Path(run_dir) / "doctor.json"
+    if not state_path.exists():
+        return [Finding(**f) for f in files.read_diagnosis()]
+    state = json.loads(state_path.read_text())
+    doctor = Doctor(preset, state["stats"], state["normalization"], state["steps_per_epoch"])
+    doctor.found = merge({}, [Finding(**f) for f in state["preflight"]])
+    doctor.probes = {int(k): v for k, v in state["probes"].items()}
+    doctor.divergence = state["divergence"]
+    for f in files.read_diagnosis():
+        if f["id"] == "non-finite-loss":
+            doctor.found = merge(doctor.found, [Finding(**f)])
+    for i in range(1, len(rows) + 1):
+        doctor.after_epoch(rows[:i])
+    return doctor.findings()

@@ -1,0 +1,334 @@
+"""Rules read after every epoch from the metrics so far, the sampled probes and divergence checks.
+
+Thresholds (starting points from the issue — Karpathy's recipe, AUTOTRAINER, DeepDiagnosis —
+tuned on tests/doctor's suite; see BENCHMARKS.md for its precision and recall):
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from engine.doctor.finding import Finding, fix_set
+from engine.preset import Preset
+
+MIN_EPOCHS = 3  # most trend rules wait for this many epochs
+OVERFIT_GAP = 0.10  # train − val accuracy …
+OVERFIT_GAP_HIGH_TRAIN = 0.07  # … or this much once train accuracy is above 0.9
+VAL_LOSS_RISE = 1.05  # validation loss this far above its best counts as rising
+AUGMENT_GAP = 0.05  # validation accuracy above train accuracy with augmentation on
+UNDERFIT_TRAIN_ACC = 0.9  # "low" training accuracy …
+FLAT_GAIN = 0.01  # … and "flat": less gain than this over the last MIN_EPOCHS epochs
+SMALL_LR_FACTOR = 0.1  # "small LR": below 0.1 × the optimizer's usual default
+LARGE_LR_FACTOR = 10.0  # "large LR": above 10 × that default
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+DIVERGENCE_RATIO = 4.0  # EMA(0.98) of the loss above 4 × its best
+CHANCE_SIGMAS = 3.0  # validation accuracy within 3 binomial sigmas of chance
+TRAIN_RISE = 0.05  # …while training accuracy rises by at least this
+MINORITY_RECALL = 0.05  # a class whose recall stays below this …
+MINORITY_RATIO = 3.0  # … and that is this many times smaller than the largest class
+DEAD_FRACTION = 0.7  # a ReLU layer with this share of units never positive
+VANISHING_RATIO = 1e-3  # first/last layer gradient-norm ratio below this …
+EXPLODING_RATIO = 70.0  # … or above this
+SHALLOW_DEPTH = 4  # the depth a vanishing-gradient fix goes back to
+
+
+@dataclass
+class EpochContext:
+    """What the epoch rules read."""
+
+    preset: Preset
+    stats: dict
+    rows: list[dict]
+    probes: dict[int, dict] = field(default_factory=dict)  # epoch -> probe result
+    divergence: dict | None = None  # worst EMA/best ratio seen: {"ratio", "step", "epoch"}
+
+    @property
+    def epoch(self) -> int:
+        return self.rows[-1]["epoch"]
+
+    def col(self, key: str) -> list[float]:
+        return [r[key] for r in self.rows]
+
+    @property
+    def lr0(self) -> float:
+        return self.preset.train.optimizer.lr
+
+    @property
+    def default_lr(self) -> float:
+        return DEFAULT_LR[self.preset.train.optimizer.name]
+
+
+def lower_lr(ctx: EpochContext) -> float:
+    """A tenth of the learning rate, or the optimizer's usual default when it was far above."""
+    new = ctx.lr0 / 10 if ctx.lr0 <= 100 * ctx.default_lr else ctx.default_lr
+    return float(f"{new:.3g}")
+
+
+def _chance(ctx: EpochContext) -> tuple[float, float]:
+    support = ctx.rows[-1]["per_class"]["support"]
+    n = max(sum(support), 1)
+    chance = max(max(support) / n, 1 / len(support))
+    return chance, math.sqrt(chance * (1 - chance) / n)
+
+
+def overfitting(ctx: EpochContext) -> Finding | None:
+    if len(ctx.rows) < MIN_EPOCHS:
+        return None
+    r = ctx.rows[-1]
+    gap = r["train_acc"] - r["val_acc"]
+    limit = OVERFIT_GAP_HIGH_TRAIN if r["train_acc"] > 0.9 else OVERFIT_GAP
+    losses = ctx.col("val_loss")
+    best = min(range(len(losses)), key=losses.__getitem__)
+    if gap < limit or losses[-1] < losses[best] * VAL_LOSS_RISE or best == len(losses) - 1:
+        return None
+    m, o = ctx.preset.model, ctx.preset.train.optimizer
+    changes = {"model.dropout": max(m.dropout, 0.5)}
+    changes["train.optimizer.weight_decay"] = max(o.weight_decay, 5e-4)
+    return Finding(
+        "overfitting",
+        "warning",
+        "The model is overfitting",
+        f"train accuracy {r['train_acc']:.2f} vs validation {r['val_acc']:.2f} at epoch "
+        f"{r['epoch']} (gap {gap:.2f}); validation loss rose from {losses[best]:.3g} "
+        f"(epoch {best + 1}) to {losses[-1]:.3g}.",
+        fix_set(**changes),
+        epoch=best + 1,
+    )
+
+
+def excessive_augmentation(ctx: EpochContext) -> Finding | None:
+    aug = ctx.preset.data.augment
+    if not aug or len(ctx.rows) < MIN_EPOCHS:
+        return None
+    recent = ctx.rows[-MIN_EPOCHS:]
+    gap = sum(r["val_acc"] - r["train_acc"] for r in recent) / len(recent)
+    if gap < AUGMENT_GAP:
+        return None
+    mild = [a for a in aug if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= 4)]
+    return Finding(
+        "excessive-augmentation",
+        "warning",
+        "Augmentation is too strong",
+        f"validation accuracy is {gap:.2f} above training accuracy over the last "
+        f"{len(recent)} epochs with augment = {aug}: the network trains on images harder than "
+        "the ones it is tested on.",
+        fix_set(**{"data.augment": mild}),
+        epoch=recent[0]["epoch"],
+    )
+
+
+def no_signal(ctx: EpochContext) -> Finding | None:
+    if len(ctx.rows) < MIN_EPOCHS:
+        return None
+    chance, sigma = _chance(ctx)
+    best_val = max(ctx.col("val_acc"))
+    train = ctx.col("train_acc")
+    if best_val > chance + CHANCE_SIGMAS * sigma or train[-1] - min(train) < TRAIN_RISE:
+        return None
+    return Finding(
+        "no-signal",
+        "error",
+        "The labels cannot be predicted from the inputs",
+        f"validation accuracy peaks at {best_val:.3f}, within {CHANCE_SIGMAS:g} binomial sigmas "
+        f"({sigma:.3f}) of the {chance:.3f} a constant guess gets, while training accuracy rose "
+        f"from {min(train):.2f} to {train[-1]:.2f}: the network memorizes, nothing generalizes.",
+        None,
+        "no training setting fixes this: check that labels match their images (a shuffled "
+        "label file, a broken data pipeline) and that the inputs carry the information",
+    )
+
+
+def lr_too_high(ctx: EpochContext) -> Finding | None:
+    d = ctx.divergence
+    r = ctx.rows[-1]
+    k = len(r["per_class"]["support"])
+    stuck = r["train_loss"] > 0.9 * math.log(k) and ctx.lr0 > LARGE_LR_FACTOR * ctx.default_lr
+    diverged = d is not None and d["ratio"] > DIVERGENCE_RATIO
+    if not (diverged or stuck):
+        return None
+    evidence = []
+    if diverged:
+        evidence.append(
+            f"the smoothed training loss climbed to {d['ratio']:.1f}× its best at step "
+            f"{d['step']} (epoch {d['epoch']})"
+        )
+    if stuck:
+        evidence.append(
+            f"training loss is still {r['train_loss']:.3g} (≈ ln {k} = {math.log(k):.3g}, "
+            f"untrained) at epoch {r['epoch']} with lr {ctx.lr0:g}, "
+            f"{ctx.lr0 / ctx.default_lr:.0f}× the usual {ctx.default_lr:g} for "
+            f"{ctx.preset.train.optimizer.name}"
+        )
+    return Finding(
+        "lr-too-high",
+        "warning",
+        "The learning rate is too high",
+        "; ".join(evidence) + ".",
+        fix_set(**{"train.optimizer.lr": lower_lr(ctx)}),
+        epoch=d["epoch"] if diverged else r["epoch"],
+    )
+
+
+def lr_too_low(ctx: EpochContext) -> Finding | None:
+    if len(ctx.rows) < MIN_EPOCHS or ctx.lr0 >= SMALL_LR_FACTOR * ctx.default_lr:
+        return None
+    r = ctx.rows[-1]
+    val = ctx.col("val_acc")
+    gain = max(val) - max(val[: -MIN_EPOCHS + 1] or val[:1])
+    losses = ctx.col("train_loss")
+    moved = (losses[0] - losses[-1]) / max(losses[0], 1e-12)
+    if r["train_acc"] >= UNDERFIT_TRAIN_ACC or (gain >= FLAT_GAIN and moved > 0.5):
+        return None
+    return Finding(
+        "lr-too-low",
+        "warning",
+        "The learning rate is too low",
+        f"with lr {ctx.lr0:g} ({ctx.default_lr / ctx.lr0:.0f}× below the usual "
+        f"{ctx.default_lr:g} for {ctx.preset.train.optimizer.name}) the training loss fell only "
+        f"{moved:.0%} in {r['epoch']} epochs (from {losses[0]:.3g} to {losses[-1]:.3g}) and "
+        f"training accuracy is {r['train_acc']:.2f}.",
+        fix_set(**{"train.optimizer.lr": ctx.default_lr}),
+        epoch=r["epoch"],
+    )
+
+
+def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
+    blockers = {
+        "lr-too-high",
+        "lr-too-low",
+        "schedule-too-aggressive",
+        "no-signal",
+        "unnormalized-input",
+        "dead-units",
+        "vanishing-gradients",
+        "exploding-gradients",
+        "excessive-augmentation",
+    }
+    if len(ctx.rows) < MIN_EPOCHS or others & blockers:
+        return None
+    train = ctx.col("train_acc")
+    chance, sigma = _chance(ctx)
+    gain = train[-1] - train[-MIN_EPOCHS]
+    if (
+        train[-1] >= UNDERFIT_TRAIN_ACC
+        or gain >= FLAT_GAIN
+        or max(ctx.col("val_acc")) <= chance + CHANCE_SIGMAS * sigma
+    ):
+        return None
+    m = ctx.preset.model
+    if m.arch == "simple-cnn":
+        changes = {"model.arch": "convnet"}
+    elif m.arch in ("convnet", "mlp"):
+        changes = {"model.width": min(m.width * 4, 512), "model.depth": min(m.depth + 1, 8)}
+    else:
+        changes = {"train.epochs": ctx.preset.train.epochs * 2}
+    return Finding(
+        "underfitting",
+        "warning",
+        "The model is too small for the data",
+        f"training accuracy is only {train[-1]:.2f} and gained {gain:+.3f} over the last "
+        f"{MIN_EPOCHS} epochs with a healthy learning rate: the model cannot fit even the "
+        f"training set ({m.arch}, width {m.width}, depth {m.depth}).",
+        fix_set(**changes),
+        epoch=ctx.rows[-MIN_EPOCHS]["epoch"],
+    )
+
+
+def minority_ignored(ctx: EpochContext) -> Finding | None:
+    if ctx.preset.data.balance != "none" or len(ctx.rows) < MIN_EPOCHS:
+        return None
+    counts = ctx.stats["train_counts"]
+    largest = max(counts)
+    r = ctx.rows[-1]
+    recall, support = r["per_class"]["recall"], r["per_class"]["support"]
+    ignored = [
+        c
+        for c, n in enumerate(counts)
+        if n
+        and largest / n >= MINORITY_RATIO
+        and support[c]
+        and max(row["per_class"]["recall"][c] for row in ctx.rows[-MIN_EPOCHS:]) < MINORITY_RECALL
+    ]
+    if not ignored:
+        return None
+    c = ignored[0]
+    names = ctx.stats["classes"]
+    big = counts.index(largest)
+    return Finding(
+        "class-imbalance",
+        "warning",
+        "Classes are imbalanced",
+        f"class {names[c]}: {counts[c]} training samples vs {largest} for class {names[big]} "
+        f"(ratio {largest / counts[c]:.0f}:1); recall {recall[c]:.2f} at epoch {r['epoch']} "
+        f"— the model never predicts it.",
+        fix_set(**{"data.balance": "oversample"}),
+        epoch=r["epoch"],
+    )
+
+
+def probe_rules(ctx: EpochContext) -> list[Finding]:
+    """Dead units and vanishing/exploding gradients from the latest sampled probe."""
+    if not ctx.probes:
+        return []
+    epoch = max(ctx.probes)
+    p = ctx.probes[epoch]
+    found = []
+    bn = ctx.preset.model.batch_norm
+    dead = {name: frac for name, frac in p["dead"].items() if frac >= DEAD_FRACTION}
+    if dead:
+        name, frac = max(dead.items(), key=lambda kv: kv[1])
+        fix = (
+            fix_set(**{"model.batch_norm": True})
+            if not bn
+            else fix_set(**{"train.optimizer.lr": lower_lr(ctx)})
+        )
+        found.append(
+            Finding(
+                "dead-units",
+                "warning",
+                "Many ReLU units are dead",
+                f"{frac:.0%} of the units after layer '{name}' never output a positive value on a "
+                f"probe batch of {p['batch']} training images at epoch {epoch} "
+                f"({len(dead)} layer(s) ≥ {DEAD_FRACTION:.0%}); dead units stop learning.",
+                fix,
+                epoch=epoch,
+            )
+        )
+    ratio = p["grad_ratio"]
+    first, last = p["first_layer"], p["last_layer"]
+    if ratio < VANISHING_RATIO:
+        m = ctx.preset.model
+        changes = {} if bn else {"model.batch_norm": True}
+        if m.arch in ("mlp", "convnet") and m.depth > SHALLOW_DEPTH:
+            changes["model.depth"] = SHALLOW_DEPTH
+        fix = fix_set(**changes) if changes else None
+        found.append(
+            Finding(
+                "vanishing-gradients",
+                "warning",
+                "Gradients vanish before the first layers",
+                f"gradient norm of '{first}' is {ratio:.1e} × that of '{last}' at epoch "
+                f"{epoch}: the early layers barely learn.",
+                fix,
+                "use fewer layers or an architecture with skip connections (resnet18)"
+                if fix is None
+                else "",
+                epoch=epoch,
+            )
+        )
+    elif ratio > EXPLODING_RATIO:
+        changes = {"train.grad_clip": 1.0}
+        if not bn:
+            changes["model.batch_norm"] = True
+        found.append(
+            Finding(
+                "exploding-gradients",
+                "warning",
+                "Gradients explode toward the first layers",
+                f"gradient norm of '{first}' is {ratio:.0f}× that of '{last}' at epoch {epoch}.",
+                fix_set(**changes),
+                epoch=epoch,
+            )
+        )
+    return found

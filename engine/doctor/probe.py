@@ -1,0 +1,62 @@
+"""A sampled probe of the network: dead ReLU units and the gradient-norm ratio between the first
+and the last layer, measured on a copy so training is untouched (weights, batch-norm statistics
+and random state)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+PROBE_BATCH = 128
+MONITOR_BUDGET = 0.02  # probes may cost at most ~2 % of training steps
+
+
+def probe_every(steps_per_epoch: int) -> int:
+    """Probe every N epochs so one probe step per N epochs stays within the budget."""
+    return max(1, int(-(-1 // (MONITOR_BUDGET * steps_per_epoch))))
+
+
+def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch."""
+    clone = copy.deepcopy(model)
+    clone.train()
+    alive: dict[str, torch.Tensor] = {}
+    hooks = []
+
+    def record(name):
+        def hook(_module, _inputs, out):
+            if out.dim() == 4:
+                positive = (out > 0).any(dim=0).any(dim=-1).any(dim=-1)  # per channel
+            else:
+                positive = (out > 0).any(dim=0)
+            previous = alive.get(name)
+            alive[name] = (
+                positive
+                if previous is None or previous.shape != positive.shape
+                else previous | positive
+            )
+
+        return hook
+
+    for name, module in clone.named_modules():
+        if isinstance(module, nn.ReLU):
+            hooks.append(module.register_forward_hook(record(name)))
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        loss = loss_fn(clone(x).float(), y)
+        loss.backward()
+    for h in hooks:
+        h.remove()
+    weights = [(n, p) for n, p in clone.named_parameters() if p.grad is not None and p.dim() > 1]
+    (first_name, first), (last_name, last) = weights[0], weights[-1]
+    first_norm, last_norm = float(first.grad.norm()), float(last.grad.norm())
+    return {
+        "batch": len(y),
+        "loss": float(loss.detach()),
+        "dead": {n: round(1 - float(a.float().mean()), 4) for n, a in alive.items()},
+        "first_layer": first_name,
+        "last_layer": last_name,
+        "grad_ratio": first_norm / max(last_norm, 1e-30),
+    }

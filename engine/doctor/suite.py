@@ -1,0 +1,213 @@
+"""The doctor's proving suite: broken presets with the findings they must raise, and healthy
+presets that must raise no warning or error. Used by tests/doctor and benchmarks/doctor_suite.py.
+
+Each case is (name, changes to the digits preset, expected ids). Changes use ``--set`` keys.
+"""
+
+from __future__ import annotations
+
+SYNTHETIC = {
+    "data.source": "synthetic",
+    "data.synthetic.classes": 10,
+    "data.synthetic.samples": 1000,
+    "data.synthetic.channels": 3,
+    "data.synthetic.size": 16,
+}
+
+# (name, changes, must raise, may also raise: true but secondary findings)
+BROKEN = [
+    (
+        "imbalanced-digits",
+        {"data.class_fraction": {"3": 0.03, "8": 0.03}, "train.epochs": 6},
+        {"class-imbalance"},
+        set(),
+    ),
+    (
+        "imbalanced-digits-3",
+        {"data.class_fraction": {"1": 0.04, "7": 0.04, "9": 0.04}, "train.epochs": 6},
+        {"class-imbalance"},
+        set(),
+    ),
+    (
+        "unnormalized-digits",
+        {
+            "data.normalize": "none",
+            "model.arch": "mlp",
+            "model.width": 64,
+            "model.depth": 2,
+            "model.batch_norm": False,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 0.05,
+            "train.epochs": 6,
+        },
+        {"unnormalized-input"},
+        {"bad-init-loss"},
+    ),
+    (
+        "unnormalized-wide-mlp",
+        {
+            "data.normalize": "none",
+            "model.arch": "mlp",
+            "model.width": 512,
+            "model.depth": 1,
+            "model.batch_norm": False,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 0.05,
+            "train.epochs": 6,
+        },
+        {"unnormalized-input", "bad-init-loss"},
+        set(),
+    ),
+    (
+        "lr-x1000",
+        {"train.optimizer.lr": 3.0, "train.epochs": 6},
+        {"lr-too-high"},
+        {"dead-units", "vanishing-gradients"},
+    ),
+    ("lr-div1000", {"train.optimizer.lr": 3e-6, "train.epochs": 6}, {"lr-too-low"}, set()),
+    (
+        "article-steplr",
+        {"preset": "article-2-steplr.toml"},
+        {"schedule-too-aggressive", "unnormalized-input"},
+        set(),
+    ),
+    (
+        "exponential-decay",
+        {"train.schedule.name": "exponential", "train.schedule.gamma": 0.05, "train.epochs": 8},
+        {"schedule-too-aggressive"},
+        set(),
+    ),
+    (
+        "pure-noise-labels",
+        {**SYNTHETIC, "data.synthetic.signal": 0.0, "train.epochs": 12, "model.width": 64},
+        {"no-signal"},
+        {"overfitting"},
+    ),
+    (
+        "tiny-set-big-model",
+        {
+            **SYNTHETIC,
+            "data.synthetic.samples": 400,
+            "data.synthetic.signal": 0.35,
+            "model.width": 128,
+            "train.epochs": 30,
+            "train.schedule.name": "none",
+        },
+        {"overfitting"},
+        set(),
+    ),
+    (
+        "too-small-model",
+        {
+            "model.arch": "mlp",
+            "model.width": 2,
+            "model.depth": 1,
+            "train.epochs": 12,
+            "train.optimizer.lr": 0.01,
+        },
+        {"underfitting"},
+        set(),
+    ),
+    (
+        "heavy-augmentation",
+        {"data.augment": ["rotate:90", "blur:2.0", "jitter:0.8", "crop:3"], "train.epochs": 8},
+        {"excessive-augmentation"},
+        set(),
+    ),
+    (
+        "deep-no-bn-high-sgd",
+        {
+            "model.arch": "mlp",
+            "model.width": 64,
+            "model.depth": 6,
+            "model.batch_norm": False,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 0.5,
+            "train.epochs": 5,
+        },
+        {"lr-too-high"},
+        {"dead-units", "vanishing-gradients"},
+    ),
+    (
+        "deep-bn-high-sgd",
+        {
+            "model.arch": "mlp",
+            "model.depth": 8,
+            "model.width": 64,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 2.0,
+            "train.epochs": 3,
+        },
+        {"dead-units"},
+        {"lr-too-high"},
+    ),
+    (
+        "dead-relus-unnormalized",
+        {
+            "model.arch": "mlp",
+            "model.batch_norm": False,
+            "data.normalize": "none",
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 5.0,
+            "train.epochs": 4,
+        },
+        {"dead-units", "lr-too-high", "unnormalized-input"},
+        {"vanishing-gradients"},
+    ),
+    (
+        "deep-plain-mlp",
+        {
+            "model.arch": "mlp",
+            "model.width": 32,
+            "model.depth": 20,
+            "model.batch_norm": False,
+            "train.epochs": 6,
+        },
+        {"vanishing-gradients"},
+        set(),
+    ),
+    (
+        "diverging-sgd",
+        {
+            "model.arch": "mlp",
+            "model.batch_norm": False,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 50.0,
+            "train.epochs": 3,
+        },
+        {"non-finite-loss"},
+        set(),
+    ),
+]
+
+HEALTHY = [
+    ("digits", {}),
+    (
+        "digits-sgd-cosine",
+        {"train.optimizer.name": "sgd", "train.optimizer.lr": 0.05, "train.epochs": 12},
+    ),
+    ("digits-mlp", {"model.arch": "mlp", "model.width": 128, "model.depth": 2, "train.epochs": 12}),
+    ("digits-mild-augment", {"data.augment": ["crop:1"], "train.epochs": 12}),
+    ("synthetic-convnet", {**SYNTHETIC, "data.synthetic.signal": 0.6, "train.epochs": 8}),
+    (
+        "synthetic-imbalanced-oversampled",
+        {
+            **SYNTHETIC,
+            "data.synthetic.imbalance": 20.0,
+            "data.synthetic.signal": 0.6,
+            "data.balance": "oversample",
+            "train.epochs": 8,
+        },
+    ),
+    ("article-1", {"preset": "article-1-imbalance.toml"}),
+]
+
+
+def build(changes: dict):
+    """The preset a case describes (digits unless ``preset`` names another shipped one)."""
+    from engine import preset as presets
+
+    changes = dict(changes)
+    name = changes.pop("preset", "digits.toml")
+    base = presets.load(presets.presets_dir() / name)
+    return base.with_changes({"train.device": "cpu", **changes})

@@ -1,0 +1,152 @@
+"""Single rules on hand-made inputs, the LR finder's suggestion rules, and the doctor's plumbing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from engine.doctor import Doctor, diagnose_run
+from engine.doctor import epoch_rules as er
+from engine.doctor.finding import Finding, merge, ordered
+from engine.doctor.lr_finder import find_lr, steepest, valley
+from engine.events import Diagnosis
+from engine.preset import Preset
+from engine.runs import RunFiles
+from engine.trainer import Trainer
+from tests.conftest import tiny_preset
+
+
+def _row(epoch, train_acc, val_acc, train_loss=1.0, val_loss=1.0, k=10, n=50):
+    return {
+        "epoch": epoch,
+        "train_acc": train_acc,
+        "val_acc": val_acc,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "per_class": {"support": [n] * k, "recall": [val_acc] * k},
+    }
+
+
+STATS = {
+    "train_counts": [100] * 10,
+    "classes": [str(i) for i in range(10)],
+    "image_shape": [1, 8, 8],
+}
+
+
+def test_exploding_gradients_from_probe():
+    ctx = er.EpochContext(
+        Preset().with_changes({"model.batch_norm": False}),
+        STATS,
+        [_row(1, 0.5, 0.5)],
+        probes={
+            1: {
+                "dead": {},
+                "grad_ratio": 250.0,
+                "first_layer": "0.weight",
+                "last_layer": "9.weight",
+                "batch": 128,
+            }
+        },
+    )
+    (finding,) = er.probe_rules(ctx)
+    assert finding.id == "exploding-gradients" and "250×" in finding.evidence
+    assert finding.fix == {"set": {"train.grad_clip": 1.0, "model.batch_norm": True}}
+
+
+def test_vanishing_and_dead_units_from_probe():
+    probe = {
+        "dead": {"3": 0.9, "5": 0.2},
+        "grad_ratio": 1e-5,
+        "first_layer": "1.weight",
+        "last_layer": "40.weight",
+        "batch": 128,
+    }
+    p = Preset().with_changes({"model.arch": "mlp", "model.depth": 12, "model.batch_norm": False})
+    ids = {f.id for f in er.probe_rules(er.EpochContext(p, STATS, [_row(1, 0.5, 0.5)], {1: probe}))}
+    assert ids == {"dead-units", "vanishing-gradients"}
+
+
+def test_no_signal_needs_rising_training_accuracy():
+    flat = [_row(e, 0.1, 0.1) for e in range(1, 6)]
+    assert er.no_signal(er.EpochContext(Preset(), STATS, flat)) is None
+    rising = [_row(e, 0.1 + 0.2 * e, 0.11) for e in range(1, 6)]
+    finding = er.no_signal(er.EpochContext(Preset(), STATS, rising))
+    assert finding.id == "no-signal" and finding.fix is None and finding.severity == "error"
+
+
+def test_overfitting_needs_a_gap_and_rising_validation_loss():
+    rows = [
+        _row(1, 0.8, 0.75, val_loss=0.8),
+        _row(2, 0.95, 0.8, val_loss=0.7),
+        _row(3, 1.0, 0.8, val_loss=0.9),
+    ]
+    assert er.overfitting(er.EpochContext(Preset(), STATS, rows)).epoch == 2
+    rows[-1]["val_loss"] = 0.6
+    assert er.overfitting(er.EpochContext(Preset(), STATS, rows)) is None
+
+
+def test_findings_merge_and_order():
+    a = Finding("overfitting", "warning", "t", "old", epoch=3)
+    b = Finding("overfitting", "warning", "t", "new", epoch=7)
+    c = Finding("no-signal", "error", "t", "e", epoch=9)
+    merged = merge(merge({}, [a]), [b, c])
+    assert merged["overfitting"].evidence == "new" and merged["overfitting"].epoch == 3
+    assert [f.id for f in ordered(merged.values())] == ["no-signal", "overfitting"]
+
+
+def test_valley_and_steepest():
+    losses = [2.3, 2.3, 2.2, 1.8, 1.2, 0.8, 0.6, 0.55, 0.9, 3.0]
+    lrs = [10 ** (-6 + i * 0.6) for i in range(len(losses))]
+    assert 3 <= valley(losses) <= 6
+    assert steepest(lrs, losses) in (3, 4)
+
+
+def test_lr_finder_suggests_a_sane_rate_for_digits():
+    result = find_lr(Preset().with_changes({"train.device": "cpu"}))
+    assert 1e-5 < result.suggestion < 0.1
+    assert len(result.lrs) <= 100 and result.lrs[0] == pytest.approx(1e-7)
+    assert all(math.isfinite(v) for v in result.losses)
+    best = min(result.losses)
+    assert result.losses[-1] > best  # stopped once the loss ran away (or reached 10)
+
+
+def test_doctor_events_files_and_rediagnosis(runs_dir):
+    seen = []
+    p = tiny_preset(**{"train.optimizer.lr": 3e-7, "train.epochs": 4})
+    summary = Trainer(p, out=runs_dir).fit(seen.append)
+    diagnoses = [e for e in seen if isinstance(e, Diagnosis)]
+    assert len(diagnoses) == 5  # pre-flight plus one per epoch
+    files = RunFiles(summary["run_dir"])
+    written = files.read_diagnosis()
+    assert [f["id"] for f in written] == ["lr-too-low"]
+    assert list(diagnoses[-1].findings) == written
+    assert [f.to_dict() for f in diagnose_run(summary["run_dir"])] == written
+    json.loads((files.path / "doctor.json").read_text())
+
+
+def test_doctor_state_survives_resume(runs_dir):
+    from engine import events as ev
+    from engine.control import RunControl
+
+    p = tiny_preset(**{"train.optimizer.lr": 3e-7, "train.epochs": 5})
+    full = Trainer(p, out=runs_dir / "a").fit()
+    control = RunControl()
+    stopped = Trainer(p, out=runs_dir / "b", control=control).fit(
+        lambda e: control.stop() if isinstance(e, ev.EpochEnd) and e.epoch == 2 else None
+    )
+    resumed = Trainer(p, resume_dir=stopped["run_dir"]).fit()
+    assert (
+        RunFiles(resumed["run_dir"]).read_diagnosis() == RunFiles(full["run_dir"]).read_diagnosis()
+    )
+
+
+def test_monitoring_budget():
+    from engine.doctor.probe import probe_every
+
+    assert probe_every(23) == 3  # digits: one probe step per 69 training steps
+    assert probe_every(400) == 1
+    doctor = Doctor(Preset(), {**STATS, "raw": {}}, {}, 23)
+    assert doctor.findings() == []
