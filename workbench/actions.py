@@ -63,6 +63,7 @@ ENABLED = {
         "actionSavePreset",
         "actionSavePresetAs",
         "actionExport",
+        "actionLrFind",
         "actionPreferences",
         "actionQuit",
     },
@@ -84,7 +85,6 @@ ENABLED = {
     },
     "stopping": {"actionSavePreset", "actionSavePresetAs", "actionQuit"},
 }
-ALWAYS_DISABLED = {"actionLrFind"}  # until the doctor issue lands
 
 
 def build_actions(parent: QWidget) -> dict[str, QAction]:
@@ -106,8 +106,8 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
 def apply_state(actions: dict[str, QAction], state: str, preset_valid: bool) -> None:
     enabled = ENABLED[state]
     for name, action in actions.items():
-        on = name in enabled and name not in ALWAYS_DISABLED
-        if name == "actionStart":
+        on = name in enabled
+        if name in ("actionStart", "actionLrFind"):
             on = on and preset_valid
         action.setEnabled(on)
     actions["actionPause"].setChecked(state == "paused")

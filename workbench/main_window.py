@@ -205,6 +205,9 @@ class MainWindow(QMainWindow):
         a["actionSavePresetAs"].triggered.connect(lambda: self.save_preset(ask=True))
         a["actionExport"].triggered.connect(self.run_view.open_export_dialog)
         a["actionPreferences"].triggered.connect(self.open_preferences)
+        a["actionLrFind"].triggered.connect(self.open_lr_finder)
+        self.doctor_panel.apply_requested.connect(self.apply_fix)
+        self.doctor_panel.value_of = self._value_of
         a["actionQuit"].triggered.connect(self.close)
         for form in self.forms:
             form.edited.connect(self._forms_edited)
@@ -376,7 +379,56 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self.session.stop()
 
+    def _value_of(self, key: str):
+        try:
+            return self.current_preset().get(key)
+        except (PresetError, AttributeError):
+            return "?"
+
+    def apply_fix(self, changes: dict, rerun: bool = False) -> bool:
+        """Apply a doctor fix to the preset in the forms; with ``rerun``, start a run and overlay
+        the run the finding came from."""
+        if self.session.is_active():
+            return False
+        try:
+            preset = self.current_preset().with_changes(changes)
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot apply the fix: {exc}")
+            return False
+        self._show_preset(preset)
+        self._update_title()
+        if rerun:
+            previous = self.run_view.shown.run_dir if self.run_view.shown else None
+            self.start()
+            if previous:
+                self.run_list.set_checked(previous, True)
+        return True
+
+    def open_lr_finder(self) -> None:
+        from workbench.panels.lr_finder_dialog import LrFinderDialog
+
+        try:
+            preset = self.current_preset()
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot run the LR finder: {exc}")
+            return
+        dialog = LrFinderDialog(self)
+        self.lr_finder_dialog = dialog
+
+        def use(lr: float) -> None:
+            self.apply_fix({"train.optimizer.lr": lr})
+
+        def work():
+            from engine.doctor.lr_finder import find_lr
+
+            return find_lr(preset).to_dict()
+
+        dialog.use_lr.connect(use)
+        self.jobs.submit("lrfind", work, dialog.show_result, lambda e: dialog.show_error(str(e)))
+        dialog.show()
+
     def _session_state(self, state: str) -> None:
+        self.doctor_panel.set_can_apply(state == "idle")
         for form in self.forms:
             form.setEnabled(state == "idle")
         self._update_actions()

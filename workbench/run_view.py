@@ -16,6 +16,21 @@ from workbench.plots.style import RUN_COLOURS
 from workbench.run_history import RunHistory
 
 PAINT_INTERVAL_MS = 100
+# short plot labels for the markers where findings began
+MARKER_LABELS = {
+    "schedule-too-aggressive": "LR decay",
+    "lr-too-high": "LR high",
+    "lr-too-low": "LR low",
+    "overfitting": "overfit",
+    "underfitting": "underfit",
+    "class-imbalance": "imbalance",
+    "no-signal": "no signal",
+    "excessive-augmentation": "augment",
+    "dead-units": "dead units",
+    "vanishing-gradients": "vanishing",
+    "exploding-gradients": "exploding",
+    "non-finite-loss": "NaN",
+}
 
 
 class RunView(QObject):
@@ -39,6 +54,7 @@ class RunView(QObject):
         s.finished.connect(lambda summary: self._ended(summary, "finished"))
         s.stopped.connect(lambda summary: self._ended(summary, "stopped"))
         s.failed.connect(self._failed)
+        s.diagnosed.connect(self._diagnosed)
         window.confusion_view.cell_clicked.connect(self.browse_cell)
         window.per_class_plot.class_clicked.connect(lambda c: self.browse_cell(c, None))
         window.error_browser.which.currentIndexChanged.connect(lambda *_: self._rebrowse())
@@ -53,7 +69,7 @@ class RunView(QObject):
         self._show(self.live)
         self.w.loss_plot.reset()
         self.w.accuracy_plot.reset()
-        self.w.doctor_panel.show_findings([], preset.name)
+        self.show_findings([], preset.name)
         labels = self.w.status_labels
         labels["epoch"].setText(f"epoch 0/{self.planned_epochs}")
         labels["speed"].setText("")
@@ -98,6 +114,22 @@ class RunView(QObject):
         if summary.get("run_dir"):
             self.w.run_list.select(summary["run_dir"])
 
+    def _diagnosed(self, event) -> None:
+        if self.live is not None and self.shown is self.live:
+            self.show_findings(list(event.findings), self.live.name)
+
+    def show_findings(self, findings: list[dict], name: str) -> None:
+        """Findings in the doctor panel, and a marker on the accuracy plot where each began."""
+        self.w.doctor_panel.show_findings(findings, name)
+        plot = self.w.accuracy_plot
+        plot.clear_markers()
+        shown = self.shown
+        epochs = self.planned_epochs if shown is self.live else len(shown.epochs) if shown else 0
+        for f in findings:
+            if f.get("epoch"):
+                label = MARKER_LABELS.get(f["id"], f["id"])
+                plot.add_marker(f["epoch"], label, text_left=f["epoch"] > epochs / 2)
+
     def _failed(self, error: str, hint: str, summary: dict) -> None:
         self.w.banner.show_message(f"The run failed: {error}", hint)
         self._ended(summary, "failed")
@@ -138,7 +170,7 @@ class RunView(QObject):
             findings = RunFiles(run_dir).read_diagnosis()
         except (OSError, ValueError):
             findings = []
-        self.w.doctor_panel.show_findings(findings, Path(run_dir).name)
+        self.show_findings(findings, Path(run_dir).name)
 
     def overlay_runs(self, run_dirs: list[str]) -> None:
         shown = self.shown.run_dir if self.shown else None

@@ -129,7 +129,7 @@ def test_pause_then_resume_continues_the_same_run(window, qtbot, tmp_path):
 def test_action_table_follows_run_state(window, qtbot, tmp_path):
     idle = _enabled(window)
     assert idle["actionStart"] and idle["actionOpenPreset"] and idle["actionSavePreset"]
-    assert not idle["actionPause"] and not idle["actionStop"] and not idle["actionLrFind"]
+    assert not idle["actionPause"] and not idle["actionStop"] and idle["actionLrFind"]
     window.load_preset(digits_preset(tmp_path, **{"train.epochs": 200, "train.batch_size": 8}))
     with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
         _trigger(window, "actionStart")
@@ -340,3 +340,36 @@ def test_app_main_opens_the_given_preset(qtbot, tmp_path, monkeypatch):
     assert w.current_preset().name == "from-cli" and original is None
     qtbot.waitUntil(w.jobs.idle, timeout=60_000)
     w.close()
+
+
+def test_doctor_panel_applies_a_fix_and_overlays_the_rerun(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 4, "train.optimizer.lr": 3e-6}))
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as first:
+        _trigger(window, "actionStart")
+    old = first.args[0]
+    panel = window.doctor_panel
+    assert panel.findings_shown() == 1 and panel.findings[0]["id"] == "lr-too-low"
+    markers = window.accuracy_plot.markers
+    assert [(m.value(), m.label.format) for m in markers] == [(3, "LR low")]
+    panel.list.setCurrentRow(0)
+    assert "train.optimizer.lr: 3e-06 → 0.001" in panel.diff.text()
+    assert panel.rerun.isEnabled()
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as second:
+        panel.rerun.click()
+    new = second.args[0]
+    assert window.current_preset().train.optimizer.lr == 0.001 and window.isWindowModified()
+    assert new["best_val_acc"] > old["best_val_acc"] + 0.5
+    assert window.run_list.checked_runs() == [old["run_dir"]]
+    assert len(window.accuracy_plot.overlays) == 1  # the old run, dashed, beside the new one
+
+
+def test_lr_finder_dialog_suggests_and_applies_a_rate(window, qtbot):
+    assert window.actions["actionLrFind"].isEnabled()
+    _trigger(window, "actionLrFind")
+    dialog = window.lr_finder_dialog
+    wait_jobs(qtbot, window)
+    assert dialog.result is not None and dialog.use.isEnabled()
+    suggestion = float(f"{dialog.result['suggestion']:.3g}")
+    assert 1e-5 < suggestion < 0.1
+    dialog.use.click()
+    assert window.current_preset().train.optimizer.lr == suggestion

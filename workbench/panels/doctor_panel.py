@@ -1,15 +1,27 @@
-"""``doctorPanel``: the selected run's findings (``diagnosis.json``), most severe first."""
+"""``doctorPanel``: the findings of the selected (or running) run, most severe first, each with
+its evidence; a finding's fix is shown as a preset diff and applied with one click (or applied
+and rerun, the new run overlaid on the old)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 SEVERITY_MARK = {"error": "⛔", "warning": "⚠", "info": "ℹ"}
 
 
 class DoctorPanel(QWidget):
-    """Lists findings with their evidence."""
+    """Lists findings; emits ``apply_requested(changes, rerun)`` for the selected finding's fix."""
+
+    apply_requested = Signal(object, bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -19,23 +31,77 @@ class DoctorPanel(QWidget):
         self.header = QLabel("Doctor: select a run to see its findings.")
         self.header.setWordWrap(True)
         self.list = QListWidget()
+        self.list.setObjectName("findingList")
         self.list.setWordWrap(True)
+        self.list.currentRowChanged.connect(self._selected)
+        self.diff = QLabel("")
+        self.diff.setObjectName("fixDiff")
+        self.diff.setWordWrap(True)
+        self.diff.setTextFormat(Qt.TextFormat.PlainText)
+        buttons = QHBoxLayout()
+        self.apply = QPushButton("Apply fix")
+        self.apply.setObjectName("applyFix")
+        self.rerun = QPushButton("Apply and rerun")
+        self.rerun.setObjectName("applyFixAndRerun")
+        for b in (self.apply, self.rerun):
+            b.setEnabled(False)
+            buttons.addWidget(b)
+        self.apply.clicked.connect(lambda: self._request(False))
+        self.rerun.clicked.connect(lambda: self._request(True))
         layout.addWidget(self.header)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.diff)
+        layout.addLayout(buttons)
+        self.findings: list[dict] = []
+        self.value_of = lambda key: "?"  # the current preset's value of a dotted key
+        self.can_apply = True
 
     def show_findings(self, findings: list[dict], run_name: str = "") -> None:
+        selected = self.list.currentRow()
+        self.findings = list(findings)
         self.list.clear()
-        ordered = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
-        for f in ordered:
+        for f in self.findings:
             mark = SEVERITY_MARK.get(f.get("severity"), "•")
-            text = f"{mark} {f.get('title', f.get('id', ''))}\n{f.get('evidence', '')}"
-            item = QListWidgetItem(text)
-            item.setToolTip(f.get("id", ""))
+            where = f" (epoch {f['epoch']})" if f.get("epoch") else " (before training)"
+            item = QListWidgetItem(
+                f"{mark} {f.get('title', f['id'])}{where}\n{f.get('evidence', '')}"
+            )
+            item.setToolTip(f"{f['id']} — {f.get('severity')}")
             self.list.addItem(item)
         if not findings:
             self.header.setText(f"Doctor: no findings for {run_name or 'this run'}.")
         else:
             self.header.setText(f"Doctor: {len(findings)} finding(s) for {run_name}.")
+        if 0 <= selected < len(self.findings):
+            self.list.setCurrentRow(selected)
+        else:
+            self._selected(-1)
+
+    def set_can_apply(self, enabled: bool) -> None:
+        self.can_apply = enabled
+        self._selected(self.list.currentRow())
 
     def findings_shown(self) -> int:
         return self.list.count()
+
+    def selected_fix(self) -> dict | None:
+        row = self.list.currentRow()
+        if 0 <= row < len(self.findings) and self.findings[row].get("fix"):
+            return self.findings[row]["fix"]["set"]
+        return None
+
+    def _selected(self, row: int) -> None:
+        fix = self.selected_fix()
+        for b in (self.apply, self.rerun):
+            b.setEnabled(fix is not None and self.can_apply)
+        if fix is None:
+            advice = self.findings[row].get("advice") if 0 <= row < len(self.findings) else ""
+            self.diff.setText(f"No setting can fix this: {advice}" if advice else "")
+            return
+        lines = [f"{k}: {self.value_of(k)!r} → {v!r}" for k, v in fix.items()]
+        self.diff.setText("Fix — preset change:\n" + "\n".join(lines))
+
+    def _request(self, rerun: bool) -> None:
+        fix = self.selected_fix()
+        if fix is not None:
+            self.apply_requested.emit(dict(fix), rerun)

@@ -62,14 +62,21 @@ class AccuracyPlot(pg.PlotWidget):
             for name, c, h in runs
         ]
 
-    def add_marker(self, epoch: float, text: str, colour: str = "#e67e22") -> None:
+    def add_marker(
+        self, epoch: float, text: str, colour: str = "#e67e22", text_left: bool = False
+    ) -> None:
         """A vertical line where something happened (e.g. where a doctor finding started)."""
         line = pg.InfiniteLine(
             epoch,
             angle=90,
             pen=style.pen(colour, dashed=True),
             label=text,
-            labelOpts={"position": 0.9, "color": colour},
+            labelOpts={
+                "position": 0.95 - 0.08 * (len(self.markers) % 4),  # stagger stacked labels
+                "color": colour,
+                # late markers write their text left of the line so it stays inside the plot
+                "anchors": [(1, 0), (1, 0)] if text_left else [(0, 0), (0, 0)],
+            },
         )
         self.getPlotItem().addItem(line)
         self.markers.append(line)

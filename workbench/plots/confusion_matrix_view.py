@@ -84,10 +84,15 @@ class ConfusionMatrixView(QWidget):
         self.image.setRect(-0.5, -0.5, k, k)
         self.epoch_label.setText(f"epoch {row['epoch']} of {len(h.epochs)}")
         names = self._names(k)
-        ticks = [(i, names[i][:8]) for i in range(0, k, max(1, k // 20))]
+        every = max(1, k // 20)
+        ticks = [(i, names[i][:8]) for i in range(0, k, every)]
         item = self.plot.getPlotItem()
         item.getAxis("left").setTicks([ticks])
-        item.getAxis("bottom").setTicks([ticks])
+        # columns are narrow: long names go on the rows only, columns show the class index
+        short = all(len(n) <= 3 for n in names)
+        item.getAxis("bottom").setTicks(
+            [ticks if short else [(i, str(i)) for i in range(0, k, every)]]
+        )
         self._label_cells(shown)
 
     def _label_cells(self, shown: np.ndarray) -> None:

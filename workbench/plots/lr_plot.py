@@ -16,7 +16,6 @@ class LrPlot(pg.PlotWidget):
         super().__init__(parent)
         item = style.configure_plot(self, "lrPlot", "Learning rate", "lr", "epoch")
         item.setLogMode(y=True)
-        item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("left").setStyle(maxTextLevel=0)  # label decades only
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")

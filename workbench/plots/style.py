@@ -57,6 +57,7 @@ def configure_plot(
     item.setLabel("left", y_label)
     item.setLabel("bottom", x_label)
     item.showGrid(x=True, y=True, alpha=0.2)
+    item.getAxis("left").enableAutoSIPrefix(False)  # accuracy 0.9, not "900 (x0.001)"
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     add_legend(item, legend_offset)
