@@ -27,7 +27,7 @@ from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_order, focal_loss
 from engine.devices import resolve_device
 from engine.doctor import Doctor
-from engine.doctor.probe import PROBE_BATCH, probe, probe_every
+from engine.doctor.probe import probe, probe_batch, probe_every
 from engine.errors import TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, summarize
@@ -164,7 +164,7 @@ class Trainer:
         picks = torch.randperm(
             len(data.y_train), generator=torch.Generator().manual_seed(p.seed + 3)
         )
-        self.probe_idx = picks[: min(PROBE_BATCH, len(picks))].to(device)
+        self.probe_idx = picks[: probe_batch(p.train.batch_size)].to(device)
         self.probe_every = probe_every(self.steps_per_epoch)
         self.doctor = Doctor(p, data.stats, data.norm.as_dict(), self.steps_per_epoch)
 
@@ -379,20 +379,23 @@ class Trainer:
                 self.doctor.after_epoch(self.rows[:i])
             return
         lrs = preview_lr(self.preset, self.steps_per_epoch)
-        result = self._probe()
-        self._publish(self.doctor.preflight(result["loss"], lrs))
+        self._publish(self.doctor.preflight(self._probe(backward=False)["loss"], lrs))
 
-    def _probe(self) -> dict:
+    def _probe(self, backward: bool = True) -> dict:
         x = self.normalize(self.data.x_train[self.probe_idx])
-        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx])
+        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
 
     def _examine_epoch(self) -> None:
         last = self.epoch == self.preset.train.epochs
-        sampled = self.epoch == 1 or last or self.epoch % self.probe_every == 0
+        sampled = last or self.epoch % self.probe_every == 0
         self._publish(self.doctor.after_epoch(self.rows, self._probe() if sampled else None))
 
-    def _publish(self, findings) -> None:
+    def _publish(self, findings, force: bool = False) -> None:
+        """Write and announce the findings when they changed (or at the end of a run)."""
         dicts = [f.to_dict() for f in findings]
+        if dicts == getattr(self, "_published", None) and not force:
+            return
+        self._published = dicts
         self.files.write_diagnosis(dicts)
         atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
         self.events(ev.Diagnosis(tuple(dicts)))
@@ -461,6 +464,8 @@ class Trainer:
         }
 
     def _finish(self, events, status: str, **extra) -> dict:
+        if hasattr(self, "_published"):  # the probes and state of the whole run, once
+            atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
         if status == "stopped" and not self.files.last_checkpoint.exists():
             # Stopped inside the first epoch: keep what was learnt so far.
             save_checkpoint(self.files.last_checkpoint, self._checkpoint_state())

@@ -5,23 +5,33 @@ and random state)."""
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
 
-PROBE_BATCH = 128
-MONITOR_BUDGET = 0.02  # probes may cost at most ~2 % of training steps
+PROBE_BATCH = (32, 128)  # the training batch size, within these bounds
+MONITOR_BUDGET = 0.02  # probes may cost at most ~2 % of the training time
+PROBE_COST_STEPS = 1.5  # a probe (copy + forward + backward) costs about 1.5 training steps
 
 
 def probe_every(steps_per_epoch: int) -> int:
-    """Probe every N epochs so one probe step per N epochs stays within the budget."""
-    return max(1, int(-(-1 // (MONITOR_BUDGET * steps_per_epoch))))
+    """Probe every N epochs so that the probes stay within the budget."""
+    return max(1, math.ceil(PROBE_COST_STEPS / (MONITOR_BUDGET * steps_per_epoch)))
 
 
-def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch."""
+def probe_batch(batch_size: int) -> int:
+    return min(max(batch_size, PROBE_BATCH[0]), PROBE_BATCH[1])
+
+
+def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=True) -> dict:
+    """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch
+    (``backward=False``: only the loss, e.g. at initialization)."""
     clone = copy.deepcopy(model)
     clone.train()
+    if not backward:
+        with torch.no_grad(), torch.random.fork_rng(devices=_devices(x)):
+            return {"batch": len(y), "loss": float(loss_fn(clone(x).float(), y))}
     alive: dict[str, torch.Tensor] = {}
     hooks = []
 
@@ -43,8 +53,7 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
     for name, module in clone.named_modules():
         if isinstance(module, nn.ReLU):
             hooks.append(module.register_forward_hook(record(name)))
-    devices = [x.device.index or 0] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=_devices(x)):
         loss = loss_fn(clone(x).float(), y)
         loss.backward()
     for h in hooks:
@@ -60,3 +69,7 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
         "last_layer": last_name,
         "grad_ratio": first_norm / max(last_norm, 1e-30),
     }
+
+
+def _devices(x: torch.Tensor) -> list[int]:
+    return [x.device.index or 0] if x.device.type == "cuda" else []
