@@ -18,7 +18,6 @@ from engine.checkpoint import CheckpointError
 from engine.errors import DataError, TrainingError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
-LATER = {"export": "exports", "predict": "prediction"}
 
 
 class BadInput(Exception):
@@ -74,6 +73,61 @@ def _lr_find_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _export_parser() -> argparse.ArgumentParser:
+    from engine.export import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="plateau-train export",
+        description="Export a checkpoint's model and verify the written file against it.",
+    )
+    parser.add_argument("checkpoint", help="e.g. runs/NAME/checkpoints/best.pt")
+    parser.add_argument("--format", default="pt", choices=list(FORMATS))
+    parser.add_argument("--out", help="destination file (default: RUN/exports/...)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def _predict_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plateau-train predict",
+        description="Classify images with a checkpoint or exported .pt/.safetensors model.",
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("images", nargs="+")
+    parser.add_argument("--top", type=int, default=3, help="classes to show per image")
+    parser.add_argument("--json", action="store_true")
+    return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from engine.export import ExportError, export
+
+    try:
+        report = export(args.checkpoint, args.out, args.format)
+    except ExportError as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({**asdict(report), "ok": report.ok}) if args.json else report.describe())
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from engine.predict import predict
+
+    if args.top < 1:
+        raise BadInput(f"--top {args.top}: expected 1 or more")
+    results = predict(args.checkpoint, args.images, args.top)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+        print(f"{r['image']}: {ranked}")
+    return 0
+
+
 def _overrides_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -103,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _doctor(_parse(_doctor_parser(), rest))
             if command == "lr-find":
                 return _lr_find(_parse(_lr_find_parser(), rest))
-            raise BadInput(f"'{command}' ({LATER[command]}) is not available in this version yet")
+            if command == "export":
+                return _export(_parse(_export_parser(), rest))
+            return _predict(_parse(_predict_parser(), rest))
         return _train(_parse(_train_parser(), argv))
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)

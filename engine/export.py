@@ -1,23 +1,42 @@
-"""Export a trained model from a run's checkpoint to a standalone file, verified after writing.
+"""Export a trained model from a checkpoint, then verify the written artifact.
 
-Formats: ``pt`` (a slim checkpoint: model state, architecture, preset, class names,
-normalization statistics and input shape; loads with ``weights_only=True``). More formats are
-listed in :data:`FORMATS` as they arrive.
+Formats:
+- ``pt``: a slim checkpoint (model state, architecture, preset, class names, normalization
+  statistics, input shape); loads with ``torch.load(..., weights_only=True)``.
+- ``safetensors``: the state dict, with the same metadata as JSON under ``plateau`` in the header.
+- ``torchscript``: a traced module; the metadata as ``plateau.json`` in its extra files.
+- ``onnx``: dynamic batch axis, the metadata in ``metadata_props``; needs the ``onnx`` extra.
+
+After writing, every export is loaded back (a fresh model from safetensors, ``torch.jit.load``,
+onnxruntime) and compared with the PyTorch model on up to 256 validation images: the largest
+absolute logit difference must be ≤ 1e-4 and the top-1 predictions must all agree, or the
+export fails with :class:`ExportError`.
 """
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from engine import atomic
 from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.export_formats import FORMATS, SUFFIX
 from engine.models import build_model
 from engine.preset import from_dict
 
-FORMATS = {"pt": "PyTorch checkpoint (.pt)"}
 KEEP = ("model", "arch", "preset", "class_names", "normalization", "input_shape", "epoch")
+MAX_ABS_DIFF = 1e-4
+VERIFY_SAMPLES = 256
+ONNX_OPSET = 18
+
+
+class ExportError(RuntimeError):
+    """An export that could not be written or did not reproduce the model."""
 
 
 @dataclass(frozen=True)
@@ -27,41 +46,165 @@ class ExportReport:
     path: str
     format: str
     samples: int
+    inputs: str  # "validation images" or why random inputs were used
     max_abs_diff: float
     top1_agreement: float
+    opset: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.max_abs_diff <= 1e-4 and self.top1_agreement == 1.0
+        return self.max_abs_diff <= MAX_ABS_DIFF and self.top1_agreement == 1.0
+
+    def describe(self) -> str:
+        extra = f", opset {self.opset}" if self.opset else ""
+        return (
+            f"{self.format} written to {self.path}{extra}; reloaded and compared on "
+            f"{self.samples} {self.inputs}: max |logit difference| {self.max_abs_diff:.2e}, "
+            f"top-1 agreement {self.top1_agreement:.0%}"
+        )
+
+
+def metadata(state: dict) -> dict:
+    """What a model needs besides its weights to be used without the original data."""
+    return {
+        "format": "plateau-model/1",
+        "arch": state.get("arch", state["preset"]["model"]["arch"]),
+        "class_names": list(state["class_names"]),
+        "normalization": state["normalization"],
+        "input_shape": list(state["input_shape"]),
+        "epoch": state.get("epoch"),
+        "preset": state["preset"],
+    }
 
 
 def model_from_checkpoint(state: dict) -> torch.nn.Module:
-    """Rebuild the network a checkpoint describes and load its weights."""
+    """Rebuild the network a checkpoint describes, load its weights, switch to eval mode."""
     preset = from_dict(state["preset"])
-    shape = tuple(state["input_shape"])
-    model = build_model(preset.model, shape, len(state["class_names"]))
+    model = build_model(preset.model, tuple(state["input_shape"]), len(state["class_names"]))
     model.load_state_dict(state["model"])
     return model.eval()
 
 
-def export(checkpoint: str | Path, dest: str | Path, fmt: str = "pt") -> ExportReport:
-    """Write ``checkpoint``'s model to ``dest`` in ``fmt`` and verify it by loading it back."""
+def default_destination(checkpoint: str | Path, fmt: str) -> Path:
+    checkpoint = Path(checkpoint)
+    run = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else "model"
+    return checkpoint.parent.parent / "exports" / f"{run}-{checkpoint.stem}{SUFFIX[fmt]}"
+
+
+def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "pt") -> ExportReport:
+    """Write ``checkpoint``'s model to ``dest`` in ``fmt`` and verify it; raise ExportError."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
+        raise ExportError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
     state = load_checkpoint(checkpoint)
-    slim = {k: state[k] for k in KEEP if k in state}
-    save_checkpoint(dest, slim)
-    return verify(state, dest)
-
-
-def verify(state: dict, dest: str | Path, samples: int = 64) -> ExportReport:
-    """Compare the exported model's logits with the original's on the same inputs."""
-    original = model_from_checkpoint(state)
-    reloaded = model_from_checkpoint(load_checkpoint(dest))
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(samples, *state["input_shape"], generator=gen)
+    dest = Path(dest) if dest else default_destination(checkpoint, fmt)
+    model = model_from_checkpoint(state)
+    x, inputs = verification_inputs(state)
+    writer = {
+        "pt": _write_pt,
+        "safetensors": _write_safetensors,
+        "torchscript": _write_torchscript,
+        "onnx": _write_onnx,
+    }[fmt]
+    try:
+        reload = writer(state, model, x, dest)
+    except OSError as exc:
+        raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
     with torch.no_grad():
-        a, b = original(x), reloaded(x)
-    diff = float((a - b).abs().max())
-    agree = float((a.argmax(1) == b.argmax(1)).float().mean())
-    return ExportReport(str(dest), "pt", samples, diff, agree)
+        expected = model(x).float().numpy()
+    got = np.asarray(reload(x), dtype=np.float32)
+    diff = float(np.abs(expected - got).max())
+    agree = float((expected.argmax(1) == got.argmax(1)).mean())
+    report = ExportReport(
+        str(dest), fmt, len(x), inputs, diff, agree, ONNX_OPSET if fmt == "onnx" else None
+    )
+    if not report.ok:
+        raise ExportError(f"verification failed: {report.describe()}")
+    return report
+
+
+def verification_inputs(state: dict) -> tuple[torch.Tensor, str]:
+    """Up to 256 normalized validation images of the checkpoint's data (or, when that data is
+    not on this machine, seeded random inputs of the same shape)."""
+    from engine.data import load_data
+    from engine.errors import DataError
+    from engine.preset import PresetError
+
+    try:
+        data = load_data(from_dict(state["preset"]))
+        x = data.normalizer(torch.device("cpu"))(data.x_val[:VERIFY_SAMPLES])
+        return x, "validation images"
+    except (DataError, PresetError, OSError) as exc:
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(64, *state["input_shape"], generator=gen)
+        return x, f"random inputs (validation data unavailable: {str(exc)[:80]})"
+
+
+def _write_pt(state, model, x, dest):
+    save_checkpoint(dest, {k: state[k] for k in KEEP if k in state})
+    reloaded = model_from_checkpoint(load_checkpoint(dest))
+    return lambda inputs: reloaded(inputs).detach().numpy()
+
+
+def _write_safetensors(state, model, x, dest):
+    from safetensors.torch import load, save
+
+    meta = {"plateau": json.dumps(metadata(state))}
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic.write_bytes(dest, save(tensors, metadata=meta))
+    data = Path(dest).read_bytes()
+    header = read_safetensors_metadata(dest)
+    fresh = build_model(
+        from_dict(header["preset"]).model, tuple(header["input_shape"]), len(header["class_names"])
+    )
+    fresh.load_state_dict(load(data))
+    fresh.eval()
+    return lambda inputs: fresh(inputs).detach().numpy()
+
+
+def read_safetensors_metadata(path: str | Path) -> dict:
+    """The Plateau metadata stored in a safetensors file's header."""
+    raw = Path(path).read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    return json.loads(header["__metadata__"]["plateau"])
+
+
+def _write_torchscript(state, model, x, dest):
+    with torch.no_grad():
+        traced = torch.jit.trace(model, x[:2])
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer, _extra_files={"plateau.json": json.dumps(metadata(state))})
+    atomic.write_bytes(dest, buffer.getvalue())
+    loaded = torch.jit.load(str(dest))
+    return lambda inputs: loaded(inputs).detach().numpy()
+
+
+def _write_onnx(state, model, x, dest):
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ExportError(
+            "ONNX export needs the onnx extra: pip install -e '.[onnx]' "
+            "(onnx, onnxscript, onnxruntime)"
+        ) from None
+    tmp = Path(dest).with_name(f".{Path(dest).name}.export")
+    try:
+        program = torch.onnx.export(
+            model,
+            (x[:2],),
+            dynamo=True,
+            opset_version=ONNX_OPSET,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+        program.save(str(tmp))
+        proto = onnx.load(str(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "plateau", json.dumps(metadata(state))
+    atomic.write_bytes(dest, proto.SerializeToString())
+    session = onnxruntime.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda inputs: session.run(None, {name: inputs.numpy()})[0]

@@ -50,6 +50,13 @@ class RunFiles:
     def best_checkpoint(self) -> Path:
         return self.path / "checkpoints" / "best.pt"
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete temporary files a killed process left behind (``.NAME.*.tmp``)."""
+        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
     def write_preset(self, preset: presets.Preset) -> None:
         presets.save(preset, self.path / "preset.toml")
 

@@ -28,9 +28,9 @@ from engine.data.balance import class_weights, epoch_order, focal_loss
 from engine.devices import resolve_device
 from engine.doctor import Doctor
 from engine.doctor.probe import probe, probe_batch, probe_every
-from engine.errors import TrainingError
+from engine.errors import DataError, TrainingError
 from engine.metrics import confusion_matrix, per_class
-from engine.models import build_model, summarize
+from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset
 from engine.runs import RunFiles, create_run_dir
 from engine.schedules import Schedule, build_optimizer, preview_lr
@@ -94,11 +94,25 @@ class Trainer:
             self.run_dir = self.resume_dir
             self._restore(load_checkpoint(RunFiles(self.run_dir).last_checkpoint, device))
         else:
-            self.run_dir = create_run_dir(self.out, p.name)
+            try:
+                self.run_dir = create_run_dir(self.out, p.name)
+            except OSError as exc:
+                raise DataError(
+                    f"cannot create a run directory under {self.out}: "
+                    f"{exc.strerror or exc}; choose another output folder (--out)",
+                    "out",
+                ) from None
         self.files = RunFiles(self.run_dir)
-        self.files.write_preset(p)
         self.started = time.perf_counter()
-        self.files.write_summary(self._summary("running"))
+        try:
+            self.files.remove_stale_temporaries()
+            self.files.write_preset(p)
+            self.files.write_summary(self._summary("running"))
+        except OSError as exc:
+            raise DataError(
+                f"cannot write to the run directory {self.run_dir}: {exc.strerror or exc}",
+                "out",
+            ) from None
         self.events = events
         events(
             ev.RunStarted(
@@ -118,6 +132,10 @@ class Trainer:
             return self._finish(events, "stopped")
         except Exception as exc:  # noqa: BLE001 - any failure ends the run with a reason
             message, hint = _explain(exc)
+            if not isinstance(exc, (TrainingError, OSError)) and self._last_batch is not None:
+                where = locate_failure(self.model, self._last_batch)
+                if where:
+                    message = f"{message} — in {where}"
             if isinstance(exc, TrainingError) and exc.non_finite:
                 self._publish(self.doctor.non_finite(message.split(";")[0], self.epoch + 1))
             return self._finish(events, "failed", error=message, hint=hint)
@@ -159,6 +177,7 @@ class Trainer:
         self.rows: list[dict] = []
         self.best = {"val_acc": -1.0, "epoch": 0, "val_loss": math.inf, "bad_epochs": 0}
         self.predictions: dict[str, np.ndarray] = {}
+        self._last_batch = None
         self.ema = torch.zeros((), device=device)
         self.ema_best = torch.full((), math.inf, device=device)
         picks = torch.randperm(
@@ -271,6 +290,7 @@ class Trainer:
             xb, yb = self.normalize(data.x_train[idx]), data.y_train[idx]
             if self.augment:
                 xb = self.augment(xb)
+            self._last_batch = xb
             with autocast:
                 logits = model(xb)
                 loss = self.loss_fn(logits.float(), yb)
@@ -465,12 +485,21 @@ class Trainer:
 
     def _finish(self, events, status: str, **extra) -> dict:
         if hasattr(self, "_published"):  # the probes and state of the whole run, once
-            atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
+            try:
+                atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
+            except OSError:
+                pass
         if status == "stopped" and not self.files.last_checkpoint.exists():
             # Stopped inside the first epoch: keep what was learnt so far.
-            save_checkpoint(self.files.last_checkpoint, self._checkpoint_state())
+            try:
+                save_checkpoint(self.files.last_checkpoint, self._checkpoint_state())
+            except OSError:
+                pass
         summary = self._summary(status, **extra)
-        self.files.write_summary(summary)
+        try:
+            self.files.write_summary(summary)
+        except OSError:  # the disk is full or gone: the event still tells the user
+            pass
         if status == "finished":
             events(ev.RunFinished(summary))
         elif status == "stopped":
@@ -491,6 +520,13 @@ def _explain(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, TrainingError):
         return str(exc), exc.hint
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError):
+        reason = exc.strerror or text
+        return (
+            f"cannot write to the run directory ({reason}): {getattr(exc, 'filename', '') or text}",
+            "free disk space or choose another output folder; the last complete checkpoint "
+            "and metrics are kept",
+        )
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
         return f"out of memory: {text}", "lower 'train.batch_size' or choose a smaller model"
     if "shape" in text.lower() or "size mismatch" in text.lower():

@@ -181,7 +181,7 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     key=st.sampled_from(presets.all_keys() + ["train.bogus", "data.synthetic.colour", "lr"]),
     value=VALUES,

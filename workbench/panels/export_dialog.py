@@ -19,10 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.export_formats import FORMATS, SUFFIX
 from workbench.panels.path_field import PathField
-
-# Formats the engine exports (kept here so the dialog opens without importing torch).
-FORMATS = {"pt": ("PyTorch checkpoint", ".pt")}
 
 
 class ExportDialog(QDialog):
@@ -50,8 +48,8 @@ class ExportDialog(QDialog):
         which_layout.addWidget(self.last)
         self.format = QComboBox()
         self.format.setObjectName("exportFormat")
-        for key, (label, suffix) in FORMATS.items():
-            self.format.addItem(f"{label} ({suffix})", key)
+        for key, label in FORMATS.items():
+            self.format.addItem(label, key)
         self.dest = QLineEdit()
         self.dest.setObjectName("exportDestination")
         dest_row = PathField(
@@ -89,7 +87,7 @@ class ExportDialog(QDialog):
     def _suggest(self, *_):
         if not self.run.count():
             return
-        suffix = FORMATS[self.format.currentData()][1]
+        suffix = SUFFIX[self.format.currentData()]
         which = "best" if self.best.isChecked() else "last"
         folder = Path(self.folder or Path(self.run.currentData()).parent)
         self.dest.setText(str(folder / f"{self.run.currentText()}-{which}{suffix}"))
@@ -108,12 +106,7 @@ class ExportDialog(QDialog):
 
     def _done(self, report) -> None:
         self.export_button.setEnabled(True)
-        verdict = "verified" if report.ok else "VERIFICATION FAILED"
-        self.result.setText(
-            f"{verdict}: wrote {report.path}\nreloaded and compared on {report.samples} inputs: "
-            f"max |logit difference| {report.max_abs_diff:.2e}, top-1 agreement "
-            f"{report.top1_agreement:.0%}"
-        )
+        self.result.setText(f"verified: {report.describe()}")
 
     def _failed(self, error: BaseException) -> None:
         self.export_button.setEnabled(True)
