@@ -79,6 +79,9 @@ class RunFiles:
         path = self.path / "summary.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def write_doctor_state(self, state: dict) -> None:
+        atomic.write_json(self.path / "doctor.json", state)
+
     def write_diagnosis(self, findings: list[dict]) -> None:
         atomic.write_json(self.path / "diagnosis.json", findings)
 
@@ -94,6 +97,19 @@ class RunFiles:
     def read_predictions(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "predictions.npz", allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+
+
+class ReadOnlyRunFiles(RunFiles):
+    """The run directory as seen by a data-parallel rank other than 0: it reads, never writes."""
+
+    def _skip(self, *args, **kwargs) -> None:
+        return None
+
+    write_preset = write_metrics = write_summary = write_diagnosis = _skip
+    write_doctor_state = write_predictions = _skip
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        return []
 
 
 def list_runs(workspace: str | Path) -> list[Path]:

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine import atomic
 from engine import events as ev
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.control import RunControl
@@ -26,13 +25,14 @@ from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_order, focal_loss
 from engine.devices import resolve_device
+from engine.distributed import Dist
 from engine.doctor import Doctor
 from engine.doctor.probe import probe, probe_batch, probe_every
 from engine.errors import DataError, TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset
-from engine.runs import RunFiles, create_run_dir
+from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
 from engine.schedules import Schedule, build_optimizer, preview_lr
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
@@ -74,10 +74,17 @@ class Trainer:
         directory is created. Failures during training end the run with status ``failed``, a
         ``RunFailed`` event and a complete run directory.
         """
+        self.dist = Dist.from_env(self.preset.train.device)
+        try:
+            return self._fit(events if self.dist.is_main else (lambda e: None))
+        finally:
+            self.dist.close()
+
+    def _fit(self, events: Callable[[ev.Event], None]) -> dict:
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
         p = self.preset
-        device = resolve_device(p.train.device)
+        device = self.dist.device(resolve_device(p.train.device))
         torch.manual_seed(p.seed)
         data = load_data(p)
         model = build_model(p.model, data.input_shape, data.num_classes).to(device)
@@ -94,15 +101,18 @@ class Trainer:
             self.run_dir = self.resume_dir
             self._restore(load_checkpoint(RunFiles(self.run_dir).last_checkpoint, device))
         else:
-            try:
-                self.run_dir = create_run_dir(self.out, p.name)
-            except OSError as exc:
-                raise DataError(
-                    f"cannot create a run directory under {self.out}: "
-                    f"{exc.strerror or exc}; choose another output folder (--out)",
-                    "out",
-                ) from None
-        self.files = RunFiles(self.run_dir)
+            created = None
+            if self.dist.is_main:
+                try:
+                    created = str(create_run_dir(self.out, p.name))
+                except OSError as exc:
+                    raise DataError(
+                        f"cannot create a run directory under {self.out}: "
+                        f"{exc.strerror or exc}; choose another output folder (--out)",
+                        "out",
+                    ) from None
+            self.run_dir = Path(self.dist.broadcast(created))
+        self.files = RunFiles(self.run_dir) if self.dist.is_main else ReadOnlyRunFiles(self.run_dir)
         self.started = time.perf_counter()
         try:
             self.files.remove_stale_temporaries()
@@ -150,8 +160,15 @@ class Trainer:
         if p.data.balance == "undersample":
             counts = torch.bincount(self.y_train_cpu, minlength=data.num_classes)
             n = int(counts[counts > 0].min()) * int((counts > 0).sum())
+        n = -(-n // self.dist.world)  # this rank's share of an epoch
         bs = p.train.batch_size
         self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.train_model = model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(model, device_ids=ids)
         self.optimizer = build_optimizer(model.parameters(), p.train)
         self.schedule = Schedule(self.optimizer, p.train, self.steps_per_epoch)
         self.order_gen = torch.Generator().manual_seed(p.seed + 1)
@@ -245,10 +262,11 @@ class Trainer:
             self._keep_predictions(val, improved)
             self.files.write_metrics(self.rows)
             self.files.write_predictions(self.predictions)
-            checkpoint = self._checkpoint_state()
-            save_checkpoint(self.files.last_checkpoint, checkpoint)
-            if improved:
-                save_checkpoint(self.files.best_checkpoint, checkpoint)
+            if self.dist.is_main:
+                checkpoint = self._checkpoint_state()
+                save_checkpoint(self.files.last_checkpoint, checkpoint)
+                if improved:
+                    save_checkpoint(self.files.best_checkpoint, checkpoint)
             self.files.write_summary(self._summary("running"))
             events(ev.EpochEnd(self.epoch, row))
             patience = p.train.early_stopping
@@ -262,7 +280,7 @@ class Trainer:
         p, model, data = self.preset, self.model, self.data
         model.train()
         order = epoch_order(self.y_train_cpu, data.num_classes, p.data.balance, self.order_gen)
-        order = order.to(self.device)
+        order = self.dist.shard(order).to(self.device)
         bs = p.train.batch_size
         params = [q for q in model.parameters() if q.requires_grad]
         zero = torch.zeros((), device=self.device)
@@ -282,7 +300,7 @@ class Trainer:
         )
         for b in range(self.steps_per_epoch):
             self.control.wait_while_paused()
-            if self.control.stopped:
+            if self.dist.any(self.control.stopped, self.device):
                 raise _Stopped
             idx = order[b * bs : (b + 1) * bs]
             if b == self.steps_per_epoch - 1 and len(order) > (b + 1) * bs:
@@ -292,7 +310,7 @@ class Trainer:
                 xb = self.augment(xb)
             self._last_batch = xb
             with autocast:
-                logits = model(xb)
+                logits = self.train_model(xb)
                 loss = self.loss_fn(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -345,12 +363,18 @@ class Trainer:
                 pending.zero_()
                 pending_n = 0
                 last_emit = now
+        totals = self.dist.sum(
+            torch.stack(
+                [loss_sum, correct, grad_sum, torch.tensor(float(seen), device=self.device)]
+            )
+        )
+        loss_sum, correct, grad_sum, seen_all = totals.tolist()
         return {
-            "loss": (loss_sum / max(seen, 1)).item(),
-            "acc": (correct / max(seen, 1)).item(),
-            "grad_norm": (grad_sum / max(steps, 1)).item(),
+            "loss": loss_sum / max(seen_all, 1),
+            "acc": correct / max(seen_all, 1),
+            "grad_norm": grad_sum / self.dist.world / max(steps, 1),
             "lr": lr,
-            "samples": seen,
+            "samples": int(seen_all),
         }
 
     @torch.no_grad()
@@ -365,16 +389,26 @@ class Trainer:
             if self.amp_dtype
             else nullcontext()
         )
-        for i in range(0, len(data.y_val), chunk):
-            xb = self.normalize(data.x_val[i : i + chunk])
+        mine = torch.arange(self.dist.rank, len(data.y_val), self.dist.world, device=self.device)
+        for i in range(0, len(mine), chunk):
+            idx = mine[i : i + chunk]
+            xb = self.normalize(data.x_val[idx])
             with autocast:
                 logits = model(xb).float()
-            loss_sum += F.cross_entropy(logits, data.y_val[i : i + chunk], reduction="sum")
+            loss_sum += F.cross_entropy(logits, data.y_val[idx], reduction="sum")
             probs.append(torch.softmax(logits, dim=1))
-        prob = torch.cat(probs)
+        prob = torch.cat(probs) if probs else torch.zeros(0, data.num_classes, device=self.device)
+        cm = self.dist.sum(confusion_matrix(data.y_val[mine], prob.argmax(1), data.num_classes))
+        loss_sum = self.dist.sum(loss_sum)
+        if self.dist.enabled:  # every rank's probabilities, back in validation order
+            parts = self.dist.gather((mine.cpu(), prob.cpu()))
+            full = torch.zeros(len(data.y_val), data.num_classes)
+            for part_idx, part_prob in parts:
+                full[part_idx] = part_prob
+            prob = full
         pred = prob.argmax(1)
         n = len(data.y_val)
-        cm = confusion_matrix(data.y_val, pred, data.num_classes).cpu()
+        cm = cm.cpu()
         return {
             "loss": (loss_sum / n).item(),
             "acc": float(cm.diag().sum()) / n,
@@ -403,6 +437,7 @@ class Trainer:
 
     def _probe(self, backward: bool = True) -> dict:
         x = self.normalize(self.data.x_train[self.probe_idx])
+        self._last_batch = x
         return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
 
     def _examine_epoch(self) -> None:
@@ -417,7 +452,7 @@ class Trainer:
             return
         self._published = dicts
         self.files.write_diagnosis(dicts)
-        atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
+        self.files.write_doctor_state(self.doctor.state())
         self.events(ev.Diagnosis(tuple(dicts)))
 
     # ------------------------------------------------------------------ records
@@ -486,10 +521,10 @@ class Trainer:
     def _finish(self, events, status: str, **extra) -> dict:
         if hasattr(self, "_published"):  # the probes and state of the whole run, once
             try:
-                atomic.write_json(self.files.path / "doctor.json", self.doctor.state())
+                self.files.write_doctor_state(self.doctor.state())
             except OSError:
                 pass
-        if status == "stopped" and not self.files.last_checkpoint.exists():
+        if status == "stopped" and self.dist.is_main and not self.files.last_checkpoint.exists():
             # Stopped inside the first epoch: keep what was learnt so far.
             try:
                 save_checkpoint(self.files.last_checkpoint, self._checkpoint_state())

@@ -60,7 +60,9 @@ def test_failed_verification_is_an_error(digits_run, tmp_path, monkeypatch):
         return lambda inputs: reload(inputs) + 1.0
 
     monkeypatch.setattr(export_module, "_write_pt", corrupting)
-    with pytest.raises(ExportError, match="verification failed.*max \\|logit difference\\| 1.00e\\+00"):
+    with pytest.raises(
+        ExportError, match="verification failed.*max \\|logit difference\\| 1.00e\\+00"
+    ):
         export(RunFiles(digits_run["run_dir"]).best_checkpoint, tmp_path / "bad.pt", "pt")
 
 
@@ -100,9 +102,18 @@ def test_export_without_the_original_data_uses_random_inputs(tmp_path):
     for cls in ("a", "b"):
         (folder / cls).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / cls / f"{i}.png")
-    p = Preset().with_changes({"data.source": "folder", "data.root": str(folder),
-                               "train.epochs": 1, "train.device": "cpu", "data.val_fraction": 0.3})
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+                folder / cls / f"{i}.png"
+            )
+    p = Preset().with_changes(
+        {
+            "data.source": "folder",
+            "data.root": str(folder),
+            "train.epochs": 1,
+            "train.device": "cpu",
+            "data.val_fraction": 0.3,
+        }
+    )
     run = Trainer(p, out=tmp_path / "runs").fit()
     import shutil
 

@@ -373,3 +373,41 @@ def test_lr_finder_dialog_suggests_and_applies_a_rate(window, qtbot):
     assert 1e-5 < suggestion < 0.1
     dialog.use.click()
     assert window.current_preset().train.optimizer.lr == suggestion
+
+
+def test_start_stop_twenty_times_quickly(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 50, "train.batch_size": 8}))
+    for _ in range(20):
+        with qtbot.waitSignal(window.session.state_changed, timeout=RUN_TIMEOUT_MS):
+            _trigger(window, "actionStart")
+        _trigger(window, "actionStop")
+        qtbot.waitUntil(lambda: window.session.state == "idle", timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
+    assert not [t for t in threading.enumerate() if t.name == "plateau-training"]
+    statuses = {r["status"] for r in window.run_list.runs()}
+    assert len(window.run_list.runs()) == 20 and statuses <= {"stopped", "finished"}
+
+
+def test_export_dialog_refuses_a_checkpoint_that_would_run_code(window, qtbot, tmp_path):
+    import torch
+
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 1}))
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
+        _trigger(window, "actionStart")
+    best = Path(done.args[0]["run_dir"]) / "checkpoints" / "best.pt"
+    marker = Path("/tmp/plateau-pwned-by-gui")
+    marker.unlink(missing_ok=True)
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"format": "plateau-checkpoint/1", "model": {}, "x": Evil()}, best)
+    _trigger(window, "actionExport")
+    dialog = window.run_view.export_dialog
+    dialog.dest.setText(str(tmp_path / "out.pt"))
+    dialog.export_button.click()
+    wait_jobs(qtbot, window)
+    assert "refused to load" in dialog.result.text() and not marker.exists()
+    assert not (tmp_path / "out.pt").exists()
+    dialog.close()
