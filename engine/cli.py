@@ -271,6 +271,28 @@ def _lr_find(args: argparse.Namespace) -> int:
 _LAST_RUN: dict = {}
 
 
+def _relaunch_under_torchrun(processes: int) -> int:
+    """Run this same command as ``torchrun --standalone --nproc_per_node N -m engine …``."""
+    import os
+    import subprocess
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        "-m",
+        "engine",
+        *sys.argv[1:],
+    ]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # torchrun passes the interrupt on to its workers
+        return proc.wait()
+
+
 def _run(
     preset: presets.Preset,
     args: argparse.Namespace,
@@ -278,6 +300,10 @@ def _run(
     resume_dir=None,
     quiet_json: bool = False,
 ) -> int:
+    import os
+
+    if preset.train.processes > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_under_torchrun(preset.train.processes)
     from engine.trainer import RunControl, Trainer
 
     control = RunControl()

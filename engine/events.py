@@ -66,3 +66,18 @@ def to_json(event: Event) -> dict:
     from dataclasses import asdict
 
     return {"event": type(event).__name__, **asdict(event)}
+
+
+KINDS = {
+    cls.__name__: cls
+    for cls in (RunStarted, BatchEnd, EpochEnd, Diagnosis, RunFinished, RunStopped, RunFailed)
+}
+
+
+def from_json(obj: dict) -> Event:
+    """The event a ``to_json`` dict describes (e.g. read from ``plateau-train --json``)."""
+    obj = dict(obj)
+    cls = KINDS[obj.pop("event")]
+    if cls is Diagnosis:
+        obj["findings"] = tuple(obj["findings"])
+    return cls(**obj)

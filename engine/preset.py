@@ -143,6 +143,7 @@ class TrainConfig:
     early_stopping: int = _field(0, "int", min=0, max=100_000)
     device: str = _field("auto", "device")
     amp: bool = _field(False, "bool")
+    processes: int = _field(1, "int", min=1, max=256)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 

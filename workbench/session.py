@@ -91,6 +91,9 @@ class TrainingSession(QObject):
 
         def work() -> None:
             try:
+                if preset.train.processes > 1:
+                    run_processes(preset, workspace, put, control)
+                    return
                 from engine.trainer import Trainer
 
                 trainer = Trainer(
@@ -189,6 +192,63 @@ class TrainingSession(QObject):
         if state != self._state:
             self._state = state
             self.state_changed.emit(state)
+
+
+def run_processes(preset: Preset, workspace, put, control) -> None:
+    """Train on ``train.processes`` local processes: ``plateau-train --json`` relaunches itself
+    under torchrun; its JSON event lines become the same events a local run sends."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from engine import events as ev
+    from engine import preset as presets
+
+    folder = Path(workspace)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="plateau-") as tmp:
+        preset_file, log = Path(tmp) / "preset.toml", Path(tmp) / "stderr.txt"
+        presets.save(preset, preset_file)
+        with open(log, "w") as err:  # a file, not a pipe: a full pipe would stall the ranks
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "engine", str(preset_file), "--out", str(folder), "--json"],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,
+            )
+
+        def watch() -> None:
+            while proc.poll() is None:
+                if control.stopped:
+                    os.killpg(proc.pid, signal.SIGINT)  # torchrun stops every rank cleanly
+                    return
+                control.wait_while_paused()
+                threading.Event().wait(0.1)
+
+        threading.Thread(target=watch, name="plateau-processes", daemon=True).start()
+        ended = False
+        for line in proc.stdout:
+            try:
+                event = ev.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+            ended = ended or isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed))
+            put(event)
+        code = proc.wait()
+        if not ended:
+            reason = [line for line in log.read_text().splitlines() if line.strip()]
+            put(
+                ev.RunFailed(
+                    f"the {preset.train.processes}-process run ended with exit code {code}: "
+                    + (reason[-1] if reason else "no message"),
+                    "run the same preset with plateau-train to see the whole output",
+                    {"status": "failed"},
+                )
+            )
 
 
 class _WorkerDone:

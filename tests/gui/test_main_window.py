@@ -411,3 +411,16 @@ def test_export_dialog_refuses_a_checkpoint_that_would_run_code(window, qtbot, t
     assert "refused to load" in dialog.result.text() and not marker.exists()
     assert not (tmp_path / "out.pt").exists()
     dialog.close()
+
+
+def test_a_run_on_two_processes_from_the_app(window, qtbot, tmp_path):
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 2, "train.processes": 2}))
+    assert window.training_form.widgets["train.processes"].value() == 2
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
+        _trigger(window, "actionStart")
+    window.run_view.paint()
+    assert done.args[0]["status"] == "finished"
+    runs = window.run_list.runs()
+    assert len(runs) == 1 and runs[0]["status"] == "finished"
+    assert window.accuracy_plot.epoch_points() == 2
+    assert window.confusion_view.counts.sum() == 359
