@@ -105,3 +105,26 @@ def test_processes_key_relaunches_under_torchrun(tmp_path):
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and len(RunFiles(runs[0]).read_metrics()) == 2
     assert Path(runs[0] / "preset.toml").read_text().count("processes = 2") == 1
+
+
+@pytest.mark.parametrize("balance", ["oversample", "undersample", "class-weights"])
+def test_balance_modes_run_distributed(tmp_path, balance):
+    result = torchrun(
+        DIGITS,
+        "--out",
+        tmp_path,
+        "--epochs",
+        "1",
+        "--json",
+        "--set",
+        f"data.balance={balance}",
+        "--set",
+        "data.class_fraction={'3' = 0.1}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    started = json.loads(result.stdout.splitlines()[0])
+    train_counts = started["data_stats"]["train_counts"]
+    expected = sum(train_counts) if balance != "undersample" else min(train_counts) * 10
+    # each rank takes half an epoch (padded to an even split), so together they see one, not two
+    assert started["steps_per_epoch"] == -(-(-(-expected // 2)) // 64)
+    assert json.loads(result.stdout.splitlines()[-1])["event"] == "RunFinished"
