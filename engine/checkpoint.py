@@ -7,6 +7,7 @@ file never runs code from it.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -22,9 +23,14 @@ __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 FORMAT = "plateau-checkpoint/1"
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically."""
-    return atomic.write_torch(path, {"format": FORMAT, **state})
+def save_checkpoint(path: str | Path, state: dict[str, Any], *also: str | Path) -> Path:
+    """Write a checkpoint atomically (serialized once, also to the paths in ``also``)."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    data = buffer.getvalue()
+    for extra in also:
+        atomic.write_bytes(extra, data)
+    return atomic.write_bytes(path, data)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

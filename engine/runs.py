@@ -91,7 +91,7 @@ class RunFiles:
 
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        np.savez(buffer, **arrays)  # uncompressed: written every epoch, read rarely
         atomic.write_bytes(self.path / "predictions.npz", buffer.getvalue())
 
     def read_predictions(self) -> dict[str, np.ndarray]:

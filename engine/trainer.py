@@ -263,10 +263,8 @@ class Trainer:
             self.files.write_metrics(self.rows)
             self.files.write_predictions(self.predictions)
             if self.dist.is_main:
-                checkpoint = self._checkpoint_state()
-                save_checkpoint(self.files.last_checkpoint, checkpoint)
-                if improved:
-                    save_checkpoint(self.files.best_checkpoint, checkpoint)
+                best = [self.files.best_checkpoint] if improved else []
+                save_checkpoint(self.files.last_checkpoint, self._checkpoint_state(), *best)
             self.files.write_summary(self._summary("running"))
             events(ev.EpochEnd(self.epoch, row))
             patience = p.train.early_stopping

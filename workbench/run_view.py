@@ -40,6 +40,7 @@ class RunView(QObject):
         self.live: RunHistory | None = None
         self.shown: RunHistory | None = None
         self._painted_version = -1
+        self._painted_epochs = -1
         self.paints = 0
         self.started_at: float | None = None
         self.planned_epochs = 0
@@ -139,6 +140,7 @@ class RunView(QObject):
     def _show(self, history: RunHistory) -> None:
         self.shown = history
         self._painted_version = -1
+        self._painted_epochs = -1
         self.w.loss_plot.reset()
         self.paint()
 
@@ -151,10 +153,12 @@ class RunView(QObject):
         self._painted_version = h.version
         self.paints += 1
         self.w.loss_plot.show_history(h)
-        self.w.accuracy_plot.show_history(h)
         self.w.lr_plot.show_history(h)
-        self.w.per_class_plot.show_history(h)
-        self.w.confusion_view.show_history(h)
+        if len(h.epochs) != self._painted_epochs:  # epoch views change once an epoch
+            self._painted_epochs = len(h.epochs)
+            self.w.accuracy_plot.show_history(h)
+            self.w.per_class_plot.show_history(h)
+            self.w.confusion_view.show_history(h)
 
     # ------------------------------------------------------------------ past runs
 

@@ -40,7 +40,6 @@ class PerClassPlot(QWidget):
         self.bars_plot.setMinimumHeight(140)
         item = self.bars_plot.getPlotItem()
         item.setYRange(0, 1.05)
-        item.showGrid(y=True, alpha=0.2)
         item.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=style.TRAIN)
         item.addItem(self.bars)

@@ -1,0 +1,54 @@
+"""Run every benchmark: ``python -m benchmarks`` (about 5 minutes on 2 cores).
+
+Each script prints its raw figures and ends with ``NAME: ratio=X`` lines; this collects them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+SCRIPTS = [
+    "overhead",
+    "data_pipeline",
+    "startup",
+    "gui_responsiveness",
+    "doctor_overhead",
+    "doctor_suite",
+]
+
+
+def main() -> int:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    summary, failed = [], []
+    for name in SCRIPTS:
+        print(f"== benchmarks/{name}.py", flush=True)
+        result = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}"], env=env, capture_output=True, text=True
+        )
+        print(result.stdout, end="")
+        if result.returncode:
+            failed.append(name)
+            print(result.stderr[-2000:])
+        summary += [
+            line
+            for line in result.stdout.splitlines()
+            if "=" in line
+            and ": " in line
+            and line.split(":")[0]
+            .replace("[", "")
+            .replace("]", "")
+            .replace("_", "")
+            .replace(" ", "")
+            .replace("-", "")
+            .replace("x", "")
+            .isalnum()
+        ]
+    print("== summary")
+    print("\n".join(summary))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

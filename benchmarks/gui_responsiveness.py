@@ -1,0 +1,175 @@
+"""The real MainWindow training offscreen with live plots: training time against the same run
+headless, GUI-thread timer lateness, achieved plot refresh rate, redraw cost per curve, and how
+fast Stop takes effect.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+ROUNDS = 3
+
+
+def spin(app, until, timeout=300):
+    """Run the event loop (as app.exec() would) until ``until()`` holds."""
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout
+    check = QTimer()
+    check.setInterval(20)
+    check.timeout.connect(lambda: loop.quit() if until() or time.monotonic() > deadline else None)
+    check.start()
+    if not until():
+        loop.exec()
+    check.stop()
+
+
+def gui_run(app, w, preset) -> dict:
+    """Train in the window; measure a precise 5 ms timer's lateness and the paint rate."""
+    lateness, clock = [], QElapsedTimer()
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(5)
+    last = [0]
+
+    def tick():
+        now = clock.nsecsElapsed() / 1e6
+        lateness.append(max(0.0, now - last[0] - 5.0))
+        last[0] = now
+
+    probe.timeout.connect(tick)
+    w._show_preset(preset)
+    paints0 = w.run_view.paints
+    clock.start()
+    probe.start()
+    start = time.perf_counter()
+    w.start()
+    spin(app, lambda: not w.session.is_active())
+    seconds = time.perf_counter() - start
+    probe.stop()
+    return {"seconds": seconds, "lateness": lateness[1:], "paints": w.run_view.paints - paints0}
+
+
+def headless_run(preset, threads: int) -> float:
+    import torch
+
+    from engine.trainer import Trainer
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    Trainer(preset, out=tempfile.mkdtemp()).fit()
+    return time.perf_counter() - start
+
+
+def redraw_ms(app, points: int) -> float:
+    from workbench.plots.loss_plot import LossPlot
+    from workbench.run_history import RunHistory
+
+    class B:  # a BatchEnd stand-in
+        def __init__(self, i, loss):
+            self.step, self.loss, self.lr = i, loss, 1e-3
+
+    h = RunHistory(steps_per_epoch=100)
+    rng = np.random.default_rng(0)
+    h.add_batches([B(i + 1, float(v)) for i, v in enumerate(rng.random(points))])
+    plot = LossPlot()
+    plot.resize(600, 400)
+    plot.show()
+    plot.show_history(h)
+    app.processEvents()
+    times = []
+    for _ in range(10):
+        h.version += 1
+        start = time.perf_counter()
+        plot.raw.setData(h.step.view() / 100, h.loss.view())
+        plot.plot.viewport().repaint()
+        times.append((time.perf_counter() - start) * 1000)
+    plot.close()
+    return statistics.median(times)
+
+
+def main() -> int:
+    app = QApplication([])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    from engine import preset as presets
+    from workbench.main_window import MainWindow
+    from workbench.session import training_threads
+
+    w = MainWindow()
+    w.settings.set("workspace", tempfile.mkdtemp())
+    w.resize(1500, 900)
+    w.show()
+    spin(app, lambda: w.jobs.idle(), 120)
+    preset = presets.load(presets.default_preset_path()).with_changes({"train.device": "cpu"})
+    gui_run(app, w, preset)  # warm-up (torch import on the worker)
+    gui, headless_same, headless_all = [], [], []
+    late = []
+    paint_rates = []
+    for _ in range(ROUNDS):
+        r = gui_run(app, w, preset)
+        gui.append(r["seconds"])
+        late += r["lateness"]
+        paint_rates.append(r["paints"] / r["seconds"])
+        headless_same.append(headless_run(preset, training_threads()))
+        headless_all.append(headless_run(preset, os.cpu_count() or 2))
+    g, hs, ha = (statistics.median(v) for v in (gui, headless_same, headless_all))
+    print(
+        f"digits, 15 epochs: in the window {g:.2f} s; headless with the same "
+        f"{training_threads()} training thread(s) {hs:.2f} s; headless with all "
+        f"{os.cpu_count()} threads {ha:.2f} s (median of {ROUNDS})"
+    )
+    p99, worst = np.percentile(late, 99), max(late)
+    print(
+        f"5 ms precise timer on the GUI thread while training: lateness p99 {p99:.1f} ms, "
+        f"worst {worst:.1f} ms over {len(late)} ticks"
+    )
+    rate = statistics.median(paint_rates)
+    configured = 1000 / w.run_view.paint_timer.interval()
+    print(f"plot refresh: {rate:.1f} paints/s of {configured:.0f} configured")
+    r10k, r100k = redraw_ms(app, 10_000), redraw_ms(app, 100_000)
+    print(f"redraw of one curve: {r10k:.2f} ms at 10k points, {r100k:.2f} ms at 100k points")
+    # Stop: from the action to the training thread ending, against one batch's time
+    w._show_preset(preset.with_changes({"train.epochs": 200, "train.batch_size": 64}))
+    w.start()
+    spin(app, lambda: len(w.run_view.live.step) > 20 if w.run_view.live else False)
+    steps = w.run_view.live.step.view()
+    start = time.perf_counter()
+    w.session.stop()
+    w.session.wait(30)
+    stop_ms = (time.perf_counter() - start) * 1000
+    spin(app, lambda: not w.session.is_active())
+    batch_ms = 1000 * 0.1 / 23  # measured below from the run's own rate
+    rows = w.run_view.live.epochs
+    if rows:
+        batch_ms = 1000 * rows[-1]["seconds"] / max(w.run_view.live.steps_per_epoch, 1)
+    print(
+        f"stop took effect in {stop_ms:.0f} ms; one batch takes {batch_ms:.1f} ms "
+        f"({len(steps)} steps had run)"
+    )
+    print(f"gui_responsiveness[training_vs_headless_same_threads]: ratio={g / hs:.3f}")
+    print(f"gui_responsiveness[training_vs_headless_all_threads]: ratio={g / ha:.3f}")
+    print(f"gui_responsiveness[timer_p99_ms]: value={p99:.1f}")
+    print(f"gui_responsiveness[timer_worst_ms]: value={worst:.1f}")
+    print(f"gui_responsiveness[refresh_vs_configured]: ratio={rate / configured:.3f}")
+    print(f"gui_responsiveness[redraw_10k_ms]: value={r10k:.2f}")
+    print(f"gui_responsiveness[redraw_100k_ms]: value={r100k:.2f}")
+    print(f"gui_responsiveness[stop_ms_minus_batch]: value={stop_ms - batch_ms:.0f}")
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
