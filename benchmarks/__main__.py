@@ -6,9 +6,11 @@ Each script prints its raw figures and ends with ``NAME: ratio=X`` lines; this c
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
+RESULT = re.compile(r"^[\w-]+(\[[^\]]*\])?: \w+=")
 SCRIPTS = [
     "overhead",
     "data_pipeline",

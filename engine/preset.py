@@ -144,6 +144,8 @@ class TrainConfig:
     device: str = _field("auto", "device")
     amp: bool = _field(False, "bool")
     processes: int = _field(1, "int", min=1, max=256)
+    channels_last: bool = _field(False, "bool")
+    compile: bool = _field(False, "bool")
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 

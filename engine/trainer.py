@@ -163,12 +163,18 @@ class Trainer:
         n = -(-n // self.dist.world)  # this rank's share of an epoch
         bs = p.train.batch_size
         self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.memory_format = (
+            torch.channels_last if p.train.channels_last else torch.contiguous_format
+        )
+        model.to(memory_format=self.memory_format)
         self.train_model = model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [device.index] if device.type == "cuda" else None
             self.train_model = DistributedDataParallel(model, device_ids=ids)
+        if p.train.compile:  # after DDP, as PyTorch recommends
+            self.train_model = torch.compile(self.train_model)
         self.optimizer = build_optimizer(model.parameters(), p.train)
         self.schedule = Schedule(self.optimizer, p.train, self.steps_per_epoch)
         self.order_gen = torch.Generator().manual_seed(p.seed + 1)
@@ -306,6 +312,7 @@ class Trainer:
             xb, yb = self.normalize(data.x_train[idx]), data.y_train[idx]
             if self.augment:
                 xb = self.augment(xb)
+            xb = xb.contiguous(memory_format=self.memory_format)
             self._last_batch = xb
             with autocast:
                 logits = self.train_model(xb)

@@ -267,3 +267,31 @@ def test_model_that_cannot_take_the_input_fails_before_the_run(runs_dir, monkeyp
     assert "cannot run on (1, 8, 8) images" in str(err.value) and "64" in str(err.value)
     assert err.value.hint
     assert list(runs_dir.iterdir()) == []  # no half-made run directory
+
+
+def test_channels_last_trains_the_same(runs_dir):
+    plain = Trainer(tiny_preset(), out=runs_dir / "a").fit()
+    cl = Trainer(tiny_preset(**{"train.channels_last": True}), out=runs_dir / "b").fit()
+    a = _strip_timing(RunFiles(plain["run_dir"]).read_metrics())
+    b = _strip_timing(RunFiles(cl["run_dir"]).read_metrics())
+    assert [r["val_acc"] for r in a] == [r["val_acc"] for r in b]
+    assert [r["train_loss"] for r in a] == pytest.approx([r["train_loss"] for r in b], rel=1e-4)
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("cc") is None, reason="torch.compile needs a C compiler"
+)
+def test_compile_key_trains(runs_dir):
+    p = tiny_preset(
+        **{
+            "train.compile": True,
+            "train.epochs": 1,
+            "model.arch": "mlp",
+            "model.width": 8,
+            "model.depth": 1,
+        }
+    )
+    summary = Trainer(p, out=runs_dir).fit()
+    assert summary["status"] == "finished"
+    state = load_checkpoint(RunFiles(summary["run_dir"]).last_checkpoint)
+    assert not any(k.startswith("_orig_mod.") for k in state["model"])  # the plain model is saved
