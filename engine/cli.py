@@ -12,9 +12,9 @@ import signal
 import sys
 from pathlib import Path
 
-from engine import events as ev
 from engine import preset as presets
 from engine.checkpoint import CheckpointError
+from engine.console import JsonPrinter, ProgressPrinter, print_findings
 from engine.errors import DataError, TrainingError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
@@ -28,7 +28,8 @@ def _train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plateau-train",
         description="Train an image classifier from a Plateau preset, headless.",
-        epilog="Other commands: plateau-train resume RUN_DIR. See the README's CLI reference.",
+        epilog="Other commands: resume RUN_DIR, doctor PRESET|RUN_DIR, lr-find PRESET, "
+        "export CHECKPOINT, predict CHECKPOINT IMAGE... (each with --help).",
     )
     parser.add_argument("preset", help="preset file (.toml)")
     _common(parser)
@@ -74,7 +75,7 @@ def _lr_find_parser() -> argparse.ArgumentParser:
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    from engine.export import FORMATS
+    from engine.export_formats import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="plateau-train export",
@@ -224,32 +225,6 @@ def _doctor(args: argparse.Namespace) -> int:
     return code if code in (0, 130) else code
 
 
-def print_findings(findings: list[dict], as_json: bool) -> None:
-    """Findings as JSON, or as text with each fix written as ``--set`` options."""
-    if as_json:
-        print(json.dumps(findings, indent=2))
-        return
-    if not findings:
-        print("doctor: no findings — nothing holds this run back that the doctor can see.")
-        return
-    for f in findings:
-        print(f"{f['severity']:<8} {f['id']}: {f['title']}")
-        print(f"         {f['evidence']}")
-        if f["fix"]:
-            sets = " ".join(f"--set {k}={_toml_value(v)}" for k, v in f["fix"]["set"].items())
-            print(f"         fix: {sets}")
-        elif f.get("advice"):
-            print(f"         advice: {f['advice']}")
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) if value else "[]"
-    return str(value)
-
-
 def _lr_find(args: argparse.Namespace) -> int:
     from engine.doctor.lr_finder import find_lr
 
@@ -326,79 +301,3 @@ def _run(
                 print(f"hint: {summary['hint']}", file=sys.stderr)
         return 1
     return 130 if status == "stopped" else 0
-
-
-class JsonPrinter:
-    """Prints every event as one JSON line on stdout."""
-
-    def __call__(self, event: ev.Event) -> None:
-        print(json.dumps(ev.to_json(event)), flush=True)
-
-    def close(self) -> None:
-        pass
-
-
-class ProgressPrinter:
-    """A tqdm bar per epoch with the running loss, a line per epoch, the run directory at the
-    end."""
-
-    def __init__(self, stream=None) -> None:
-        self.bar = None
-        self.epochs = 0
-        self.stream = stream or sys.stdout
-
-    def __call__(self, event: ev.Event) -> None:
-        from tqdm import tqdm
-
-        if isinstance(event, ev.RunStarted):
-            self.epochs = event.preset["train"]["epochs"]
-            params = event.model_summary["total_params"]
-            counts = event.data_stats["train_counts"]
-            print(
-                f"{event.preset['name']}: {event.preset['model']['arch']} "
-                f"({params:,} parameters) on {event.device}; {sum(counts)} training / "
-                f"{sum(event.data_stats['val_counts'])} validation images, "
-                f"{len(counts)} classes",
-                flush=True,
-                file=self.stream,
-            )
-            print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
-        elif isinstance(event, ev.BatchEnd):
-            if self.bar is None:
-                self.bar = tqdm(
-                    total=event.batches,
-                    desc=f"epoch {event.epoch}/{self.epochs}",
-                    unit="batch",
-                    leave=False,
-                    dynamic_ncols=True,
-                )
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.2g}", refresh=False)
-            self.bar.update(event.batch - self.bar.n)
-        elif isinstance(event, ev.EpochEnd):
-            self._close_bar()
-            m = event.metrics
-            tqdm.write(
-                f"epoch {m['epoch']:>3}/{self.epochs}  train loss {m['train_loss']:.4f} "
-                f"acc {m['train_acc']:.4f}  val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}  "
-                f"lr {m['lr']:.3g}  {m['seconds']:.1f}s  {m['samples_per_s']:,.0f} samples/s",
-                file=self.stream,
-            )
-        elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
-            self._close_bar()
-            s = event.summary
-            word = {ev.RunFinished: "finished", ev.RunStopped: "stopped", ev.RunFailed: "failed"}
-            best = s.get("best_val_acc")
-            best_text = f", best val acc {best:.4f} (epoch {s['best_epoch']})" if best else ""
-            print(
-                f"{word[type(event)]} after {s['epochs_completed']} epochs{best_text}",
-                file=self.stream,
-            )
-            print(f"run directory: {s['run_dir']}", flush=True, file=self.stream)
-
-    def _close_bar(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def close(self) -> None:
-        self._close_bar()
