@@ -52,6 +52,9 @@ class ProgressPrinter:
     def __init__(self, stream=None) -> None:
         self.bar = None
         self.epochs = 0
+        self.batches = 0
+        self.run_dir = ""
+        self.reported: set[str] = set()
         self.stream = stream or sys.stdout
 
     def __call__(self, event: ev.Event) -> None:
@@ -70,16 +73,18 @@ class ProgressPrinter:
                 file=self.stream,
             )
             print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
+            self.batches, self.run_dir = event.steps_per_epoch, event.run_dir
+            if event.start_epoch < self.epochs:
+                self._open_bar(event.start_epoch + 1, self.batches)
         elif isinstance(event, ev.BatchEnd):
             if self.bar is None:
-                self.bar = tqdm(
-                    total=event.batches,
-                    desc=f"epoch {event.epoch}/{self.epochs}",
-                    unit="batch",
-                    leave=False,
-                    dynamic_ncols=True,
-                )
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.2g}", refresh=False)
+                self._open_bar(event.epoch, event.batches)
+            self.bar.set_postfix(
+                loss=f"{event.loss:.4f}",
+                acc=f"{event.acc:.3f}",
+                lr=f"{event.lr:.2g}",
+                refresh=False,
+            )
             self.bar.update(event.batch - self.bar.n)
         elif isinstance(event, ev.EpochEnd):
             self._close_bar()
@@ -90,6 +95,17 @@ class ProgressPrinter:
                 f"lr {m['lr']:.3g}  {m['seconds']:.1f}s  {m['samples_per_s']:,.0f} samples/s",
                 file=self.stream,
             )
+            if m["epoch"] < self.epochs:
+                self._open_bar(m["epoch"] + 1, self.batches)
+        elif isinstance(event, ev.Diagnosis):
+            for f in event.findings:
+                if f["id"] not in self.reported:
+                    self.reported.add(f["id"])
+                    tqdm.write(
+                        f"doctor: {f['severity']} {f['id']}: {f['title']} — "
+                        f"see 'plateau-train doctor RUN_DIR'",
+                        file=self.stream,
+                    )
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             self._close_bar()
             s = event.summary
@@ -101,6 +117,20 @@ class ProgressPrinter:
                 file=self.stream,
             )
             print(f"run directory: {s['run_dir']}", flush=True, file=self.stream)
+
+    def _open_bar(self, epoch: int, batches: int) -> None:
+        """A bar per epoch, opened when the epoch starts so its rate is right."""
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=batches,
+            desc=f"epoch {epoch}/{self.epochs}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=0,  # events already come at most 20 times a second
+            file=sys.stderr,
+        )
 
     def _close_bar(self) -> None:
         if self.bar is not None:

@@ -28,6 +28,7 @@ class BatchEnd:
     epoch: int = 0
     batch: int = 0  # batch within the epoch, counting from 1
     batches: int = 0  # batches per epoch
+    acc: float = 0.0  # training accuracy of the epoch so far
 
 
 @dataclass(frozen=True)

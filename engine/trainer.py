@@ -347,8 +347,8 @@ class Trainer:
             self.step += 1
             now = time.perf_counter()
             if now - last_emit >= BATCH_EVENT_INTERVAL_S or b == self.steps_per_epoch - 1:
-                mean_loss, ratio = torch.stack(
-                    [pending / pending_n, self.ema / self.ema_best]
+                mean_loss, ratio, acc = torch.stack(
+                    [pending / pending_n, self.ema / self.ema_best, correct / seen]
                 ).tolist()
                 if math.isfinite(ratio) and ratio > 1.0:
                     self.doctor.note_divergence(ratio, self.step, self.epoch + 1)
@@ -362,7 +362,7 @@ class Trainer:
                     )
                 events(
                     ev.BatchEnd(
-                        self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch
+                        self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch, acc
                     )
                 )
                 pending.zero_()
