@@ -26,14 +26,13 @@ from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_order, focal_loss
 from engine.devices import resolve_device
 from engine.distributed import Dist
-from engine.doctor import Doctor
-from engine.doctor.probe import probe, probe_batch, probe_every
+from engine.doctor.monitor import RunMonitor
 from engine.errors import DataError, TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
-from engine.schedules import Schedule, build_optimizer, preview_lr
+from engine.schedules import Schedule, build_optimizer
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
 EMA_WEIGHT = 0.98  # smoothing of the per-step loss for the divergence check
@@ -136,18 +135,19 @@ class Trainer:
             )
         )
         try:
-            self._start_doctor()
+            self.monitor.start(self.files, events, self.rows, getattr(self, "doctor_state", None))
             self._loop(events)
         except _Stopped:
             return self._finish(events, "stopped")
         except Exception as exc:  # noqa: BLE001 - any failure ends the run with a reason
             message, hint = _explain(exc)
-            if not isinstance(exc, (TrainingError, OSError)) and self._last_batch is not None:
-                where = locate_failure(self.model, self._last_batch)
+            failing = self._last_batch if self._last_batch is not None else self.monitor.last_input
+            if not isinstance(exc, (TrainingError, OSError)) and failing is not None:
+                where = locate_failure(self.model, failing)
                 if where:
                     message = f"{message} — in {where}"
             if isinstance(exc, TrainingError) and exc.non_finite:
-                self._publish(self.doctor.non_finite(message.split(";")[0], self.epoch + 1))
+                self.monitor.non_finite(message.split(";")[0], self.epoch + 1)
             return self._finish(events, "failed", error=message, hint=hint)
         return self._finish(events, "finished")
 
@@ -203,12 +203,9 @@ class Trainer:
         self._last_batch = None
         self.ema = torch.zeros((), device=device)
         self.ema_best = torch.full((), math.inf, device=device)
-        picks = torch.randperm(
-            len(data.y_train), generator=torch.Generator().manual_seed(p.seed + 3)
+        self.monitor = RunMonitor(
+            p, data, model, self.loss_fn, self.normalize, self.steps_per_epoch, device
         )
-        self.probe_idx = picks[: probe_batch(p.train.batch_size)].to(device)
-        self.probe_every = probe_every(self.steps_per_epoch)
-        self.doctor = Doctor(p, data.stats, data.norm.as_dict(), self.steps_per_epoch)
 
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -256,7 +253,7 @@ class Trainer:
                 "confusion": val["confusion"],
             }
             self.rows.append(row)
-            self._examine_epoch()
+            self.monitor.after_epoch(self.rows)
             self.schedule.after_epoch(val["loss"])
             improved = val["acc"] > self.best["val_acc"]
             if improved:
@@ -351,7 +348,7 @@ class Trainer:
                     [pending / pending_n, self.ema / self.ema_best, correct / seen]
                 ).tolist()
                 if math.isfinite(ratio) and ratio > 1.0:
-                    self.doctor.note_divergence(ratio, self.step, self.epoch + 1)
+                    self.monitor.doctor.note_divergence(ratio, self.step, self.epoch + 1)
                 if not math.isfinite(mean_loss):
                     raise TrainingError(
                         f"the training loss became {mean_loss} at step {self.step} "
@@ -422,44 +419,6 @@ class Trainer:
             "prob": prob.cpu().numpy().astype(np.float32),
         }
 
-    # ------------------------------------------------------------------ doctor
-
-    def _start_doctor(self) -> None:
-        """Pre-flight checks on a fresh run; restored doctor state on a resumed one."""
-        state = getattr(self, "doctor_state", None)
-        if state is not None:
-            from engine.doctor.finding import Finding, merge
-
-            self.doctor.preflight_found = [Finding(**f) for f in state["preflight"]]
-            self.doctor.found = merge({}, self.doctor.preflight_found)
-            self.doctor.probes = {int(k): v for k, v in state["probes"].items()}
-            self.doctor.divergence = state["divergence"]
-            for i in range(1, len(self.rows) + 1):
-                self.doctor.after_epoch(self.rows[:i])
-            return
-        lrs = preview_lr(self.preset, self.steps_per_epoch)
-        self._publish(self.doctor.preflight(self._probe(backward=False)["loss"], lrs))
-
-    def _probe(self, backward: bool = True) -> dict:
-        x = self.normalize(self.data.x_train[self.probe_idx])
-        self._last_batch = x
-        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
-
-    def _examine_epoch(self) -> None:
-        last = self.epoch == self.preset.train.epochs
-        sampled = last or self.epoch % self.probe_every == 0
-        self._publish(self.doctor.after_epoch(self.rows, self._probe() if sampled else None))
-
-    def _publish(self, findings, force: bool = False) -> None:
-        """Write and announce the findings when they changed (or at the end of a run)."""
-        dicts = [f.to_dict() for f in findings]
-        if dicts == getattr(self, "_published", None) and not force:
-            return
-        self._published = dicts
-        self.files.write_diagnosis(dicts)
-        self.files.write_doctor_state(self.doctor.state())
-        self.events(ev.Diagnosis(tuple(dicts)))
-
     # ------------------------------------------------------------------ records
 
     def _keep_predictions(self, val: dict, improved: bool) -> None:
@@ -497,7 +456,7 @@ class Trainer:
             "input_shape": list(self.data.input_shape),
             "arch": self.preset.model.arch,
             "rng": rng,
-            "doctor": self.doctor.state(),
+            "doctor": self.monitor.doctor.state(),
             "ema": self.ema.detach().cpu(),
             "ema_best": self.ema_best.detach().cpu(),
         }
@@ -524,11 +483,7 @@ class Trainer:
         }
 
     def _finish(self, events, status: str, **extra) -> dict:
-        if hasattr(self, "_published"):  # the probes and state of the whole run, once
-            try:
-                self.files.write_doctor_state(self.doctor.state())
-            except OSError:
-                pass
+        self.monitor.finish()
         if status == "stopped" and self.dist.is_main and not self.files.last_checkpoint.exists():
             # Stopped inside the first epoch: keep what was learnt so far.
             try:

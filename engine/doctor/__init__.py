@@ -77,6 +77,18 @@ class Doctor:
         self.found = merge(self.found, [finding])
         return self.findings()
 
+    @classmethod
+    def from_state(cls, preset: Preset, state: dict, rows: list[dict]) -> Doctor:
+        """A doctor restored from ``doctor.json``/a checkpoint, replayed over ``rows``."""
+        doctor = cls(preset, state["stats"], state["normalization"], state["steps_per_epoch"])
+        doctor.preflight_found = [Finding(**f) for f in state["preflight"]]
+        doctor.found = merge({}, doctor.preflight_found)
+        doctor.probes = {int(k): v for k, v in state["probes"].items()}
+        doctor.divergence = state["divergence"]
+        for i in range(1, len(rows) + 1):
+            doctor.after_epoch(rows[:i])
+        return doctor
+
     def findings(self) -> list[Finding]:
         return ordered(self.found.values())
 
@@ -106,10 +118,7 @@ def diagnose_run(run_dir) -> list[Finding]:
     if not state_path.exists():
         return [Finding(**f) for f in files.read_diagnosis()]
     state = json.loads(state_path.read_text())
-    doctor = Doctor(preset, state["stats"], state["normalization"], state["steps_per_epoch"])
-    doctor.found = merge({}, [Finding(**f) for f in state["preflight"]])
-    doctor.probes = {int(k): v for k, v in state["probes"].items()}
-    doctor.divergence = state["divergence"]
+    doctor = Doctor.from_state(preset, state, [])
     for f in files.read_diagnosis():
         if f["id"] == "non-finite-loss":
             doctor.found = merge(doctor.found, [Finding(**f)])

@@ -1,0 +1,70 @@
+"""The doctor's side of a training run: pre-flight checks, sampled probes, and findings that are
+written to the run directory and announced as ``Diagnosis`` events whenever they change."""
+
+from __future__ import annotations
+
+import torch
+
+from engine import events as ev
+from engine.doctor import Doctor
+from engine.doctor.probe import probe, probe_batch, probe_every
+from engine.schedules import preview_lr
+
+
+class RunMonitor:
+    """Owned by the trainer; everything it measures runs on copies, so training is untouched."""
+
+    def __init__(self, preset, data, model, loss_fn, normalize, steps_per_epoch: int, device):
+        self.preset, self.data, self.model = preset, data, model
+        self.loss_fn, self.normalize = loss_fn, normalize
+        self.steps_per_epoch = steps_per_epoch
+        picks = torch.randperm(
+            len(data.y_train), generator=torch.Generator().manual_seed(preset.seed + 3)
+        )
+        self.probe_idx = picks[: probe_batch(preset.train.batch_size)].to(device)
+        self.every = probe_every(steps_per_epoch)
+        self.doctor = Doctor(preset, data.stats, data.norm.as_dict(), steps_per_epoch)
+        self.last_input: torch.Tensor | None = None  # for locating a failing layer
+        self.files = self.events = None
+        self._published: list[dict] | None = None
+
+    def start(self, files, events, rows: list[dict], state: dict | None) -> None:
+        """Pre-flight checks on a fresh run; the saved doctor state on a resumed one."""
+        self.files, self.events = files, events
+        if state is not None:
+            self.doctor = Doctor.from_state(self.preset, state, rows)
+            return
+        lrs = preview_lr(self.preset, self.steps_per_epoch)
+        self.publish(self.doctor.preflight(self.probe(backward=False)["loss"], lrs))
+
+    def probe(self, backward: bool = True) -> dict:
+        x = self.normalize(self.data.x_train[self.probe_idx])
+        self.last_input = x
+        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
+
+    def after_epoch(self, rows: list[dict]) -> None:
+        epoch = rows[-1]["epoch"]
+        sampled = epoch == self.preset.train.epochs or epoch % self.every == 0
+        self.publish(self.doctor.after_epoch(rows, self.probe() if sampled else None))
+
+    def non_finite(self, message: str, epoch: int) -> None:
+        self.publish(self.doctor.non_finite(message, epoch))
+
+    def publish(self, findings) -> None:
+        """Write and announce the findings when they changed."""
+        dicts = [f.to_dict() for f in findings]
+        if dicts == self._published:
+            return
+        self._published = dicts
+        self.files.write_diagnosis(dicts)
+        self.files.write_doctor_state(self.doctor.state())
+        self.events(ev.Diagnosis(tuple(dicts)))
+
+    def finish(self) -> None:
+        """The probes and state of the whole run, once at the end (a full disk is tolerated)."""
+        if self._published is None:
+            return
+        try:
+            self.files.write_doctor_state(self.doctor.state())
+        except OSError:
+            pass
