@@ -86,13 +86,15 @@ class ConfusionMatrixView(QWidget):
         names = self._names(k)
         every = max(1, k // 20)
         ticks = [(i, names[i][:8]) for i in range(0, k, every)]
-        item = self.plot.getPlotItem()
-        item.getAxis("left").setTicks([ticks])
-        # columns are narrow: long names go on the rows only, columns show the class index
-        short = all(len(n) <= 3 for n in names)
-        item.getAxis("bottom").setTicks(
-            [ticks if short else [(i, str(i)) for i in range(0, k, every)]]
-        )
+        if (ticks, names) != getattr(self, "_ticks", None):  # setting ticks re-lays out axes
+            self._ticks = (ticks, names)
+            item = self.plot.getPlotItem()
+            item.getAxis("left").setTicks([ticks])
+            # columns are narrow: long names go on the rows only, columns show the class index
+            short = all(len(n) <= 3 for n in names)
+            item.getAxis("bottom").setTicks(
+                [ticks if short else [(i, str(i)) for i in range(0, k, every)]]
+            )
         self._label_cells(shown)
 
     def _label_cells(self, shown: np.ndarray) -> None:
@@ -109,8 +111,13 @@ class ConfusionMatrixView(QWidget):
         for idx, text in enumerate(self.texts):
             r, c = divmod(idx, k)
             value = shown[r, c]
-            text.setText(f"{value:.2f}" if self.normalized.isChecked() else str(int(value)))
-            text.setColor("w" if value > 0.55 * top else "k")
+            label = f"{value:.2f}" if self.normalized.isChecked() else str(int(value))
+            look = (label, value > 0.55 * top, c, r)
+            if getattr(text, "look", None) == look:
+                continue  # re-setting a text item's HTML is what makes repaints slow
+            text.look = look
+            text.setText(label)
+            text.setColor("w" if look[1] else "k")
             text.setPos(c, r)
 
     def _names(self, k: int) -> list[str]:

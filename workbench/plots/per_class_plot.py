@@ -75,7 +75,10 @@ class PerClassPlot(QWidget):
         names = history.class_names or [str(i) for i in range(k)]
         axis = self.bars_plot.getPlotItem().getAxis("bottom")
         step = max(1, k // 20)
-        axis.setTicks([[(i, names[i][:10]) for i in range(0, k, step)]])
+        ticks = [(i, names[i][:10]) for i in range(0, k, step)]
+        if ticks != getattr(self, "_ticks", None):  # setting ticks re-lays out the axis
+            self._ticks = ticks
+            axis.setTicks([ticks])
         self.bars_plot.getPlotItem().setTitle(
             f"{metric} per class, epoch {row['epoch']}", size="10pt"
         )
