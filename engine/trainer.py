@@ -31,6 +31,7 @@ from engine.errors import DataError, TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset
+from engine.readout import Readout
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
 from engine.schedules import Schedule, build_optimizer
 
@@ -293,6 +294,7 @@ class Trainer:
         )
         seen = pending_n = steps = 0
         last_emit = time.perf_counter()
+        readout = Readout(self.device, 3)
         lr = self.optimizer.param_groups[0]["lr"]
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -344,9 +346,15 @@ class Trainer:
             self.step += 1
             now = time.perf_counter()
             if now - last_emit >= BATCH_EVENT_INTERVAL_S or b == self.steps_per_epoch - 1:
-                mean_loss, ratio, acc = torch.stack(
-                    [pending / pending_n, self.ema / self.ema_best, correct / seen]
-                ).tolist()
+                values = readout.read(
+                    torch.stack([pending / pending_n, self.ema / self.ema_best, correct / seen])
+                )
+                pending.zero_()
+                pending_n = 0
+                last_emit = now
+                if values is None:  # GPU: the first copy is still on its way
+                    continue
+                mean_loss, ratio, acc = values
                 if math.isfinite(ratio) and ratio > 1.0:
                     self.monitor.doctor.note_divergence(ratio, self.step, self.epoch + 1)
                 if not math.isfinite(mean_loss):
@@ -362,15 +370,19 @@ class Trainer:
                         self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch, acc
                     )
                 )
-                pending.zero_()
-                pending_n = 0
-                last_emit = now
         totals = self.dist.sum(
             torch.stack(
                 [loss_sum, correct, grad_sum, torch.tensor(float(seen), device=self.device)]
             )
         )
         loss_sum, correct, grad_sum, seen_all = totals.tolist()
+        if not math.isfinite(loss_sum):  # caught here too when a GPU readout lagged behind
+            raise TrainingError(
+                f"the training loss became {loss_sum} in epoch {self.epoch + 1}; the last good "
+                "checkpoint is kept",
+                "lower 'train.optimizer.lr' or set 'train.grad_clip' (e.g. 1.0)",
+                non_finite=True,
+            )
         return {
             "loss": loss_sum / max(seen_all, 1),
             "acc": correct / max(seen_all, 1),
