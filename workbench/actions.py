@@ -55,7 +55,7 @@ ACTIONS = {
     "actionQuit": ("&Quit", QKeySequence.StandardKey.Quit, None, False, "Quit Plateau"),
 }
 
-# Which actions are enabled in each session state; others keep their own rules.
+# Which actions are enabled in each session state ("paused" as "running").
 ENABLED = {
     "idle": {
         "actionStart",
@@ -75,16 +75,11 @@ ENABLED = {
         "actionExport",
         "actionQuit",
     },
-    "paused": {
-        "actionPause",
-        "actionStop",
-        "actionSavePreset",
-        "actionSavePresetAs",
-        "actionExport",
-        "actionQuit",
-    },
     "stopping": {"actionSavePreset", "actionSavePresetAs", "actionQuit"},
 }
+
+
+ENABLED["paused"] = ENABLED["running"]
 
 
 def build_actions(parent: QWidget) -> dict[str, QAction]:

@@ -14,20 +14,8 @@ class AccuracyPlot(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         item = style.configure_plot(self, "accuracyPlot", "Accuracy", "accuracy", "epoch", (-5, -5))
-        self.train = item.plot(
-            pen=style.pen(style.TRAIN, 1.5),
-            symbol="o",
-            symbolSize=6,
-            symbolBrush=style.TRAIN,
-            name="train",
-        )
-        self.val = item.plot(
-            pen=style.pen(style.VAL, 1.5),
-            symbol="s",
-            symbolSize=6,
-            symbolBrush=style.VAL,
-            name="val",
-        )
+        self.train = style.epoch_curve(item, style.TRAIN, "o", "train")
+        self.val = style.epoch_curve(item, style.VAL, "s", "val")
         self.best_line = pg.InfiniteLine(
             angle=90, pen=style.pen("#555", dashed=True), label="best", labelOpts={"position": 0.1}
         )

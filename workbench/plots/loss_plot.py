@@ -27,16 +27,8 @@ class LossPlot(QWidget):
         item = self.plot.getPlotItem()
         self.raw = item.plot(pen=style.pen(style.RAW), name="train (step)")
         self.smooth = item.plot(pen=style.pen(style.TRAIN, 1.5), name="train (smoothed)")
-        self.train = item.plot(
-            pen=None, symbol="o", symbolSize=6, symbolBrush=style.TRAIN, name="train (epoch)"
-        )
-        self.val = item.plot(
-            pen=style.pen(style.VAL, 1.5),
-            symbol="s",
-            symbolSize=6,
-            symbolBrush=style.VAL,
-            name="val (epoch)",
-        )
+        self.train = style.epoch_curve(item, style.TRAIN, "o", "train (epoch)", line=False)
+        self.val = style.epoch_curve(item, style.VAL, "s", "val (epoch)")
         self.overlays: list = []
         self._smoothed_upto = 0
         self._smoothed = np.empty(0)

@@ -70,3 +70,14 @@ def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.Pl
     widget = pg.PlotWidget()
     configure_plot(widget, object_name, title, y_label, x_label)
     return widget
+
+
+def epoch_curve(item, colour: str, symbol: str, name: str, line: bool = True):
+    """A per-epoch curve: one marker per epoch, joined by a line unless ``line`` is False."""
+    return item.plot(
+        pen=pen(colour, 1.5) if line else None,
+        symbol=symbol,
+        symbolSize=6,
+        symbolBrush=colour,
+        name=name,
+    )
