@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from workbench.run_history import RunHistory
@@ -46,7 +47,8 @@ class ConfusionMatrixView(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 95, 160)]))
         item.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
+        self.labels = CellLabels()
+        item.addItem(self.labels)
         layout.addWidget(self.plot, 1)
         self.hover = QLabel(" ")
         self.hover.setObjectName("confusionHover")
@@ -98,27 +100,15 @@ class ConfusionMatrixView(QWidget):
         self._label_cells(shown)
 
     def _label_cells(self, shown: np.ndarray) -> None:
-        item = self.plot.getPlotItem()
         k = len(shown)
-        wanted = k * k if k <= MAX_LABELLED else 0
-        while len(self.texts) > wanted:
-            item.removeItem(self.texts.pop())
-        while len(self.texts) < wanted:
-            text = pg.TextItem(anchor=(0.5, 0.5))
-            item.addItem(text)
-            self.texts.append(text)
+        if k > MAX_LABELLED:
+            self.labels.set_cells([], [])
+            return
         top = max(shown.max(), 1e-9)
-        for idx, text in enumerate(self.texts):
-            r, c = divmod(idx, k)
-            value = shown[r, c]
-            label = f"{value:.2f}" if self.normalized.isChecked() else str(int(value))
-            look = (label, value > 0.55 * top, c, r)
-            if getattr(text, "look", None) == look:
-                continue  # re-setting a text item's HTML is what makes repaints slow
-            text.look = look
-            text.setText(label)
-            text.setColor("w" if look[1] else "k")
-            text.setPos(c, r)
+        fmt = "{:.2f}" if self.normalized.isChecked() else "{:.0f}"
+        self.labels.set_cells(
+            [fmt.format(v) for v in shown.ravel()], [v > 0.55 * top for v in shown.ravel()], k
+        )
 
     def _names(self, k: int) -> list[str]:
         names = self.history.class_names if self.history else []
@@ -149,3 +139,36 @@ class ConfusionMatrixView(QWidget):
         cell = self._cell_at(event.scenePos())
         if cell is not None:
             self.cell_clicked.emit(*cell)
+
+
+class CellLabels(pg.GraphicsObject):
+    """Every cell's count, drawn by one item in one paint (a text item per cell made each
+    repaint of a 10×10 matrix cost milliseconds of GUI time)."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+        self.light: list[bool] = []
+        self.k = 0
+
+    def set_cells(self, texts: list[str], light: list[bool], k: int = 0) -> None:
+        if (texts, light, k) != (self.texts, self.light, self.k):
+            self.prepareGeometryChange()
+            self.texts, self.light, self.k = texts, light, k
+            self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return QRectF(-0.5, -0.5, self.k, self.k)
+
+    def paint(self, painter, *_args) -> None:
+        if not self.texts:
+            return
+        to_device = painter.transform()
+        painter.resetTransform()  # draw text in pixels at each cell's centre
+        for idx, (text, light) in enumerate(zip(self.texts, self.light, strict=True)):
+            r, c = divmod(idx, self.k)
+            centre = to_device.map(QPointF(c, r))
+            painter.setPen(QColor("white" if light else "black"))
+            painter.drawText(
+                QRectF(centre.x() - 30, centre.y() - 10, 60, 20), Qt.AlignmentFlag.AlignCenter, text
+            )
