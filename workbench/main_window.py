@@ -484,9 +484,9 @@ def _is_shipped(path: Path) -> bool:
 
 
 def _inspect_module():
-    import engine.inspect
+    import engine.inspection
 
-    return engine.inspect
+    return engine.inspection
 
 
 def _available_devices():

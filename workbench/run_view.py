@@ -210,7 +210,7 @@ class RunView(QObject):
             description = f"true {t}, predicted {p}"
 
         def work():
-            from engine.inspect import error_samples
+            from engine.inspection import error_samples
 
             return error_samples(run_dir, true, pred, which, wrong_only=pred is None)
 

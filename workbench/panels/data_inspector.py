@@ -23,7 +23,7 @@ from workbench.plots import style
 
 
 class DataInspector(QWidget):
-    """Shows what ``engine.inspect.inspect_data`` returns."""
+    """Shows what ``engine.inspection.inspect_data`` returns."""
 
     redraw_requested = Signal()
 

@@ -9,7 +9,7 @@ from workbench.panels.image_grid import ImageGrid
 
 
 class ErrorBrowser(QWidget):
-    """Shows what ``engine.inspect.error_samples`` returns."""
+    """Shows what ``engine.inspection.error_samples`` returns."""
 
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayou
 
 
 class ModelSummaryView(QWidget):
-    """Shows what ``engine.inspect.model_summary`` returns."""
+    """Shows what ``engine.inspection.model_summary`` returns."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
