@@ -16,18 +16,35 @@ class LrPlot(pg.PlotWidget):
         super().__init__(parent)
         item = style.configure_plot(self, "lrPlot", "Learning rate", "lr", "epoch")
         item.setLogMode(y=True)
-        item.getAxis("left").setStyle(maxTextLevel=0)  # label decades only
+        self._decades: tuple[int, int] | None = None
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
 
     def show_preview(self, lrs: list[float], steps_per_epoch: int) -> None:
         steps = np.arange(len(lrs)) / max(steps_per_epoch, 1)
-        self.preview.setData(steps, np.maximum(np.asarray(lrs, dtype=float), 1e-12))
+        values = np.maximum(np.asarray(lrs, dtype=float), 1e-12)
+        self.preview.setData(steps, values)
+        self._label_decades(values)
 
     def show_history(self, history: RunHistory) -> None:
         spe = max(history.steps_per_epoch, 1)
         steps = (history.step.view() - 1) / spe
-        self.actual.setData(steps, np.maximum(history.lr.view(), 1e-12))
+        values = np.maximum(history.lr.view(), 1e-12)
+        self.actual.setData(steps, values)
+        self._label_decades(values)
+
+    def _label_decades(self, values: np.ndarray) -> None:
+        """Label whole decades only (1e-3, 1e-4, …): the default log axis also labels the
+        minor ticks between them, which crowds a short axis."""
+        if not len(values):
+            return
+        decades = (int(np.floor(np.log10(values.min()))), int(np.ceil(np.log10(values.max()))))
+        if self._decades is not None:
+            decades = (min(decades[0], self._decades[0]), max(decades[1], self._decades[1]))
+        if decades != self._decades:
+            self._decades = decades
+            ticks = [(e, f"1e{e}") for e in range(decades[0], decades[1] + 1)]
+            self.getPlotItem().getAxis("left").setTicks([ticks, []])
 
     def preview_points(self) -> int:
         x, _ = self.preview.getData()
