@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.data import load_data
-from engine.data.balance import epoch_order
+from engine.data.balance import epoch_length, epoch_order, steps_per_epoch
 from engine.models import build_model
 from engine.preset import Preset
 from engine.schedules import build_optimizer
@@ -41,7 +41,7 @@ def plain_loop(preset: Preset, epochs: int) -> list[float]:
     gen = torch.Generator().manual_seed(preset.seed + 1)
     bs = preset.train.batch_size
     n = len(data.y_train)
-    steps = max(1, n // bs + (1 if n % bs > 1 else 0))
+    steps = steps_per_epoch(epoch_length(data.y_train, data.num_classes, preset.data.balance), bs)
     losses = []
     for _ in range(epochs):
         model.train()

@@ -65,11 +65,15 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def write_torch(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically ``torch.save`` ``obj`` (serialized in memory first, so a pickling error leaves
-    no file behind)."""
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` into memory (a pickling error then leaves no file behind)."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically ``torch.save`` ``obj``."""
+    return write_bytes(path, torch_bytes(obj))

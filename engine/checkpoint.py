@@ -7,7 +7,6 @@ file never runs code from it.
 
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -25,9 +24,7 @@ FORMAT = "plateau-checkpoint/1"
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], *also: str | Path) -> Path:
     """Write a checkpoint atomically (serialized once, also to the paths in ``also``)."""
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, **state}, buffer)
-    data = buffer.getvalue()
+    data = atomic.torch_bytes({"format": FORMAT, **state})
     for extra in also:
         atomic.write_bytes(extra, data)
     return atomic.write_bytes(path, data)

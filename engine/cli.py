@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -192,7 +193,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     preset = presets.load(args.preset, _overrides(args))
-    return _run(preset, args, out=args.out)
+    return _run(preset, args, out=args.out)[0]
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -205,7 +206,7 @@ def _resume(args: argparse.Namespace) -> int:
     if not files.last_checkpoint.is_file():
         raise BadInput(f"{run_dir} has no checkpoints/last.pt to resume from")
     preset = files.read_preset().with_changes(_overrides(args))
-    return _run(preset, args, resume_dir=run_dir)
+    return _run(preset, args, resume_dir=run_dir)[0]
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -219,10 +220,12 @@ def _doctor(args: argparse.Namespace) -> int:
         code = 0
     else:
         preset = presets.load(target, _overrides(args))
-        code = _run(preset, args, out=args.out, quiet_json=True)
-        findings = [f.to_dict() for f in diagnose_run(_LAST_RUN["dir"])]
+        code, run_dir = _run(preset, args, out=args.out, quiet_json=True)
+        if run_dir is None or os.environ.get("RANK", "0") != "0":
+            return code  # relaunched under torchrun: rank 0 prints the findings
+        findings = [f.to_dict() for f in diagnose_run(run_dir)]
     print_findings(findings, args.json)
-    return code if code in (0, 130) else code
+    return code
 
 
 def _lr_find(args: argparse.Namespace) -> int:
@@ -243,12 +246,8 @@ def _lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
-_LAST_RUN: dict = {}
-
-
 def _relaunch_under_torchrun(processes: int) -> int:
     """Run this same command as ``torchrun --standalone --nproc_per_node N -m engine …``."""
-    import os
     import subprocess
 
     cmd = [
@@ -274,11 +273,10 @@ def _run(
     out="runs",
     resume_dir=None,
     quiet_json: bool = False,
-) -> int:
-    import os
-
+) -> tuple[int, str | None]:
+    """Train; return the exit code and the run directory (None when relaunched)."""
     if preset.train.processes > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_under_torchrun(preset.train.processes)
+        return _relaunch_under_torchrun(preset.train.processes), None
     from engine.trainer import RunControl, Trainer
 
     control = RunControl()
@@ -292,12 +290,11 @@ def _run(
     finally:
         signal.signal(signal.SIGINT, previous)
         printer.close()
-    _LAST_RUN["dir"] = summary["run_dir"]
     status = summary["status"]
     if status == "failed":
         if not args.json:
             print(f"training failed: {summary.get('error')}", file=sys.stderr)
             if summary.get("hint"):
                 print(f"hint: {summary['hint']}", file=sys.stderr)
-        return 1
-    return 130 if status == "stopped" else 0
+        return 1, summary["run_dir"]
+    return (130 if status == "stopped" else 0), summary["run_dir"]

@@ -151,8 +151,8 @@ def _write_safetensors(state, model, x, dest):
     meta = {"plateau": json.dumps(metadata(state))}
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
     atomic.write_bytes(dest, save(tensors, metadata=meta))
-    data = Path(dest).read_bytes()
-    header = read_safetensors_metadata(dest)
+    data = Path(dest).read_bytes()  # verify what is on disk
+    header = _safetensors_metadata(data)
     fresh = build_model(
         from_dict(header["preset"]).model, tuple(header["input_shape"]), len(header["class_names"])
     )
@@ -163,7 +163,10 @@ def _write_safetensors(state, model, x, dest):
 
 def read_safetensors_metadata(path: str | Path) -> dict:
     """The Plateau metadata stored in a safetensors file's header."""
-    raw = Path(path).read_bytes()
+    return _safetensors_metadata(Path(path).read_bytes())
+
+
+def _safetensors_metadata(raw: bytes) -> dict:
     size = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + size])
     return json.loads(header["__metadata__"]["plateau"])

@@ -75,11 +75,12 @@ def model_summary(preset: Preset) -> dict:
 
 def lr_preview(preset: Preset) -> tuple[list[float], int]:
     """The planned learning rate per step and the steps per epoch."""
+    from engine.data.balance import epoch_length, steps_per_epoch
     from engine.schedules import preview_lr
 
     data = data_for(preset)
-    n, bs = len(data.y_train), preset.train.batch_size
-    steps = max(1, n // bs + (1 if n % bs > 1 else 0))
+    n = epoch_length(data.y_train, data.num_classes, preset.data.balance)
+    steps = steps_per_epoch(-(-n // preset.train.processes), preset.train.batch_size)
     return preview_lr(preset, steps), steps
 
 

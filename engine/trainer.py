@@ -23,7 +23,13 @@ from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.control import RunControl
 from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
-from engine.data.balance import class_weights, epoch_order, focal_loss
+from engine.data.balance import (
+    class_weights,
+    epoch_length,
+    epoch_order,
+    focal_loss,
+    steps_per_epoch,
+)
 from engine.devices import resolve_device
 from engine.distributed import Dist
 from engine.doctor.monitor import RunMonitor
@@ -157,13 +163,9 @@ class Trainer:
         self.model, self.data, self.device = model, data, device
         self.normalize = data.normalizer(device)
         self.y_train_cpu = data.y_train.cpu()
-        n = len(data.y_train)
-        if p.data.balance == "undersample":
-            counts = torch.bincount(self.y_train_cpu, minlength=data.num_classes)
-            n = int(counts[counts > 0].min()) * int((counts > 0).sum())
+        n = epoch_length(self.y_train_cpu, data.num_classes, p.data.balance)
         n = -(-n // self.dist.world)  # this rank's share of an epoch
-        bs = p.train.batch_size
-        self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.steps_per_epoch = steps_per_epoch(n, p.train.batch_size)
         self.memory_format = (
             torch.channels_last if p.train.channels_last else torch.contiguous_format
         )
@@ -198,6 +200,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.epoch = 0
         self.step = 0
+        self.early_stopped = False
         self.rows: list[dict] = []
         self.best = {"val_acc": -1.0, "epoch": 0, "val_loss": math.inf, "bad_epochs": 0}
         self.predictions: dict[str, np.ndarray] = {}
@@ -319,11 +322,10 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-            grads = [q.grad for q in params if q.grad is not None]
             if p.train.grad_clip:
                 norm = torch.nn.utils.clip_grad_norm_(params, p.train.grad_clip)
             else:
-                norm = torch.nn.utils.get_total_norm(grads)
+                norm = torch.nn.utils.get_total_norm([q.grad for q in params if q.grad is not None])
             lr = self.optimizer.param_groups[0]["lr"]
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -488,7 +490,7 @@ class Trainer:
             "final_val_acc": last.get("val_acc"),
             "final_train_acc": last.get("train_acc"),
             "best_val_loss": self.best["val_loss"] if self.rows else None,
-            "early_stopped": getattr(self, "early_stopped", False),
+            "early_stopped": self.early_stopped,
             "seconds": round(time.perf_counter() - self.started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **extra,

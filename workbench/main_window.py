@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.jobs = BackgroundJobs(self)
         self.actions = build_actions(self)
         self.preset_path: Path | None = None
+        self._draws = 0  # "Draw other samples" presses, so each draw differs
         self.saved_preset: Preset | None = None
         self._preset: Preset | None = None
         self._build_forms()
@@ -329,7 +330,7 @@ class MainWindow(QMainWindow):
             preset = self.current_preset()
         except PresetError:
             return
-        self._draws = getattr(self, "_draws", 0) + (1 if redraw else 0)
+        self._draws += 1 if redraw else 0
         draw = self._draws
         inspect = _inspect_module
         self.jobs.submit(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -253,7 +254,7 @@ def run_processes(preset: Preset, workspace, put, control) -> None:
                     os.killpg(proc.pid, signal.SIGINT)  # torchrun stops every rank cleanly
                     return
                 control.wait_while_paused()
-                threading.Event().wait(0.1)
+                time.sleep(0.1)
 
         threading.Thread(target=watch, name="plateau-processes", daemon=True).start()
         ended = False

@@ -38,6 +38,21 @@ def epoch_order(
     return torch.randperm(n, generator=generator)
 
 
+def epoch_length(y: torch.Tensor, num_classes: int, balance: str) -> int:
+    """How many samples one epoch draws (``undersample`` keeps the smallest class's count of
+    every class)."""
+    if balance != "undersample":
+        return len(y)
+    counts = class_counts(y, num_classes)
+    return int(counts[counts > 0].min()) * int((counts > 0).sum())
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Batches in an epoch; a last batch of a single sample joins the one before it (batch
+    norm cannot train on one sample)."""
+    return max(1, samples // batch_size + (1 if samples % batch_size > 1 else 0))
+
+
 def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Cross-entropy weights ``N / (K · count_c)``: each class contributes equally to the loss."""
     counts = class_counts(y, num_classes).clamp(min=1).float()

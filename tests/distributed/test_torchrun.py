@@ -130,3 +130,26 @@ def test_balance_modes_run_distributed(tmp_path, balance):
     per_rank = math.ceil(expected / 2)
     assert started["steps_per_epoch"] == math.ceil(per_rank / 64)
     assert json.loads(result.stdout.splitlines()[-1])["event"] == "RunFinished"
+
+
+def test_doctor_on_two_processes_reports_once(tmp_path):
+    article = presets.presets_dir() / "article-2-steplr.toml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "doctor",
+            article,
+            "--out",
+            tmp_path,
+            "--set",
+            "train.processes=2",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("schedule-too-aggressive:") == 1  # rank 0 only
