@@ -18,6 +18,7 @@ SCRIPTS = [
     "gui_responsiveness",
     "doctor_overhead",
     "doctor_suite",
+    "gpu_path",  # prints a note and measures nothing without CUDA
 ]
 
 
@@ -33,20 +34,7 @@ def main() -> int:
         if result.returncode:
             failed.append(name)
             print(result.stderr[-2000:])
-        summary += [
-            line
-            for line in result.stdout.splitlines()
-            if "=" in line
-            and ": " in line
-            and line.split(":")[0]
-            .replace("[", "")
-            .replace("]", "")
-            .replace("_", "")
-            .replace(" ", "")
-            .replace("-", "")
-            .replace("x", "")
-            .isalnum()
-        ]
+        summary += [line for line in result.stdout.splitlines() if RESULT.match(line)]
     print("== summary")
     print("\n".join(summary))
     return 1 if failed else 0

@@ -30,6 +30,7 @@ NORMALIZE = ("none", "unit", "standardize")
 BALANCE = ("none", "oversample", "undersample", "class-weights", "focal")
 ARCHS = ("simple-cnn", "convnet", "resnet18", "vgg11", "mlp")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -146,6 +147,7 @@ class TrainConfig:
     processes: int = _field(1, "int", min=1, max=256)
     channels_last: bool = _field(False, "bool")
     compile: bool = _field(False, "bool")
+    compile_mode: str = _field("default", "str", choices=COMPILE_MODES)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 

@@ -177,7 +177,10 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.train_model = DistributedDataParallel(model, device_ids=ids)
         if p.train.compile:  # after DDP, as PyTorch recommends
-            self.train_model = torch.compile(self.train_model)
+            # Static shapes: an epoch has at most two batch sizes (full and the remainder), and a
+            # graph compiled for dynamic shapes would serve the full batches too, more slowly.
+            mode = None if p.train.compile_mode == "default" else p.train.compile_mode
+            self.train_model = torch.compile(self.train_model, mode=mode, dynamic=False)
         self.optimizer = build_optimizer(model.parameters(), p.train)
         self.schedule = Schedule(self.optimizer, p.train, self.steps_per_epoch)
         self.order_gen = torch.Generator().manual_seed(p.seed + 1)

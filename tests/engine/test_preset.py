@@ -88,6 +88,7 @@ def test_unknown_keys_suggest_nearest(text, expected):
         ("[data]\naugment = ['crop:x']\n", "data.augment", "needs a number"),
         ("[data]\nclass_fraction = {'3' = 2.0}\n", "data.class_fraction.3", "out of range"),
         ("[train]\ndevice = 'gpu'\n", "train.device", "'cuda:N'"),
+        ("[train]\ncompile_mode = 'fast'\n", "train.compile_mode", "'reduce-overhead'"),
         ("[train.schedule]\nmilestones = [5, 2]\n", "train.schedule.milestones", "increasing"),
         ("[train.schedule]\nname = 'multistep'\n", "train.schedule.milestones", "at least one"),
         (
