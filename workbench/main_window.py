@@ -189,10 +189,19 @@ class MainWindow(QMainWindow):
         self._rebuild_recent()
         status = self.statusBar()
         self.status_labels = {}
+        # the widest text each label shows, so labels do not jump as their numbers change
+        widest = {
+            "epoch": "epoch 999/999 · batch 9999/9999",
+            "speed": "9,999,999 samples/s",
+            "elapsed": "0:00:00",
+            "eta": "ETA 0:00:00",
+        }
         for key in ("device", "epoch", "speed", "elapsed", "eta"):
             label = QLabel("")
             label.setObjectName(f"status_{key}")
             label.setStyleSheet("padding: 0 10px;")
+            if key in widest:
+                label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 20)
             status.addPermanentWidget(label)
             self.status_labels[key] = label
 

@@ -16,6 +16,9 @@ from workbench.plots.style import RUN_COLOURS
 from workbench.run_history import RunHistory
 
 PAINT_INTERVAL_MS = 100
+# Views that change once an epoch (accuracy, per-class, confusion) repaint at most this often
+# during a live run: with 0.1 s epochs, painting each one took ~20 % of the training thread's time.
+EPOCH_VIEW_INTERVAL_S = 0.3
 # short plot labels for the markers where findings began
 MARKER_LABELS = {
     "schedule-too-aggressive": "LR decay",
@@ -41,6 +44,8 @@ class RunView(QObject):
         self.shown: RunHistory | None = None
         self._painted_version = -1
         self._painted_epochs = -1
+        self._epochs_painted_at = 0.0
+        self.overlay_epochs = 0
         self.paints = 0
         self.started_at: float | None = None
         self.planned_epochs = 0
@@ -108,7 +113,7 @@ class RunView(QObject):
             labels["eta"].setText(f"ETA {_clock(remaining)}")
 
     def _ended(self, summary: dict, status: str) -> None:
-        self.paint()
+        self.paint(force=True)
         self.started_at = None
         self.w.status_labels["eta"].setText(status)
         self.w.refresh_runs()
@@ -142,20 +147,33 @@ class RunView(QObject):
         self._painted_version = -1
         self._painted_epochs = -1
         self.w.loss_plot.reset()
-        self.paint()
+        self._set_epoch_spans()
+        self.paint(force=True)
 
-    def paint(self) -> None:
+    def _set_epoch_spans(self) -> None:
+        """A live run's plots span its planned epochs (and overlaid runs) from the start, so their
+        x axes are not re-laid out at every repaint; a past run's plots fit its data."""
+        live = self.shown is not None and self.shown is self.live
+        last = max(self.planned_epochs, self.overlay_epochs) if live else None
+        for plot in (self.w.loss_plot, self.w.lr_plot, self.w.accuracy_plot, self.w.per_class_plot):
+            plot.set_epoch_span(last)
+
+    def paint(self, force: bool = False) -> None:
+        now = time.monotonic()
         if self.started_at is not None:
-            self.w.status_labels["elapsed"].setText(_clock(time.monotonic() - self.started_at))
+            self.w.status_labels["elapsed"].setText(_clock(now - self.started_at))
         h = self.shown
-        if h is None or h.version == self._painted_version:
+        if h is None:
             return
-        self._painted_version = h.version
-        self.paints += 1
-        self.w.loss_plot.show_history(h)
-        self.w.lr_plot.show_history(h)
-        if len(h.epochs) != self._painted_epochs:  # epoch views change once an epoch
+        if h.version != self._painted_version:
+            self._painted_version = h.version
+            self.paints += 1
+            self.w.loss_plot.show_history(h)
+            self.w.lr_plot.show_history(h)
+        due = force or h is not self.live or now - self._epochs_painted_at >= EPOCH_VIEW_INTERVAL_S
+        if len(h.epochs) != self._painted_epochs and due:  # epoch views change once an epoch
             self._painted_epochs = len(h.epochs)
+            self._epochs_painted_at = now
             self.w.accuracy_plot.show_history(h)
             self.w.per_class_plot.show_history(h)
             self.w.confusion_view.show_history(h)
@@ -185,6 +203,8 @@ class RunView(QObject):
         ]
         self.w.loss_plot.set_overlays(runs)
         self.w.accuracy_plot.set_overlays(runs)
+        self.overlay_epochs = max((len(h.epochs) for _, _, h in runs), default=0)
+        self._set_epoch_spans()
 
     # ------------------------------------------------------------------ error browser
 

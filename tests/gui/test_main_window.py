@@ -424,3 +424,46 @@ def test_a_run_on_two_processes_from_the_app(window, qtbot, tmp_path):
     assert len(runs) == 1 and runs[0]["status"] == "finished"
     assert window.accuracy_plot.epoch_points() == 2
     assert window.confusion_view.counts.sum() == 359
+
+
+def test_live_plots_hold_their_axes_while_the_run_grows(window, qtbot, tmp_path):
+    """During a run the plots span the planned epochs and the loss axis moves in whole steps, so
+    a repaint does not re-lay out the axes; the epoch views still end complete."""
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 6, "train.batch_size": 16}))
+    with qtbot.waitSignal(window.session.batches, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionStart")
+    _trigger(window, "actionPause")
+    qtbot.wait(400)
+    window.run_view.paint()
+    item = window.loss_plot.plot.getPlotItem()
+    (x0, x1), (y0, y1) = item.viewRange()
+    assert x0 <= 0 and 6 <= x1 < 6.5  # the whole planned run, before it has happened
+    losses = window.run_view.live.loss.view()
+    assert len(losses) and y0 <= losses.min() and losses.max() <= y1
+    assert window.loss_plot._y_range == (y0, y1)  # the rounded range, set by the plot
+    epoch_label = window.status_labels["epoch"]
+    width = epoch_label.width()
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        _trigger(window, "actionPause")  # resume
+    assert epoch_label.width() == width  # the status bar does not jump as numbers change
+    assert window.accuracy_plot.epoch_points() == 6  # throttled epoch views end complete
+    assert window.per_class_plot.trend_curves[0].getData()[0].tolist() == [1, 2, 3, 4, 5, 6]
+    assert len(window.confusion_view.counts) == 10
+    window.loss_plot.log_scale.setChecked(True)  # log scale gives the range back to pyqtgraph
+    assert window.loss_plot.plot.getPlotItem().getViewBox().state["autoRange"][1]
+
+
+def test_rounded_range_contains_the_data_and_changes_rarely():
+    from workbench.plots.style import rounded_range
+
+    assert rounded_range(0.03, 2.31) == (0.0, 2.5)
+    lo, hi = rounded_range(0.95, 0.99)
+    assert lo <= 0.95 and 0.99 <= hi and hi - lo <= 0.06
+    assert rounded_range(1.0, 1.0)[0] < 1.0 < rounded_range(1.0, 1.0)[1]  # a flat curve
+    ranges = set()
+    for n in range(1, 2000):  # a loss curve decaying from 2.3 towards 0.05
+        lo, hi = 0.05 + 2.25 * 0.995**n, 2.3
+        r = rounded_range(lo, hi)
+        assert r[0] <= lo and hi <= r[1]
+        ranges.add(r)
+    assert len(ranges) < 20

@@ -36,6 +36,9 @@ class AccuracyPlot(pg.PlotWidget):
         self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f} (epoch {best})")
         self.best_line.setVisible(True)
 
+    def set_epoch_span(self, last: float | None) -> None:
+        style.set_epoch_span(self.getPlotItem(), last, first=1)
+
     def set_overlays(self, runs) -> None:
         item = self.getPlotItem()
         for curve in self.overlays:

@@ -21,7 +21,7 @@ class LossPlot(QWidget):
         self.plot = style.make_plot("lossPlot", "Loss", "loss", "epoch")
         self.log_scale = QCheckBox("log scale")
         self.log_scale.setObjectName("lossLogScale")
-        self.log_scale.toggled.connect(lambda on: self.plot.getPlotItem().setLogMode(y=on))
+        self.log_scale.toggled.connect(self._log_scale_toggled)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.log_scale)
         item = self.plot.getPlotItem()
@@ -30,8 +30,15 @@ class LossPlot(QWidget):
         self.train = style.epoch_curve(item, style.TRAIN, "o", "train (epoch)", line=False)
         self.val = style.epoch_curve(item, style.VAL, "s", "val (epoch)")
         self.overlays: list = []
+        # While the x axis spans a live run's planned epochs, the y range is rounded out
+        # (style.rounded_range) and set here, so the axes are not re-laid out and the curves
+        # not re-clipped at every repaint; mouse zoom or log scale hands it back to pyqtgraph.
+        self._round_y = False
+        self._y_range: tuple[float, float] | None = None
+        item.getViewBox().sigRangeChangedManually.connect(lambda *_: self._release_y())
         self._smoothed_upto = 0
         self._smoothed = np.empty(0)
+        self._epochs_shown = -1
 
     def show_history(self, history: RunHistory) -> None:
         spe = max(history.steps_per_epoch, 1)
@@ -39,9 +46,34 @@ class LossPlot(QWidget):
         x = steps / spe if history.steps_per_epoch else steps
         self.raw.setData(x, losses)
         self.smooth.setData(x, self._ema_incremental(losses))
-        epochs = history.epoch_numbers()
-        self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
-        self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
+        if len(history.epochs) != self._epochs_shown:  # the per-epoch points change rarely
+            self._epochs_shown = len(history.epochs)
+            epochs = history.epoch_numbers()
+            self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
+            self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
+        if self._round_y:
+            bounds = style.data_y_bounds(self.plot.getPlotItem())
+            wanted = style.rounded_range(*bounds) if bounds else None
+            if wanted and wanted != self._y_range:
+                self._y_range = wanted
+                self.plot.getPlotItem().setYRange(*wanted, padding=0)
+
+    def set_epoch_span(self, last: float | None) -> None:
+        style.set_epoch_span(self.plot.getPlotItem(), last)
+        self._round_y = bool(last) and not self.log_scale.isChecked()
+        self._y_range = None
+        if not self._round_y:
+            self.plot.getPlotItem().enableAutoRange(y=True)
+
+    def _log_scale_toggled(self, on: bool) -> None:
+        self.plot.getPlotItem().setLogMode(y=on)
+        if on:
+            self._release_y()
+
+    def _release_y(self) -> None:
+        if self._round_y:
+            self._round_y, self._y_range = False, None
+            self.plot.getPlotItem().enableAutoRange(y=True)
 
     def _ema_incremental(self, losses: np.ndarray) -> np.ndarray:
         n = len(losses)
@@ -76,6 +108,7 @@ class LossPlot(QWidget):
         for curve in (self.raw, self.smooth, self.train, self.val):
             curve.setData([], [])
         self._smoothed_upto, self._smoothed = 0, np.empty(0)
+        self._epochs_shown = -1
 
     def epoch_points(self) -> int:
         """How many per-epoch points the train curve holds (for tests and status)."""

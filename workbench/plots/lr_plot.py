@@ -33,6 +33,9 @@ class LrPlot(pg.PlotWidget):
         self.actual.setData(steps, values)
         self._label_decades(values)
 
+    def set_epoch_span(self, last: float | None) -> None:
+        style.set_epoch_span(self.getPlotItem(), last)
+
     def _label_decades(self, values: np.ndarray) -> None:
         """Label whole decades only (1e-3, 1e-4, …): the default log axis also labels the
         minor ticks between them, which crowds a short axis."""

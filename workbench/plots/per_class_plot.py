@@ -85,6 +85,9 @@ class PerClassPlot(QWidget):
         self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
         self._trend(history, names)
 
+    def set_epoch_span(self, last: float | None) -> None:
+        style.set_epoch_span(self.trend_plot.getPlotItem(), last, first=1)
+
     def _trend(self, history: RunHistory, names: list[str]) -> None:
         item = self.trend_plot.getPlotItem()
         recalls = np.array([r["per_class"]["recall"] for r in history.epochs], dtype=float)

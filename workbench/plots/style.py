@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pyqtgraph as pg
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#333")
@@ -63,6 +66,45 @@ def configure_plot(
     add_legend(item, legend_offset)
     widget.setMinimumHeight(160)
     return item
+
+
+def set_epoch_span(item, last: float | None, first: float = 0.0) -> None:
+    """Fix the x axis to epochs ``first``..``last`` (a live run's planned epochs), so it is not
+    re-laid out at every repaint as the curves grow; ``None`` returns to auto-range."""
+    if last:
+        item.setXRange(first, max(last, first + 1), padding=0.02)
+    else:
+        item.enableAutoRange(x=True)
+
+
+def rounded_range(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to whole steps of 1, 2 or 5 × 10^k (about a fifth of the span), so
+    the range of a growing curve changes only now and then instead of at every repaint."""
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    raw = span / 5
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    low, high = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    if low > lo:  # floating-point rounding
+        low -= step
+    if high < hi:
+        high += step
+    if high - low < step / 2:  # a flat curve: keep it off the edges
+        low, high = low - step, high + step
+    return low, high
+
+
+def data_y_bounds(item) -> tuple[float, float] | None:
+    """The smallest and largest finite y value of a PlotItem's curves, or None."""
+    lows, highs = [], []
+    for curve in item.listDataItems():
+        _, y = curve.getData()
+        if y is not None and len(y):
+            finite = y[np.isfinite(y)]
+            if len(finite):
+                lows.append(finite.min())
+                highs.append(finite.max())
+    return (float(min(lows)), float(max(highs))) if lows else None
 
 
 def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
