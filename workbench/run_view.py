@@ -16,9 +16,10 @@ from workbench.plots.style import RUN_COLOURS
 from workbench.run_history import RunHistory
 
 PAINT_INTERVAL_MS = 100
-# Views that change once an epoch (accuracy, per-class, confusion) repaint at most this often
-# during a live run: with 0.1 s epochs, painting each one took ~20 % of the training thread's time.
-EPOCH_VIEW_INTERVAL_S = 0.3
+# Views that change once an epoch (epoch losses, accuracy, per-class, confusion) repaint at most
+# this often during a live run: with 0.1 s epochs, painting every one took ~20 % of the training
+# thread's time (benchmarks/gui_responsiveness.py).
+EPOCH_VIEW_INTERVAL_S = 0.5
 # short plot labels for the markers where findings began
 MARKER_LABELS = {
     "schedule-too-aggressive": "LR decay",
@@ -174,6 +175,7 @@ class RunView(QObject):
         if len(h.epochs) != self._painted_epochs and due:  # epoch views change once an epoch
             self._painted_epochs = len(h.epochs)
             self._epochs_painted_at = now
+            self.w.loss_plot.show_epochs(h)
             self.w.accuracy_plot.show_history(h)
             self.w.per_class_plot.show_history(h)
             self.w.confusion_view.show_history(h)
@@ -183,6 +185,8 @@ class RunView(QObject):
     def show_run(self, run_dir: str) -> None:
         """Show a run from the list: the live one, or a past one read from its directory."""
         if self.live is not None and self.live.run_dir == run_dir:
+            if self.shown is self.live:
+                return  # already on screen (the list re-selects it as the run starts and ends)
             self._show(self.live)
         else:
             self._show(load_history(run_dir))

@@ -439,8 +439,9 @@ def test_live_plots_hold_their_axes_while_the_run_grows(window, qtbot, tmp_path)
     (x0, x1), (y0, y1) = item.viewRange()
     assert x0 <= 0 and 6 <= x1 < 6.5  # the whole planned run, before it has happened
     losses = window.run_view.live.loss.view()
-    assert len(losses) and y0 <= losses.min() and losses.max() <= y1
-    assert window.loss_plot._y_range == (y0, y1)  # the rounded range, set by the plot
+    low, high = window.loss_plot.axes.y_range  # rounded out, then padded by 2 %
+    assert y0 <= low <= losses.min() and losses.max() <= high <= y1
+    assert (high - low) / 1.04 <= y1 - y0 <= (high - low) * 1.06
     epoch_label = window.status_labels["epoch"]
     width = epoch_label.width()
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
@@ -448,6 +449,12 @@ def test_live_plots_hold_their_axes_while_the_run_grows(window, qtbot, tmp_path)
     assert epoch_label.width() == width  # the status bar does not jump as numbers change
     assert window.accuracy_plot.epoch_points() == 6  # throttled epoch views end complete
     assert window.per_class_plot.trend_curves[0].getData()[0].tolist() == [1, 2, 3, 4, 5, 6]
+    title = window.per_class_plot.bars_plot.getPlotItem().titleLabel.text
+    assert title == "recall per class, latest epoch"
+    window.per_class_plot.epoch.setValue(2)
+    assert (
+        window.per_class_plot.bars_plot.getPlotItem().titleLabel.text == "recall per class, epoch 2"
+    )
     assert len(window.confusion_view.counts) == 10
     window.loss_plot.log_scale.setChecked(True)  # log scale gives the range back to pyqtgraph
     assert window.loss_plot.plot.getPlotItem().getViewBox().state["autoRange"][1]
@@ -459,7 +466,9 @@ def test_rounded_range_contains_the_data_and_changes_rarely():
     assert rounded_range(0.03, 2.31) == (0.0, 2.5)
     lo, hi = rounded_range(0.95, 0.99)
     assert lo <= 0.95 and 0.99 <= hi and hi - lo <= 0.06
-    assert rounded_range(1.0, 1.0)[0] < 1.0 < rounded_range(1.0, 1.0)[1]  # a flat curve
+    for flat in ((1.0, 1.0), (1.3176573514938354, 1.3176573514938357), (0.0, 0.0)):
+        lo, hi = rounded_range(*flat)
+        assert lo <= flat[0] <= flat[1] <= hi and hi - lo >= 1e-6  # a flat curve
     ranges = set()
     for n in range(1, 2000):  # a loss curve decaying from 2.3 towards 0.05
         lo, hi = 0.05 + 2.25 * 0.995**n, 2.3

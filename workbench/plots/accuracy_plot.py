@@ -23,6 +23,7 @@ class AccuracyPlot(pg.PlotWidget):
         item.addItem(self.best_line)
         self.markers: list = []
         self.overlays: list = []
+        self.axes = style.LiveAxes(item, first_epoch=1)
 
     def show_history(self, history: RunHistory) -> None:
         epochs = history.epoch_numbers()
@@ -35,9 +36,10 @@ class AccuracyPlot(pg.PlotWidget):
         self.best_line.setValue(best)
         self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f} (epoch {best})")
         self.best_line.setVisible(True)
+        self.axes.fit()
 
     def set_epoch_span(self, last: float | None) -> None:
-        style.set_epoch_span(self.getPlotItem(), last, first=1)
+        self.axes.follow(last)
 
     def set_overlays(self, runs) -> None:
         item = self.getPlotItem()

@@ -30,15 +30,9 @@ class LossPlot(QWidget):
         self.train = style.epoch_curve(item, style.TRAIN, "o", "train (epoch)", line=False)
         self.val = style.epoch_curve(item, style.VAL, "s", "val (epoch)")
         self.overlays: list = []
-        # While the x axis spans a live run's planned epochs, the y range is rounded out
-        # (style.rounded_range) and set here, so the axes are not re-laid out and the curves
-        # not re-clipped at every repaint; mouse zoom or log scale hands it back to pyqtgraph.
-        self._round_y = False
-        self._y_range: tuple[float, float] | None = None
-        item.getViewBox().sigRangeChangedManually.connect(lambda *_: self._release_y())
+        self.axes = style.LiveAxes(item)
         self._smoothed_upto = 0
         self._smoothed = np.empty(0)
-        self._epochs_shown = -1
 
     def show_history(self, history: RunHistory) -> None:
         spe = max(history.steps_per_epoch, 1)
@@ -46,34 +40,22 @@ class LossPlot(QWidget):
         x = steps / spe if history.steps_per_epoch else steps
         self.raw.setData(x, losses)
         self.smooth.setData(x, self._ema_incremental(losses))
-        if len(history.epochs) != self._epochs_shown:  # the per-epoch points change rarely
-            self._epochs_shown = len(history.epochs)
-            epochs = history.epoch_numbers()
-            self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
-            self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
-        if self._round_y:
-            bounds = style.data_y_bounds(self.plot.getPlotItem())
-            wanted = style.rounded_range(*bounds) if bounds else None
-            if wanted and wanted != self._y_range:
-                self._y_range = wanted
-                self.plot.getPlotItem().setYRange(*wanted, padding=0)
+        self.axes.fit()
+
+    def show_epochs(self, history: RunHistory) -> None:
+        """The per-epoch train and val loss (painted with the other once-an-epoch views)."""
+        epochs = history.epoch_numbers()
+        self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
+        self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
+        self.axes.fit()
 
     def set_epoch_span(self, last: float | None) -> None:
-        style.set_epoch_span(self.plot.getPlotItem(), last)
-        self._round_y = bool(last) and not self.log_scale.isChecked()
-        self._y_range = None
-        if not self._round_y:
-            self.plot.getPlotItem().enableAutoRange(y=True)
+        self.axes.follow(last)
 
     def _log_scale_toggled(self, on: bool) -> None:
         self.plot.getPlotItem().setLogMode(y=on)
         if on:
-            self._release_y()
-
-    def _release_y(self) -> None:
-        if self._round_y:
-            self._round_y, self._y_range = False, None
-            self.plot.getPlotItem().enableAutoRange(y=True)
+            self.axes.release_y()
 
     def _ema_incremental(self, losses: np.ndarray) -> np.ndarray:
         n = len(losses)
@@ -108,7 +90,6 @@ class LossPlot(QWidget):
         for curve in (self.raw, self.smooth, self.train, self.val):
             curve.setData([], [])
         self._smoothed_upto, self._smoothed = 0, np.empty(0)
-        self._epochs_shown = -1
 
     def epoch_points(self) -> int:
         """How many per-epoch points the train curve holds (for tests and status)."""

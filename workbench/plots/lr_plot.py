@@ -17,6 +17,7 @@ class LrPlot(pg.PlotWidget):
         item = style.configure_plot(self, "lrPlot", "Learning rate", "lr", "epoch")
         item.setLogMode(y=True)
         self._decades: tuple[int, int] | None = None
+        self.axes = style.LiveAxes(item)
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
 
@@ -34,7 +35,7 @@ class LrPlot(pg.PlotWidget):
         self._label_decades(values)
 
     def set_epoch_span(self, last: float | None) -> None:
-        style.set_epoch_span(self.getPlotItem(), last)
+        self.axes.follow(last)  # log y: only x is held
 
     def _label_decades(self, values: np.ndarray) -> None:
         """Label whole decades only (1e-3, 1e-4, …): the default log axis also labels the

@@ -47,6 +47,7 @@ class PerClassPlot(QWidget):
         self.trend_plot = style.make_plot("perClassTrend", "Recall per class", "recall", "epoch")
         self.trend_plot.setMinimumHeight(120)
         self.trend_curves: list = []
+        self.trend_axes = style.LiveAxes(self.trend_plot.getPlotItem(), first_epoch=1)
         layout.addWidget(self.bars_plot, 3)
         layout.addWidget(self.trend_plot, 2)
         self.metric.currentIndexChanged.connect(lambda *_: self.refresh())
@@ -79,14 +80,17 @@ class PerClassPlot(QWidget):
         if ticks != getattr(self, "_ticks", None):  # setting ticks re-lays out the axis
             self._ticks = ticks
             axis.setTicks([ticks])
-        self.bars_plot.getPlotItem().setTitle(
-            f"{metric} per class, epoch {row['epoch']}", size="10pt"
-        )
+        # The title names the epoch only when one is chosen: a title whose text changes every
+        # epoch re-lays out the whole plot at each repaint.
+        title = f"{metric} per class, " + (f"epoch {row['epoch']}" if chosen else "latest epoch")
+        if title != getattr(self, "_title", None):
+            self._title = title
+            self.bars_plot.getPlotItem().setTitle(title, size="10pt")
         self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
         self._trend(history, names)
 
     def set_epoch_span(self, last: float | None) -> None:
-        style.set_epoch_span(self.trend_plot.getPlotItem(), last, first=1)
+        self.trend_axes.follow(last)
 
     def _trend(self, history: RunHistory, names: list[str]) -> None:
         item = self.trend_plot.getPlotItem()
@@ -101,6 +105,7 @@ class PerClassPlot(QWidget):
             )
         for i, curve in enumerate(self.trend_curves):
             curve.setData(epochs, recalls[:, i]) if i < k else curve.setData([], [])
+        self.trend_axes.fit()
 
     def classes_shown(self) -> int:
         return len(self.values)

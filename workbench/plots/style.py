@@ -68,19 +68,10 @@ def configure_plot(
     return item
 
 
-def set_epoch_span(item, last: float | None, first: float = 0.0) -> None:
-    """Fix the x axis to epochs ``first``..``last`` (a live run's planned epochs), so it is not
-    re-laid out at every repaint as the curves grow; ``None`` returns to auto-range."""
-    if last:
-        item.setXRange(first, max(last, first + 1), padding=0.02)
-    else:
-        item.enableAutoRange(x=True)
-
-
 def rounded_range(lo: float, hi: float) -> tuple[float, float]:
     """``[lo, hi]`` widened to whole steps of 1, 2 or 5 × 10^k (about a fifth of the span), so
     the range of a growing curve changes only now and then instead of at every repaint."""
-    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    span = max(hi - lo, 0.05 * max(abs(lo), abs(hi))) or 1.0  # a (nearly) flat curve: ±5 %
     raw = span / 5
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
@@ -105,6 +96,46 @@ def data_y_bounds(item) -> tuple[float, float] | None:
                 lows.append(finite.min())
                 highs.append(finite.max())
     return (float(min(lows)), float(max(highs))) if lows else None
+
+
+class LiveAxes:
+    """The axes of a plot that grows during a live run: x spans the run's planned epochs and y is
+    rounded out (:func:`rounded_range`), so repaints do not re-lay out the axes and re-clip the
+    curves as points arrive. A mouse zoom hands y back to pyqtgraph's auto-range, as does
+    ``follow(None)`` (a past run: fit its data)."""
+
+    def __init__(self, item, first_epoch: float = 0.0):
+        self.item, self.first = item, first_epoch
+        self.rounding = False
+        self.y_range: tuple[float, float] | None = None
+        item.getViewBox().sigRangeChangedManually.connect(lambda *_: self.release_y())
+
+    def follow(self, last_epoch: float | None) -> None:
+        self.y_range = None
+        if last_epoch:
+            self.item.setXRange(self.first, max(last_epoch, self.first + 1), padding=0.02)
+            self.rounding = not self.item.getAxis("left").logMode
+            if self.rounding:
+                return
+        else:
+            self.item.enableAutoRange(x=True)
+            self.rounding = False
+        self.item.enableAutoRange(y=True)
+
+    def fit(self) -> None:
+        """Re-round y to the curves' data (after a setData)."""
+        if not self.rounding:
+            return
+        bounds = data_y_bounds(self.item)
+        wanted = rounded_range(*bounds) if bounds else None
+        if wanted and wanted != self.y_range:
+            self.y_range = wanted
+            self.item.setYRange(*wanted, padding=0.02)
+
+    def release_y(self) -> None:
+        if self.rounding:
+            self.rounding, self.y_range = False, None
+            self.item.enableAutoRange(y=True)
 
 
 def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
