@@ -31,6 +31,10 @@ class ConfusionMatrixView(QWidget):
         self.slider.setObjectName("confusionEpoch")
         self.slider.setRange(0, 0)
         self.epoch_label = QLabel("no epochs yet")
+        # a fixed width: a label that grows with its numbers re-lays out the whole plot grid
+        self.epoch_label.setMinimumWidth(
+            self.epoch_label.fontMetrics().horizontalAdvance("epoch 9999 of 9999")
+        )
         controls.addWidget(self.normalized)
         controls.addWidget(QLabel("epoch"))
         controls.addWidget(self.slider, 1)
