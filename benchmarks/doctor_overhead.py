@@ -13,25 +13,29 @@ import time
 
 import torch
 
-import engine.trainer as trainer_module
 from engine import preset as presets
+from engine.doctor.monitor import RunMonitor
 from engine.trainer import Trainer
 
 ROUNDS = 5
 
 
+SWITCHED = ("start", "after_epoch", "finish")  # the RunMonitor methods that do the doctor's work
+
+
 def timed(preset, out, doctor: bool) -> float:
-    saved = (trainer_module.Trainer._start_doctor, trainer_module.Trainer._examine_epoch)
+    saved = {name: getattr(RunMonitor, name) for name in SWITCHED}
     if not doctor:
-        trainer_module.Trainer._start_doctor = lambda self: None
-        trainer_module.Trainer._examine_epoch = lambda self: None
+        for name in SWITCHED:
+            setattr(RunMonitor, name, lambda self, *args: None)
     try:
         start = time.perf_counter()
         summary = Trainer(preset, out=out).fit()
         assert summary["status"] == "finished"
         return time.perf_counter() - start
     finally:
-        trainer_module.Trainer._start_doctor, trainer_module.Trainer._examine_epoch = saved
+        for name, method in saved.items():
+            setattr(RunMonitor, name, method)
 
 
 def main() -> int:

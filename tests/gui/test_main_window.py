@@ -61,7 +61,7 @@ def test_end_to_end_training_updates_every_view(window, qtbot, tmp_path):
     summary = finished.args[0]
     assert summary["status"] == "finished"
     assert window.loss_plot.epoch_points() == 3
-    x, _ = window.loss_plot.val.getData()
+    x, _ = window.loss_plot.val.getOriginalDataset()
     assert len(x) == 3
     assert window.accuracy_plot.epoch_points() == 3
     assert window.confusion_view.counts.shape == (10, 10)
@@ -81,7 +81,7 @@ def test_end_to_end_training_updates_every_view(window, qtbot, tmp_path):
     # the LR plot previewed the schedule from the real torch scheduler and then drew the run
     wait_jobs(qtbot, window)
     assert window.lr_plot.preview_points() == 3 * 23
-    assert len(window.lr_plot.actual.getData()[0]) > 0
+    assert len(window.lr_plot.actual.getOriginalDataset()[0]) > 0
 
 
 def test_error_browser_shows_images_behind_a_cell(window, qtbot, tmp_path):
@@ -448,7 +448,14 @@ def test_live_plots_hold_their_axes_while_the_run_grows(window, qtbot, tmp_path)
         _trigger(window, "actionPause")  # resume
     assert epoch_label.width() == width  # the status bar does not jump as numbers change
     assert window.accuracy_plot.epoch_points() == 6  # throttled epoch views end complete
-    assert window.per_class_plot.trend_curves[0].getData()[0].tolist() == [1, 2, 3, 4, 5, 6]
+    assert window.per_class_plot.trend_curves[0].getOriginalDataset()[0].tolist() == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
     title = window.per_class_plot.bars_plot.getPlotItem().titleLabel.text
     assert title == "recall per class, latest epoch"
     window.per_class_plot.epoch.setValue(2)

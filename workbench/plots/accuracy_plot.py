@@ -86,5 +86,5 @@ class AccuracyPlot(pg.PlotWidget):
         self.clear_markers()
 
     def epoch_points(self) -> int:
-        x, _ = self.val.getData()
+        x, _ = self.val.getOriginalDataset()
         return 0 if x is None else len(x)

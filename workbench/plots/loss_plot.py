@@ -93,5 +93,5 @@ class LossPlot(QWidget):
 
     def epoch_points(self) -> int:
         """How many per-epoch points the train curve holds (for tests and status)."""
-        x, _ = self.train.getData()
+        x, _ = self.train.getOriginalDataset()
         return 0 if x is None else len(x)

@@ -51,5 +51,5 @@ class LrPlot(pg.PlotWidget):
             self.getPlotItem().getAxis("left").setTicks([ticks, []])
 
     def preview_points(self) -> int:
-        x, _ = self.preview.getData()
+        x, _ = self.preview.getOriginalDataset()
         return 0 if x is None else len(x)
