@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks`` (about 5 minutes on 2 cores).
+"""Run every benchmark: ``python -m benchmarks`` (about 9 minutes on 2 cores).
 
 Each script prints its raw figures and ends with ``NAME: ratio=X`` lines; this collects them.
 """

@@ -3,7 +3,7 @@ index — and (2) the common per-sample pipeline of the article's examples — t
 in a Dataset through a DataLoader. Same model, data, seed and thread count; one training epoch per
 measurement; one warm-up, 5 interleaved rounds, median.
 
-    python benchmarks/data_pipeline.py
+    python -m benchmarks.data_pipeline
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the doctor's monitoring costs: full training runs with the doctor against the same runs
 with its probes and checks switched off, interleaved in one process, median of 5 rounds.
 
-    python benchmarks/doctor_overhead.py
+    python -m benchmarks.doctor_overhead
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The doctor's proving suite: precision and recall per finding id, false alarms on healthy
 presets, and the repair rate (apply the top fix, rerun, did the best val accuracy rise?).
 
-    python benchmarks/doctor_suite.py            # prints a Markdown report for BENCHMARKS.md
+    python -m benchmarks.doctor_suite            # prints a Markdown report for BENCHMARKS.md
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 headless, GUI-thread timer lateness, achieved plot refresh rate, redraw cost per curve, and how
 fast Stop takes effect.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py
+    QT_QPA_PLATFORM=offscreen python -m benchmarks.gui_responsiveness
 """
 
 from __future__ import annotations

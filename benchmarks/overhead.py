@@ -5,7 +5,7 @@ cost, taken as the difference between a 7-epoch and a 2-epoch run of each (so on
 cancel); the whole 7-epoch runs' ratio is printed too. Also checks that both compute the same
 training losses (5 decimals) and reports peak memory of each in a fresh process.
 
-    python benchmarks/overhead.py
+    python -m benchmarks.overhead
 """
 
 from __future__ import annotations

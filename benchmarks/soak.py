@@ -1,7 +1,7 @@
 """Soak test: open the real window in N fresh processes, train a short preset with live plots,
 close; count crashes (any non-zero exit, abort or signal). Not part of the test run.
 
-    python benchmarks/soak.py [N]       # default 50; QT_QPA_PLATFORM=offscreen is set
+    python -m benchmarks.soak [N]       # default 50; QT_QPA_PLATFORM=offscreen is set
 """
 
 from __future__ import annotations

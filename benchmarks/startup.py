@@ -1,7 +1,7 @@
 """Start-up: launching the app until its window is shown, against ``python -c "import torch"``,
 both as fresh processes from this one, interleaved, median of 5 (after a warm-up of each).
 
-    python benchmarks/startup.py
+    python -m benchmarks.startup
 """
 
 from __future__ import annotations
