@@ -17,7 +17,7 @@ class AccuracyPlot(pg.PlotWidget):
         self.train = style.epoch_curve(item, style.TRAIN, "o", "train")
         self.val = style.epoch_curve(item, style.VAL, "s", "val")
         self.best_line = pg.InfiniteLine(
-            angle=90, pen=style.pen("#555", dashed=True), label="best", labelOpts={"position": 0.1}
+            angle=90, pen=style.pen("#555", dashed=True), label="best", labelOpts={"position": 0.45}
         )
         self.best_line.setVisible(False)
         item.addItem(self.best_line)
@@ -34,8 +34,13 @@ class AccuracyPlot(pg.PlotWidget):
         self.val.setData(epochs, history.column("val_acc"))
         best = history.best_epoch()
         self.best_line.setValue(best)
-        self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f} (epoch {best})")
+        self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f}")  # at its epoch
         self.best_line.setVisible(True)
+        # the label on the side of the line with more room, so it is not cut at the plot's edge
+        left, right = self.getPlotItem().viewRange()[0]
+        side = 0 if best is not None and best <= left + 0.6 * (right - left) else 1
+        self.best_line.label.anchors = [(side, 0.5), (side, 0.5)]
+        self.best_line.label.valueChanged()
         self.axes.fit()
 
     def set_epoch_span(self, last: float | None) -> None:

@@ -33,8 +33,9 @@ class ConfusionMatrixView(QWidget):
         self.epoch_label = QLabel("no epochs yet")
         # a fixed width: a label that grows with its numbers re-lays out the whole plot grid
         self.epoch_label.setMinimumWidth(
-            self.epoch_label.fontMetrics().horizontalAdvance("epoch 9999 of 9999")
+            self.epoch_label.fontMetrics().horizontalAdvance("epoch 999 of 999")
         )
+        self.slider.setMinimumWidth(60)
         controls.addWidget(self.normalized)
         controls.addWidget(QLabel("epoch"))
         controls.addWidget(self.slider, 1)

@@ -48,6 +48,8 @@ class PerClassPlot(QWidget):
         self.trend_plot.setMinimumHeight(120)
         self.trend_curves: list = []
         self.trend_axes = style.LiveAxes(self.trend_plot.getPlotItem(), first_epoch=1)
+        # no legend: each class's line has its bar's colour above, and the bars are labelled
+        self.trend_plot.getPlotItem().legend.setVisible(False)
         layout.addWidget(self.bars_plot, 3)
         layout.addWidget(self.trend_plot, 2)
         self.metric.currentIndexChanged.connect(lambda *_: self.refresh())
@@ -72,7 +74,8 @@ class PerClassPlot(QWidget):
         values = np.asarray(row["per_class"][metric], dtype=float)
         self.values = values
         k = len(values)
-        self.bars.setOpts(x=np.arange(k), height=values, width=0.7, brush=style.TRAIN)
+        brushes = [style.RUN_COLOURS[i % len(style.RUN_COLOURS)] for i in range(k)]
+        self.bars.setOpts(x=np.arange(k), height=values, width=0.7, brushes=brushes)
         names = history.class_names or [str(i) for i in range(k)]
         axis = self.bars_plot.getPlotItem().getAxis("bottom")
         step = max(1, k // 20)
@@ -100,9 +103,7 @@ class PerClassPlot(QWidget):
         while len(self.trend_curves) < k:
             i = len(self.trend_curves)
             colour = style.RUN_COLOURS[i % len(style.RUN_COLOURS)]
-            self.trend_curves.append(
-                item.plot(pen=style.pen(colour), name=names[i][:10] if k <= 10 else None)
-            )
+            self.trend_curves.append(item.plot(pen=style.pen(colour)))
         for i, curve in enumerate(self.trend_curves):
             curve.setData(epochs, recalls[:, i]) if i < k else curve.setData([], [])
         self.trend_axes.fit()
