@@ -7,6 +7,7 @@ Events only append to a :class:`RunHistory`; a paint timer redraws the plots at 
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -116,6 +117,7 @@ class RunView(QObject):
     def _ended(self, summary: dict, status: str) -> None:
         self.paint(force=True)
         self.started_at = None
+        self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
         self.w.status_labels["eta"].setText(status)
         self.w.refresh_runs()
         if summary.get("run_dir"):
@@ -152,10 +154,18 @@ class RunView(QObject):
         self.paint(force=True)
 
     def _set_epoch_spans(self) -> None:
-        """A live run's plots span its planned epochs (and overlaid runs) from the start, so their
-        x axes are not re-laid out at every repaint; a past run's plots fit its data."""
-        live = self.shown is not None and self.shown is self.live
-        last = max(self.planned_epochs, self.overlay_epochs) if live else None
+        """A running run's plots span its planned epochs (and overlaid runs) from the start, so
+        their x axes are not re-laid out at every repaint; once it has ended they span the epochs
+        it reached (a run stopped early); past runs' plots fit their data."""
+        h, last = self.shown, None
+        if h is not None and h is self.live:
+            if self.started_at is not None:
+                last = self.planned_epochs
+            else:
+                steps = h.step.view()
+                reached = steps[-1] / h.steps_per_epoch if len(steps) and h.steps_per_epoch else 0
+                last = max(len(h.epochs), math.ceil(reached), 1)
+            last = max(last, self.overlay_epochs)
         for plot in (self.w.loss_plot, self.w.lr_plot, self.w.accuracy_plot, self.w.per_class_plot):
             plot.set_epoch_span(last)
 

@@ -108,6 +108,8 @@ def test_stop_mid_run_gives_stopped(window, qtbot, tmp_path):
     assert stopped.args[0]["status"] == "stopped"
     assert window.run_list.runs()[0]["status"] == "stopped"
     qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
+    # the plots spanned the 200 planned epochs while it ran; stopped, they fit what it did
+    qtbot.waitUntil(lambda: window.loss_plot.plot.getPlotItem().viewRange()[0][1] < 20)
 
 
 def test_pause_then_resume_continues_the_same_run(window, qtbot, tmp_path):
