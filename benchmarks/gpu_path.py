@@ -147,18 +147,15 @@ def sync_sites(p: Preset) -> tuple[collections.Counter, collections.Counter, int
         where = f"{Path(site.filename).name}:{site.lineno} {site.line}" if site else filename
         (inside if in_loop else outside)[where] += 1
 
-    saved = warnings.showwarning
-    warnings.showwarning = record
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = record
-            torch.cuda.set_sync_debug_mode("warn")
-            trainer = Trainer(p, out=tempfile.mkdtemp())
+    trainer = Trainer(p, out=tempfile.mkdtemp())
+    with warnings.catch_warnings():  # restores showwarning and the filters afterwards
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
             trainer.fit()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-        warnings.showwarning = saved
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
     return inside, outside, trainer.steps_per_epoch
 
 
