@@ -11,8 +11,19 @@ import torch.nn.functional as F
 from engine.data import load_data
 from engine.data.balance import epoch_length, epoch_order, steps_per_epoch
 from engine.models import build_model
-from engine.preset import Preset
+from engine.preset import Preset, default_preset_path, load
 from engine.schedules import build_optimizer
+
+
+def cases() -> dict[str, Preset]:
+    """The CPU benchmarks' two runs: the shipped digits preset (very short epochs) and a convnet
+    on 2,000 synthetic 3×32×32 images (epochs of a few hundred ms)."""
+    return {
+        "digits convnet": load(default_preset_path()),
+        "synthetic 3x32x32 convnet": Preset().with_changes(
+            {"data.source": "synthetic", "data.synthetic.samples": 2000, "model.width": 16}
+        ),
+    }
 
 
 def interleaved(funcs: dict, rounds: int = 5) -> dict[str, float]:

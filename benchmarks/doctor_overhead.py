@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from engine import preset as presets
+from benchmarks.common import cases
 from engine.doctor.monitor import RunMonitor
 from engine.trainer import Trainer
 
@@ -41,18 +41,11 @@ def timed(preset, out, doctor: bool) -> float:
 def main() -> int:
     torch.set_num_threads(2)
     out = tempfile.mkdtemp()
-    cases = {
-        "digits convnet": presets.load(presets.default_preset_path()),
-        "synthetic 3x32x32 convnet": presets.Preset().with_changes(
-            {
-                "data.source": "synthetic",
-                "data.synthetic.samples": 2000,
-                "train.epochs": 3,
-                "model.width": 16,
-            }
-        ),
-    }
-    for name, preset in cases.items():
+    runs = cases()
+    runs["synthetic 3x32x32 convnet"] = runs["synthetic 3x32x32 convnet"].with_changes(
+        {"train.epochs": 3}
+    )
+    for name, preset in runs.items():
         preset = preset.with_changes({"train.device": "cpu"})
         timed(preset, out, True)  # warm-up
         with_doc, without = [], []

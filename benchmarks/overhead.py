@@ -17,23 +17,14 @@ import tempfile
 
 import torch
 
-from benchmarks.common import interleaved, plain_loop
+from benchmarks.common import cases, interleaved, plain_loop
 from engine import preset as presets
 from engine.runs import RunFiles
 from engine.trainer import Trainer
 
 EPOCHS = 7
 SHORT = 2
-CASES = {
-    "digits convnet": presets.load(presets.default_preset_path()),
-    "synthetic 3x32x32 convnet": presets.Preset().with_changes(
-        {
-            "data.source": "synthetic",
-            "data.synthetic.samples": 2000,
-            "model.width": 16,
-        }
-    ),
-}
+CASES = cases()
 
 
 def engine_run(preset, out, consumer) -> list[float]:

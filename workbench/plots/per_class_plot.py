@@ -90,12 +90,12 @@ class PerClassPlot(QWidget):
             self._title = title
             self.bars_plot.getPlotItem().setTitle(title, size="10pt")
         self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
-        self._trend(history, names)
+        self._trend(history)
 
     def set_epoch_span(self, last: float | None) -> None:
         self.trend_axes.follow(last)
 
-    def _trend(self, history: RunHistory, names: list[str]) -> None:
+    def _trend(self, history: RunHistory) -> None:
         item = self.trend_plot.getPlotItem()
         recalls = np.array([r["per_class"]["recall"] for r in history.epochs], dtype=float)
         epochs = history.epoch_numbers()
