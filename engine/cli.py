@@ -92,7 +92,9 @@ def _export_parser() -> argparse.ArgumentParser:
 def _predict_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plateau-train predict",
-        description="Classify images with a checkpoint or exported .pt/.safetensors model.",
+        description="Classify images with a checkpoint or any exported model "
+        "(.pt, .safetensors, .ts.pt, .onnx). Unreadable images get an 'error:' line and exit "
+        "code 2; the others are still classified.",
     )
     parser.add_argument("checkpoint")
     parser.add_argument("images", nargs="+")
@@ -123,11 +125,13 @@ def _predict(args: argparse.Namespace) -> int:
     results = predict(args.checkpoint, args.images, args.top)
     if args.json:
         print(json.dumps(results))
-        return 0
     for r in results:
-        ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-        print(f"{r['image']}: {ranked}")
-    return 0
+        if "error" in r:
+            print(f"error: {r['error']}", file=sys.stderr)
+        elif not args.json:
+            ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+            print(f"{r['image']}: {ranked}")
+    return 2 if any("error" in r for r in results) else 0
 
 
 def _overrides_option(parser: argparse.ArgumentParser) -> None:

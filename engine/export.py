@@ -106,6 +106,7 @@ def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "p
         "onnx": _write_onnx,
     }[fmt]
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # every writer's temporary file goes there
         reload = writer(state, model, x, dest)
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None

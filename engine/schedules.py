@@ -2,11 +2,15 @@
 
 A schedule is stepped per epoch (``step``, ``multistep``, ``exponential``, ``cosine``,
 ``plateau``) or per batch (``onecycle``). Linear warmup over ``warmup_epochs`` is a per-batch
-``LinearLR``; the main schedule starts once warmup ends. :func:`preview_lr` runs the same objects
-on a dummy parameter to show the planned curve before a run.
+``LinearLR`` that reaches the preset's rate on the last warmup batch; the main schedule starts
+after warmup, so its first epoch trains at that rate and its epochs (``step_size``,
+``milestones``, cosine's length) count from there. :func:`preview_lr` runs the same objects on a
+dummy parameter to show the planned curve before a run.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch.optim import lr_scheduler
@@ -33,6 +37,7 @@ class Schedule:
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
         s = cfg.schedule
         self.name = s.name
+        self.steps_per_epoch = steps_per_epoch
         self.warmup_steps = 0 if s.name == "onecycle" else s.warmup_epochs * steps_per_epoch
         self.steps = 0
         self.warmup = None
@@ -72,12 +77,23 @@ class Schedule:
             self.main.step()
 
     def after_epoch(self, val_loss: float) -> None:
-        if self.main is None or self.name == "onecycle" or self.steps < self.warmup_steps:
+        # the epoch that ends warmup is not one of the main schedule's epochs
+        if self.main is None or self.name == "onecycle" or self.steps <= self.warmup_steps:
             return
         if self.name == "plateau":
             self.main.step(val_loss)
         else:
             self.main.step()
+
+    def fast_forward(self, val_losses: list[float]) -> None:
+        """Advance a schedule built on a fresh optimizer to the end of ``len(val_losses)``
+        epochs (a resumed run whose length changed: its schedule is re-planned, not loaded)."""
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+            warnings.simplefilter("ignore")
+            for loss in val_losses:
+                for _ in range(self.steps_per_epoch):
+                    self.after_batch()
+                self.after_epoch(loss)
 
     def state_dict(self) -> dict:
         return {
@@ -92,6 +108,15 @@ class Schedule:
             self.warmup.load_state_dict(state["warmup"])
         if self.main is not None and state["main"] is not None:
             self.main.load_state_dict(state["main"])
+
+
+def reset_rates(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    """Put the preset's rates back on an optimizer whose state came from a checkpoint, and drop
+    what schedules stored in it, so a schedule can be planned afresh."""
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.optimizer.lr * group.get("lr_factor", 1.0)
+        for key in ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"):
+            group.pop(key, None)
 
 
 def preview_lr(preset: Preset, steps_per_epoch: int) -> list[float]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import events as ev
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from engine.control import RunControl
 from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
@@ -36,10 +36,10 @@ from engine.doctor.monitor import RunMonitor
 from engine.errors import DataError, TrainingError
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
-from engine.preset import Preset
+from engine.preset import Preset, PresetError
 from engine.readout import Readout
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
-from engine.schedules import Schedule, build_optimizer
+from engine.schedules import Schedule, build_optimizer, reset_rates
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
 EMA_WEIGHT = 0.98  # smoothing of the per-step loss for the divergence check
@@ -215,11 +215,32 @@ class Trainer:
         )
 
     def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
+        p = self.preset
+        done, planned = state["epoch"], p.train.epochs
+        if planned <= done:
+            raise PresetError(
+                f"{self.resume_dir} has already trained {done} epoch{'s' * (done != 1)} and "
+                f"'train.epochs' = {planned}; to train longer, set more epochs "
+                f"(plateau-train resume RUN_DIR --epochs {done + max(1, done // 2)})",
+                "train.epochs",
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{self.resume_dir}: the checkpoint does not fit the run's preset "
+                f"({str(exc).splitlines()[0][:160]})"
+            ) from None
+        self.rows = RunFiles(self.resume_dir).read_metrics()[:done]
+        if _schedule_plan(state["preset"]) == _schedule_plan(p.to_dict()):
+            self.schedule.load_state_dict(state["schedule"])
+        else:  # a longer run: re-plan the schedule for the new length, at the same position
+            reset_rates(self.optimizer, p.train)
+            self.schedule = Schedule(self.optimizer, p.train, self.steps_per_epoch)
+            self.schedule.fast_forward([r["val_loss"] for r in self.rows])
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch = state["epoch"]
+        self.epoch = done
         self.step = state["step"]
         self.best = dict(state["best"])
         rng = state["rng"]
@@ -228,7 +249,6 @@ class Trainer:
         self.augment.generator.set_state(rng["augment"])
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        self.rows = RunFiles(self.resume_dir).read_metrics()[: self.epoch]
         self.ema, self.ema_best = state["ema"].to(self.device), state["ema_best"].to(self.device)
         self.doctor_state = state.get("doctor")
         try:
@@ -519,6 +539,12 @@ class Trainer:
         else:
             events(ev.RunFailed(extra.get("error", ""), extra.get("hint", ""), summary))
         return summary
+
+
+def _schedule_plan(preset: dict) -> tuple:
+    """What a schedule's state depends on: a resume that changes it re-plans the schedule."""
+    t = preset["train"]
+    return t["epochs"], t["schedule"], t["optimizer"]["lr"]
 
 
 def _device_label(device: torch.device) -> str:

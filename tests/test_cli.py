@@ -119,3 +119,23 @@ def test_lr_find_prints_a_suggestion():
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert 1e-5 < out["suggestion"] < 0.1 and len(out["lrs"]) == len(out["losses"])
+
+
+def test_onnx_export_and_predict_on_a_fresh_run(tmp_path):
+    """A run with no exports/ folder yet exports to ONNX at the default destination; predict
+    reads the export, prints a line per readable image and an error line per unreadable one."""
+    first = run_cli(DIGITS, "--out", tmp_path, "--epochs", "1", "--json")
+    run_dir = Path(json.loads(first.stdout.splitlines()[-1])["summary"]["run_dir"])
+    assert not (run_dir / "exports").exists()
+    exported = run_cli("export", run_dir / "checkpoints" / "best.pt", "--format", "onnx")
+    assert exported.returncode == 0, exported.stderr
+    onnx_file = next((run_dir / "exports").glob("*.onnx"))
+    from PIL import Image
+
+    Image.new("L", (8, 8), 128).save(tmp_path / "good.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    result = run_cli("predict", onnx_file, tmp_path / "good.png", tmp_path / "notes.txt")
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"{tmp_path / 'good.png'}: ")
+    assert result.stderr.startswith("error: cannot read image") and "notes.txt" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,16 +8,14 @@ resized to ``image_size`` or, when that is 0, to the first image's size.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.data.decode import GRAY_MODES, open_image, to_array
 from engine.data.sources import SourceData
 from engine.errors import DataError
-
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 def image_folder(root: str, image_size: int = 0) -> SourceData:
@@ -74,8 +72,6 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 
 def _read_split(folder: Path, names: list[str]):
-    from PIL import Image
-
     images, labels, skipped = [], [], 0
     for label, name in enumerate(names):
         class_dir = folder / name
@@ -85,12 +81,8 @@ def _read_split(folder: Path, names: list[str]):
             if path.name.startswith("."):
                 continue
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    with Image.open(path) as img:
-                        img.load()
-                        images.append(img.copy())
-            except Exception:  # noqa: BLE001 - any unreadable file is skipped and counted
+                images.append(open_image(path))
+            except DataError:
                 skipped += 1
                 continue
             labels.append(label)
@@ -98,22 +90,4 @@ def _read_split(folder: Path, names: list[str]):
 
 
 def _stack(images, color: bool, size: tuple[int, int]) -> torch.Tensor:
-    from PIL import Image
-
-    mode = "RGB" if color else "L"
-    arrays = []
-    for img in images:
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            arr = np.asarray(img, dtype=np.float32)
-            top = max(float(arr.max()), 1.0)
-            img = Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8))
-        if img.mode in ("RGBA", "LA", "P", "PA"):
-            img = img.convert("RGBA")
-            backdrop = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(backdrop, img)
-        img = img.convert(mode)
-        if img.size != size:
-            img = img.resize(size, Image.Resampling.BILINEAR)
-        arr = np.asarray(img, dtype=np.uint8)
-        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-    return torch.from_numpy(np.stack(arrays))
+    return torch.from_numpy(np.stack([to_array(img, color, size) for img in images]))

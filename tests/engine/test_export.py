@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,40 @@ def test_export_without_the_original_data_uses_random_inputs(tmp_path):
     shutil.rmtree(folder)
     report = export(RunFiles(run["run_dir"]).last_checkpoint, tmp_path / "m.pt")
     assert report.ok and report.inputs.startswith("random inputs")
+
+
+def test_predict_reads_every_export_format_with_the_same_top_k(digits_run, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"digit{i}.png")
+        _digit_png(paths[-1], digits.images[i])
+    best = RunFiles(digits_run["run_dir"]).best_checkpoint
+    files = [best]
+    for fmt in ("pt", "safetensors", "torchscript", "onnx"):
+        files.append(Path(export(best, None, fmt).path))  # default destination: RUN/exports/
+    assert {f.suffix for f in files} == {".pt", ".safetensors", ".onnx"}
+    ranked = []
+    for model_file in files:
+        results = predict(model_file, paths, top=3)
+        ranked.append([[t["class"] for t in r["top"]] for r in results])
+        first = predict(files[0], paths, top=3)
+        for r, r0 in zip(results, first, strict=True):
+            probs = [t["probability"] for t in r["top"]]
+            assert probs == pytest.approx([t["probability"] for t in r0["top"]], abs=1e-4)
+    assert all(r == ranked[0] for r in ranked), ranked
+
+
+def test_predict_reports_unreadable_images_and_still_classifies_the_rest(digits_run, tmp_path):
+    from sklearn.datasets import load_digits
+
+    good = tmp_path / "good.png"
+    _digit_png(good, load_digits().images[0])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    results = predict(RunFiles(digits_run["run_dir"]).best_checkpoint, [good, notes], top=2)
+    assert results[0]["image"] == str(good) and len(results[0]["top"]) == 2
+    assert "error" in results[1] and "notes.txt" in results[1]["error"]
+    assert "not an image" in results[1]["error"]

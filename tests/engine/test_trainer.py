@@ -12,7 +12,7 @@ import torch
 from engine import events as ev
 from engine.checkpoint import load_checkpoint
 from engine.errors import TrainingError
-from engine.preset import Preset
+from engine.preset import Preset, PresetError
 from engine.runs import RunFiles
 from engine.schedules import preview_lr
 from engine.trainer import TIMING_FIELDS, RunControl, Trainer
@@ -210,6 +210,77 @@ def test_warmup_ramps_linearly():
     )
     lrs = preview_lr(p, 4)
     assert lrs[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+
+
+def _epoch_lrs(preset, steps_per_epoch=4):
+    """The rate each epoch trains at (its first and last batch) from the real schedule."""
+    lrs = preview_lr(preset, steps_per_epoch)
+    n = steps_per_epoch
+    return [(lrs[e * n], lrs[e * n + n - 1]) for e in range(preset.train.epochs)]
+
+
+def test_main_schedule_starts_after_warmup():
+    base = {"train.optimizer.lr": 0.001, "train.epochs": 4, "train.schedule.warmup_epochs": 2}
+    cosine = _epoch_lrs(Preset().with_changes({**base, "train.schedule.name": "cosine"}))
+    assert cosine[2] == pytest.approx((0.001, 0.001))  # first epoch after warmup: the full rate
+    assert cosine[3] == pytest.approx((0.0005, 0.0005))  # cosine over the 2 remaining epochs
+    step = _epoch_lrs(
+        Preset().with_changes(
+            {
+                **base,
+                "train.epochs": 3,
+                "train.schedule.warmup_epochs": 1,
+                "train.schedule.name": "step",
+            }
+        )
+    )
+    assert [last for _, last in step] == pytest.approx([0.001, 0.001, 0.0001])
+
+
+@pytest.mark.parametrize(
+    "name", ["step", "multistep", "exponential", "cosine", "onecycle", "plateau"]
+)
+@pytest.mark.parametrize("warmup", [0, 1, 3])
+def test_no_planned_epoch_trains_at_rate_zero(name, warmup):
+    p = Preset().with_changes(
+        {
+            "train.epochs": 5,
+            "train.schedule.name": name,
+            "train.schedule.warmup_epochs": warmup,
+            "train.schedule.milestones": [1, 2],
+            "train.schedule.gamma": 0.5,
+        }
+    )
+    assert all(lo > 0 and hi > 0 for lo, hi in _epoch_lrs(p))
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_resume_with_more_epochs_replans_the_schedule(runs_dir, schedule):
+    p = tiny_preset(**{"train.schedule.name": schedule, "train.epochs": 3})
+    first = Trainer(p, out=runs_dir).fit()
+    assert first["status"] == "finished"
+    longer = Trainer(p.with_changes({"train.epochs": 6}), resume_dir=first["run_dir"]).fit()
+    assert longer["status"] == "finished" and longer["epochs_completed"] == 6
+    rows = RunFiles(first["run_dir"]).read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(r["lr"] > 1e-6 for r in rows[3:5])  # the added epochs train
+    assert rows[3]["train_loss"] != rows[2]["train_loss"]
+    # the re-planned schedule is the 6-epoch plan from epoch 4 on
+    planned = preview_lr(p.with_changes({"train.epochs": 6}), 6)
+    if schedule == "cosine":
+        assert [r["lr"] for r in rows[3:]] == pytest.approx([planned[6 * e + 5] for e in (3, 4, 5)])
+
+
+def test_resume_that_cannot_continue_changes_nothing(runs_dir):
+    first = Trainer(tiny_preset(), out=runs_dir).fit()
+    run = RunFiles(first["run_dir"])
+    before = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
+    with pytest.raises(PresetError, match="already trained 3 epochs.*--epochs"):
+        Trainer(tiny_preset(), resume_dir=first["run_dir"]).fit()
+    with pytest.raises(PresetError, match="'train.epochs'"):
+        Trainer(tiny_preset(**{"train.epochs": 2}), resume_dir=first["run_dir"]).fit()
+    after = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
+    assert after == before
 
 
 def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
