@@ -11,12 +11,13 @@ import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from engine import preset as presets
 from engine.checkpoint import CheckpointError
 from engine.console import JsonPrinter, ProgressPrinter, print_findings
-from engine.errors import DataError, TrainingError
+from engine.errors import DataError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
 
@@ -170,10 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except TrainingError as exc:
-        print(f"training failed: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a failure outside a run: reason and hint
+        from engine.failures import BUG_HINT, explain
+
+        message, hint = explain(exc)
+        if hint == BUG_HINT:
+            traceback.print_exc()
+            hint = "this looks like a bug in Plateau or a library; report it with the traceback"
+        print(f"training failed: {message}", file=sys.stderr)
+        print(f"hint: {hint}", file=sys.stderr)
         return 1
 
 
@@ -245,6 +251,8 @@ def _lr_find(args: argparse.Namespace) -> int:
     ]:
         print(f"lr {lr:9.2e}  loss {loss:.4f}")
     print(f"suggested learning rate (valley): {result.suggestion:.3g}")
+    if result.warning:
+        print(f"warning: {result.warning}")
     print(f"steepest descent at: {result.steepest:.3g}")
     print(f"use it: --set train.optimizer.lr={result.suggestion:.3g}")
     return 0
@@ -298,7 +306,6 @@ def _run(
     if status == "failed":
         if not args.json:
             print(f"training failed: {summary.get('error')}", file=sys.stderr)
-            if summary.get("hint"):
-                print(f"hint: {summary['hint']}", file=sys.stderr)
+            print(f"hint: {summary.get('hint')}", file=sys.stderr)
         return 1, summary["run_dir"]
     return (130 if status == "stopped" else 0), summary["run_dir"]

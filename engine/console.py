@@ -7,6 +7,7 @@ import json
 import sys
 
 from engine import events as ev
+from engine.wording import count, skipped_files
 
 
 def print_findings(findings: list[dict], as_json: bool) -> None:
@@ -35,6 +36,33 @@ def _toml_value(value) -> str:
     return str(value)
 
 
+def ending(event: ev.RunFinished | ev.RunStopped | ev.RunFailed) -> str:
+    """How a run ended, in one sentence: finished, stopped early (why, and which epoch's weights
+    ``best.pt`` holds), stopped, or failed."""
+    s = event.summary
+    done, planned = s.get("epochs_completed", 0), s.get("epochs_planned", 0)
+    best = s.get("best_val_acc")
+    best_text = (
+        f"; best.pt holds epoch {s['best_epoch']} (best validation accuracy {best:.4f})"
+        if best is not None and s.get("best_epoch")
+        else ""
+    )
+    if s.get("early_stopped"):
+        patience = s.get("early_stopping_patience") or 0
+        loss_epoch = s.get("best_val_loss_epoch")
+        why = f"validation loss did not improve for {count(patience, 'epoch')}" + (
+            f" after its best ({s['best_val_loss']:.4g} at epoch {loss_epoch})"
+            if loss_epoch
+            else ""
+        )
+        return f"stopped early after {done} of {count(planned, 'epoch')}: {why}{best_text}"
+    if isinstance(event, ev.RunFinished):
+        return f"finished after {count(done, 'epoch')}{best_text}"
+    if isinstance(event, ev.RunStopped):
+        return f"stopped after {done} of {count(planned, 'epoch')} (resumable){best_text}"
+    return f"failed after {count(done, 'epoch')}{best_text}"
+
+
 class JsonPrinter:
     """Prints every event as one JSON line on stdout."""
 
@@ -56,6 +84,8 @@ class ProgressPrinter:
         self.run_dir = ""
         self.reported: set[str] = set()
         self.stream = stream or sys.stdout
+        # a bar redraws itself with carriage returns: on a terminal only, never into a log
+        self.bars = sys.stderr.isatty()
 
     def __call__(self, event: ev.Event) -> None:
         from tqdm import tqdm
@@ -72,6 +102,9 @@ class ProgressPrinter:
                 flush=True,
                 file=self.stream,
             )
+            skipped = skipped_files(event.data_stats.get("skipped", []))
+            if skipped:
+                print(skipped, flush=True, file=self.stream)
             print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
             self.batches, self.run_dir = event.steps_per_epoch, event.run_dir
             if event.start_epoch < self.epochs:
@@ -79,6 +112,8 @@ class ProgressPrinter:
         elif isinstance(event, ev.BatchEnd):
             if self.bar is None:
                 self._open_bar(event.epoch, event.batches)
+            if self.bar is None:
+                return
             self.bar.set_postfix(
                 loss=f"{event.loss:.4f}",
                 acc=f"{event.acc:.3f}",
@@ -108,20 +143,15 @@ class ProgressPrinter:
                     )
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             self._close_bar()
-            s = event.summary
-            word = {ev.RunFinished: "finished", ev.RunStopped: "stopped", ev.RunFailed: "failed"}
-            best = s.get("best_val_acc")
-            best_text = f", best val acc {best:.4f} (epoch {s['best_epoch']})" if best else ""
-            print(
-                f"{word[type(event)]} after {s['epochs_completed']} epochs{best_text}",
-                file=self.stream,
-            )
-            print(f"run directory: {s['run_dir']}", flush=True, file=self.stream)
+            print(ending(event), file=self.stream)
+            print(f"run directory: {event.summary['run_dir']}", flush=True, file=self.stream)
 
     def _open_bar(self, epoch: int, batches: int) -> None:
         """A bar per epoch, opened when the epoch starts so its rate is right."""
         from tqdm import tqdm
 
+        if not self.bars:
+            return
         self.bar = tqdm(
             total=batches,
             desc=f"epoch {epoch}/{self.epochs}",

@@ -34,6 +34,7 @@ from engine.devices import resolve_device
 from engine.distributed import Dist
 from engine.doctor.monitor import RunMonitor
 from engine.errors import DataError, TrainingError
+from engine.failures import explain
 from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset, PresetError
@@ -97,7 +98,7 @@ class Trainer:
         try:
             model_summary = summarize(model, data.input_shape)
         except RuntimeError as exc:
-            message, hint = _explain(exc)
+            message, hint = explain(exc)
             raise TrainingError(
                 f"'{p.model.arch}' cannot run on {tuple(data.input_shape)} images: {message}", hint
             ) from None
@@ -147,14 +148,14 @@ class Trainer:
         except _Stopped:
             return self._finish(events, "stopped")
         except Exception as exc:  # noqa: BLE001 - any failure ends the run with a reason
-            message, hint = _explain(exc)
+            message, hint = explain(exc)
             failing = self._last_batch if self._last_batch is not None else self.monitor.last_input
             if not isinstance(exc, (TrainingError, OSError)) and failing is not None:
                 where = locate_failure(self.model, failing)
                 if where:
                     message = f"{message} — in {where}"
             if isinstance(exc, TrainingError) and exc.non_finite:
-                self.monitor.non_finite(message.split(";")[0], self.epoch + 1)
+                self.monitor.non_finite(message, self.epoch + 1)
             return self._finish(events, "failed", error=message, hint=hint)
         return self._finish(events, "finished")
 
@@ -287,6 +288,7 @@ class Trainer:
                 self.best["val_acc"], self.best["epoch"] = val["acc"], self.epoch
             if val["loss"] < self.best["val_loss"]:
                 self.best["val_loss"], self.best["bad_epochs"] = val["loss"], 0
+                self.best["val_loss_epoch"] = self.epoch
             else:
                 self.best["bad_epochs"] += 1
             self._keep_predictions(val, improved)
@@ -383,13 +385,7 @@ class Trainer:
                 if math.isfinite(ratio) and ratio > 1.0:
                     self.monitor.doctor.note_divergence(ratio, self.step, self.epoch + 1)
                 if not math.isfinite(mean_loss):
-                    raise TrainingError(
-                        f"the training loss became {mean_loss} at step {self.step} "
-                        f"(epoch {self.epoch + 1}); the last good checkpoint is kept",
-                        "lower 'train.optimizer.lr', set 'train.grad_clip' (e.g. 1.0), or check "
-                        "the inputs for NaN/inf values",
-                        non_finite=True,
-                    )
+                    raise _non_finite(f"{mean_loss} at step {self.step} (epoch {self.epoch + 1})")
                 events(
                     ev.BatchEnd(
                         self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch, acc
@@ -402,12 +398,7 @@ class Trainer:
         )
         loss_sum, correct, grad_sum, seen_all = totals.tolist()
         if not math.isfinite(loss_sum):  # caught here too when a GPU readout lagged behind
-            raise TrainingError(
-                f"the training loss became {loss_sum} in epoch {self.epoch + 1}; the last good "
-                "checkpoint is kept",
-                "lower 'train.optimizer.lr' or set 'train.grad_clip' (e.g. 1.0)",
-                non_finite=True,
-            )
+            raise _non_finite(f"{loss_sum} in epoch {self.epoch + 1}")
         return {
             "loss": loss_sum / max(seen_all, 1),
             "acc": correct / max(seen_all, 1),
@@ -513,7 +504,9 @@ class Trainer:
             "final_val_acc": last.get("val_acc"),
             "final_train_acc": last.get("train_acc"),
             "best_val_loss": self.best["val_loss"] if self.rows else None,
+            "best_val_loss_epoch": self.best.get("val_loss_epoch"),
             "early_stopped": self.early_stopped,
+            "early_stopping_patience": self.preset.train.early_stopping,
             "seconds": round(time.perf_counter() - self.started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **extra,
@@ -541,6 +534,16 @@ class Trainer:
         return summary
 
 
+def _non_finite(where: str) -> TrainingError:
+    return TrainingError(
+        f"the training loss became {where}",
+        "lower 'train.optimizer.lr', set 'train.grad_clip' (e.g. 1.0), or check the inputs for "
+        "NaN/inf values (the doctor's 'non-finite-loss' finding applies the first two in one "
+        "click); the last good checkpoint is kept",
+        non_finite=True,
+    )
+
+
 def _schedule_plan(preset: dict) -> tuple:
     """What a schedule's state depends on: a resume that changes it re-plans the schedule."""
     t = preset["train"]
@@ -551,25 +554,3 @@ def _device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
-
-
-def _explain(exc: BaseException) -> tuple[str, str]:
-    """A one-line reason and a hint for a failure during training."""
-    if isinstance(exc, TrainingError):
-        return str(exc), exc.hint
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, OSError):
-        reason = exc.strerror or text
-        return (
-            f"cannot write to the run directory ({reason}): {getattr(exc, 'filename', '') or text}",
-            "free disk space or choose another output folder; the last complete checkpoint "
-            "and metrics are kept",
-        )
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
-        return f"out of memory: {text}", "lower 'train.batch_size' or choose a smaller model"
-    if "shape" in text.lower() or "size mismatch" in text.lower():
-        return (
-            f"the model failed on the input: {text}",
-            "check that the model suits the images (image size, channels)",
-        )
-    return f"{type(exc).__name__}: {text}", ""

@@ -33,7 +33,7 @@ def test_digits_preset_reaches_97_percent(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "epoch   1/15" in out and "finished after 15 epochs" in out
-    assert "epoch 1/15" in result.stderr  # the tqdm bar
+    assert "epoch 1/15" not in result.stderr  # no progress bar off a terminal
     run_dir = Path(out.strip().splitlines()[-1].removeprefix("run directory: "))
     rows = RunFiles(run_dir).read_metrics()
     assert len(rows) == 15
@@ -139,3 +139,63 @@ def test_onnx_export_and_predict_on_a_fresh_run(tmp_path):
     assert result.stdout.startswith(f"{tmp_path / 'good.png'}: ")
     assert result.stderr.startswith("error: cannot read image") and "notes.txt" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_skipped_files_are_named_and_logs_have_no_progress_frames(tmp_path):
+    """Off a terminal (stderr to a file) the output has the per-epoch lines and no carriage-return
+    frames; the run says which files it skipped and why."""
+    from PIL import Image
+
+    for cls, value in (("cats", 40), ("dogs", 200)):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), value + i).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "cats" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    (tmp_path / "imgs" / "dogs" / "notes.txt").write_text("hello")
+    result = run_cli(
+        DIGITS,
+        "--out",
+        tmp_path / "runs",
+        "--epochs",
+        "2",
+        "--set",
+        "data.source=folder",
+        "--set",
+        f"data.root={tmp_path / 'imgs'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 files skipped: cats/broken.png (" in result.stdout
+    assert "dogs/notes.txt (not an image file)" in result.stdout
+    assert "\r" not in result.stdout + result.stderr
+    assert "epoch   2/2" in result.stdout
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", str(DIGITS), "--out", str(tmp_path), "--epochs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=300)
+    os.close(leader)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "epoch 1/2" in terminal and "batch" in terminal and "\r" in terminal

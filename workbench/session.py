@@ -133,10 +133,11 @@ class TrainingSession(QObject):
                 trainer.fit(put)
             except Exception as exc:  # noqa: BLE001 - bad input or a bug: report, never crash
                 from engine.events import RunFailed
+                from engine.failures import BUG_HINT, explain
 
-                hint = getattr(exc, "hint", "") or _hint_for(exc)
-                put(RunFailed(str(exc) or type(exc).__name__, hint, {"status": "failed"}))
-                if not hint:
+                message, hint = explain(exc)
+                put(RunFailed(message, hint, {"status": "failed"}))
+                if hint == BUG_HINT:
                     traceback.print_exc()
             finally:
                 put(_WorkerDone())
@@ -280,17 +281,6 @@ def run_processes(preset: Preset, workspace, put, control) -> None:
 
 class _WorkerDone:
     """Marks the end of the worker thread's queue."""
-
-
-def _hint_for(exc: BaseException) -> str:
-    from engine.errors import CheckpointError, DataError
-    from engine.preset import PresetError
-
-    if isinstance(exc, (PresetError, DataError)):
-        return "fix the preset value named above and start again"
-    if isinstance(exc, CheckpointError):
-        return "choose another run to continue"
-    return ""
 
 
 class BackgroundJobs(QObject):

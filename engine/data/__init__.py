@@ -174,5 +174,6 @@ def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization) -> 
         "raw": {"mean": mean, "std": std, "min": lo, "max": hi},
         "value_max": source.value_max,
         "normalize": norm.mode,
-        "skipped_files": source.skipped,
+        "skipped_files": len(source.skipped),
+        "skipped": source.skipped,
     }

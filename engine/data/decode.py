@@ -17,23 +17,36 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "F"}
 
 
+class UnreadableImage(DataError):
+    """A file that is not a readable image; ``reason`` says why in a few words."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"cannot read image {path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+
 def open_image(path: str | Path):
-    """The decoded PIL image of a file; raises :class:`DataError` naming the file and why."""
+    """The decoded PIL image of a file; raises :class:`UnreadableImage` naming the file and
+    why."""
     from PIL import Image, UnidentifiedImageError
 
     try:
+        if Path(path).stat().st_size == 0:
+            raise UnreadableImage(path, "empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 img.load()
                 return img.copy()
+    except UnreadableImage:
+        raise
     except UnidentifiedImageError:
-        raise DataError(f"cannot read image {path}: not an image file") from None
+        raise UnreadableImage(path, "not an image file") from None
     except Image.DecompressionBombError:
-        raise DataError(f"cannot read image {path}: too large (decompression bomb)") from None
+        raise UnreadableImage(path, "too large (decompression bomb)") from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for a broken file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read image {path}: {reason}") from None
+        raise UnreadableImage(path, reason) from None
 
 
 def to_array(img, color: bool, size: tuple[int, int]) -> np.ndarray:

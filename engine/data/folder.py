@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.decode import GRAY_MODES, open_image, to_array
+from engine.data.decode import GRAY_MODES, UnreadableImage, open_image, to_array
 from engine.data.sources import SourceData
 from engine.errors import DataError
+from engine.wording import count
 
 
 def image_folder(root: str, image_size: int = 0) -> SourceData:
@@ -27,18 +28,18 @@ def image_folder(root: str, image_size: int = 0) -> SourceData:
     if train_dir.is_dir() and val_dir.is_dir():
         classes = _class_dirs(train_dir)
         names = [d.name for d in classes]
-        train, skipped = _read_split(train_dir, names)
-        val, skipped_val = _read_split(val_dir, names)
+        train, skipped = _read_split(train_dir, names, base)
+        val, skipped_val = _read_split(val_dir, names, base)
         skipped += skipped_val
     else:
         names = [d.name for d in _class_dirs(base)]
-        train, skipped = _read_split(base, names)
+        train, skipped = _read_split(base, names, base)
         val = None
     images = train[0] + (val[0] if val else [])
     if len(images) == 0:
         raise DataError(
-            f"no readable images in {base} ({skipped} files skipped); expected one sub-folder "
-            "per class holding .png/.jpg/.bmp/… images",
+            f"no readable images in {base} ({count(len(skipped), 'file')} skipped); expected one "
+            "sub-folder per class holding .png/.jpg/.bmp/… images",
             "data.root",
         )
     present = sorted(set(train[1]))
@@ -71,8 +72,8 @@ def _class_dirs(folder: Path) -> list[Path]:
     return dirs
 
 
-def _read_split(folder: Path, names: list[str]):
-    images, labels, skipped = [], [], 0
+def _read_split(folder: Path, names: list[str], base: Path):
+    images, labels, skipped = [], [], []
     for label, name in enumerate(names):
         class_dir = folder / name
         if not class_dir.is_dir():
@@ -82,8 +83,8 @@ def _read_split(folder: Path, names: list[str]):
                 continue
             try:
                 images.append(open_image(path))
-            except DataError:
-                skipped += 1
+            except UnreadableImage as exc:
+                skipped.append({"file": str(path.relative_to(base)), "reason": exc.reason})
                 continue
             labels.append(label)
     return (images, labels), skipped

@@ -8,7 +8,7 @@ normalization can be applied per batch on the training device.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ class SourceData:
     value_max: float  # the format's largest value: 255 for bytes, 16 for digits, 1 for floats
     x_val: torch.Tensor | None = None  # the source's own validation split, if it has one
     y_val: torch.Tensor | None = None
-    skipped: int = 0  # files that could not be read as images
+    skipped: list[dict] = field(default_factory=list)  # unreadable files: {file, reason}
     origin: str = ""
 
 
@@ -110,7 +110,7 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
 
     cls_name, folder = _TORCHVISION[cfg.source]
     cls = getattr(torchvision.datasets, cls_name)
-    root = Path(cfg.root or "data").expanduser()
+    root = Path(cfg.root or "data").expanduser().resolve()
     try:
         train = cls(root=str(root), train=True, download=cfg.download)
         test = cls(root=str(root), train=False, download=cfg.download)
@@ -120,9 +120,9 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
                 f"{cfg.source}: download into {root} failed: {exc}", "data.root"
             ) from None
         raise DataError(
-            f"{cfg.source}: dataset files not found in {root / folder} ({exc}). "
-            f"Set 'data.download' = true to download them, or point 'data.root' at the folder "
-            f"that holds '{folder.split('/')[0]}'",
+            f"{cfg.source}: dataset files not found in {root / folder}. Set 'data.download' = "
+            f"true to download them into {root}, or point 'data.root' at the folder that holds "
+            f"'{folder.split('/')[0]}'",
             "data.download",
         ) from None
     except OSError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from engine.doctor.finding import Finding, fix_set
 from engine.preset import Preset
+from engine.wording import class_label, count
 
 MIN_EPOCHS = 3  # most trend rules wait for this many epochs
 OVERFIT_GAP = 0.10  # train − val accuracy …
@@ -186,8 +187,8 @@ def lr_too_low(ctx: EpochContext) -> Finding | None:
         "The learning rate is too low",
         f"with lr {ctx.lr0:g} ({ctx.default_lr / ctx.lr0:.0f}× below the usual "
         f"{ctx.default_lr:g} for {ctx.preset.train.optimizer.name}) the training loss fell only "
-        f"{moved:.0%} in {r['epoch']} epochs (from {losses[0]:.3g} to {losses[-1]:.3g}) and "
-        f"training accuracy is {r['train_acc']:.2f}.",
+        f"{moved:.0%} in {count(r['epoch'], 'epoch')} (from {losses[0]:.3g} to "
+        f"{losses[-1]:.3g}) and training accuracy is {r['train_acc']:.2f}.",
         fix_set(**{"train.optimizer.lr": ctx.default_lr}),
         epoch=r["epoch"],
     )
@@ -259,7 +260,8 @@ def minority_ignored(ctx: EpochContext) -> Finding | None:
         "class-imbalance",
         "warning",
         "Classes are imbalanced",
-        f"class {names[c]}: {counts[c]} training samples vs {largest} for class {names[big]} "
+        f"{class_label(names[c])}: {count(counts[c], 'training sample')} vs {largest} for "
+        f"{class_label(names[big])} "
         f"(ratio {largest / counts[c]:.0f}:1); recall {recall[c]:.2f} at epoch {r['epoch']} "
         f"— the model never predicts it.",
         fix_set(**{"data.balance": "oversample"}),
@@ -290,7 +292,7 @@ def probe_rules(ctx: EpochContext) -> list[Finding]:
                 "Many ReLU units are dead",
                 f"{frac:.0%} of the units after layer '{name}' never output a positive value on a "
                 f"probe batch of {p['batch']} training images at epoch {epoch} "
-                f"({len(dead)} layer(s) ≥ {DEAD_FRACTION:.0%}); dead units stop learning.",
+                f"({count(len(dead), 'layer')} ≥ {DEAD_FRACTION:.0%}); dead units stop learning.",
                 fix,
                 epoch=epoch,
             )

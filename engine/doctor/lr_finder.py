@@ -2,6 +2,11 @@
 exponentially from 1e-7 to 10 over at most 100 steps, smooth the loss, stop once it exceeds 4×
 its best, and suggest the middle of the longest descending valley (fastai's "valley" rule).
 
+As fastai does, the first tenth of the sweep and its last steps are left out of the suggestion,
+and the valley is looked for only up to the rate of the lowest smoothed loss, so the suggestion
+is always on the falling side of the curve, never past the loss spike. A suggestion above 10×
+the optimizer's usual rate, or from a sweep whose loss hardly fell, comes with a warning.
+
 The model and optimizer are fresh copies built from the preset; nothing of a run is touched.
 """
 
@@ -22,14 +27,19 @@ from engine.schedules import build_optimizer
 START_LR, END_LR, MAX_STEPS = 1e-7, 10.0, 100
 SMOOTHING = 0.98
 STOP_FACTOR = 4.0
+SKIP_START = 0.1  # share of the sweep's first steps left out (bias-corrected smoothing is noisy)
+SKIP_END = 5  # last steps left out (the spike the sweep stopped on)
+SANE_FACTOR = 10.0  # a suggestion above 10× the optimizer's usual rate is flagged
+MIN_DROP = 0.02  # a sweep whose loss fell by less than 2 % gives a weak suggestion
 
 
 @dataclass(frozen=True)
 class LrFinderResult:
     lrs: list[float]
     losses: list[float]  # smoothed
-    suggestion: float  # fastai's valley
-    steepest: float  # the steepest descent of the smoothed loss
+    suggestion: float  # fastai's valley, below the rate of the lowest loss
+    steepest: float  # the steepest descent of the smoothed loss, up to its lowest point
+    warning: str = ""  # why the suggestion needs care ("" when it looks sound)
 
     def to_dict(self) -> dict:
         return {
@@ -37,6 +47,7 @@ class LrFinderResult:
             "losses": self.losses,
             "suggestion": self.suggestion,
             "steepest": self.steepest,
+            "warning": self.warning,
         }
 
 
@@ -104,6 +115,38 @@ def find_lr(preset: Preset, steps: int = MAX_STEPS, progress=None) -> LrFinderRe
         best = min(best, smoothed)
         if step > 5 and smoothed > STOP_FACTOR * best:
             break
-    if len(losses) < 3:
-        return LrFinderResult(lrs, losses, START_LR, START_LR)
-    return LrFinderResult(lrs, losses, lrs[valley(losses)], lrs[steepest(lrs, losses)])
+    return suggest(lrs, losses, preset.train.optimizer.name)
+
+
+def suggest(lrs: list[float], losses: list[float], optimizer: str) -> LrFinderResult:
+    """The suggestion for a finished sweep: the valley on the falling side of the curve."""
+    from engine.doctor.epoch_rules import DEFAULT_LR
+
+    lo = int(len(losses) * SKIP_START)
+    hi = max(lo + 3, len(losses) - SKIP_END)
+    window = losses[lo:hi]
+    if len(window) < 3:
+        return LrFinderResult(
+            lrs, losses, START_LR, START_LR, "the sweep ended after a few steps: no suggestion"
+        )
+    lowest = lo + min(range(len(window)), key=window.__getitem__)
+    falling = losses[lo : lowest + 1]
+    if len(falling) < 3:  # the loss only rose: the smallest rates are the safe side
+        pick = steep = lo
+    else:
+        pick = lo + min(valley(falling), len(falling) - 2)  # strictly below the lowest point
+        steep = lo + steepest(lrs[lo : lowest + 1], falling)
+    warnings = []
+    usual = DEFAULT_LR[optimizer]
+    if lrs[pick] > SANE_FACTOR * usual:
+        warnings.append(
+            f"{lrs[pick]:.3g} is {lrs[pick] / usual:.0f}× the usual {usual:g} for {optimizer}; "
+            "try it on a short run first"
+        )
+    drop = (window[0] - losses[lowest]) / max(abs(window[0]), 1e-12)
+    if drop < MIN_DROP:
+        warnings.append(
+            f"the loss hardly fell during the sweep ({window[0]:.3g} → {losses[lowest]:.3g}), so "
+            "the suggestion is weak; the inputs may carry little signal or need normalizing"
+        )
+    return LrFinderResult(lrs, losses, float(lrs[pick]), float(lrs[steep]), "; ".join(warnings))

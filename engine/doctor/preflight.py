@@ -10,6 +10,7 @@ import math
 
 from engine.doctor.finding import Finding, fix_set
 from engine.preset import Preset
+from engine.wording import class_label, count
 
 INIT_LOSS_TOLERANCE = 0.25  # loss at init outside ln(C) ± 25 % …
 INIT_LOSS_MIN_ABS = 0.3  # … and at least this far off (ln 2 = 0.69 leaves little room)
@@ -84,9 +85,9 @@ def class_imbalance(preset: Preset, stats: dict) -> Finding | None:
         "class-imbalance",
         "warning",
         "Classes are imbalanced",
-        f"class {names[i_small]}: {smallest} training samples vs {largest} for class "
-        f"{names[i_large]} (ratio {ratio:.0f}:1, {share:.1%} of the data); a model can score well "
-        "by ignoring the small classes.",
+        f"{class_label(names[i_small])}: {count(smallest, 'training sample')} vs {largest} for "
+        f"{class_label(names[i_large])} (ratio {ratio:.0f}:1, {share:.1%} of the data); a model "
+        "can score well by ignoring the small classes.",
         fix_set(**{"data.balance": "oversample"}),
     )
 
@@ -112,8 +113,9 @@ def bad_init_loss(loss: float, num_classes: int, inputs_off: bool) -> Finding | 
 def schedule_too_aggressive(
     preset: Preset, lrs: list[float], steps_per_epoch: int
 ) -> Finding | None:
-    """The planned learning rate collapses long before training ends."""
-    if not lrs or preset.train.schedule.name in ("none", "plateau", "onecycle"):
+    """The planned learning rate collapses long before training ends. Cosine annealing is the
+    fix, so it is never the finding (its last epochs are meant to be small)."""
+    if not lrs or preset.train.schedule.name in ("none", "plateau", "onecycle", "cosine"):
         return None
     initial = max(lrs[: max(1, steps_per_epoch)])
     epochs = preset.train.epochs

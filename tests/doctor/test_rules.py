@@ -104,6 +104,35 @@ def test_valley_and_steepest():
     assert steepest(lrs, losses) in (3, 4)
 
 
+def test_lr_finder_suggestion_stays_on_the_falling_side():
+    """A curve that dips again after its spike (the article-2 shape): the suggestion lies below
+    the rate of the lowest loss, never on the rising side."""
+    import numpy as np
+
+    from engine.doctor.lr_finder import suggest
+
+    lrs = list(np.geomspace(1e-7, 10, 60))
+    losses = [2.3 - 0.5 * np.exp(-((np.log10(lr) + 2.5) ** 2)) for lr in lrs[:45]]
+    losses += [2.6 - 0.02 * i for i in range(15)]  # a spike, then a long slow fall past it
+    result = suggest(lrs, losses, "adam")
+    lowest = lrs[int(np.argmin(losses[6:-5])) + 6]
+    assert result.suggestion < lowest and result.steepest <= lowest
+    assert result.warning == ""
+    assert "usual 0.01 for sgd" in suggest([x * 1e5 for x in lrs], losses, "sgd").warning
+
+
+def test_lr_finder_on_the_article_preset_suggests_below_its_loss_minimum():
+    from engine import preset as presets
+
+    p = presets.load(presets.presets_dir() / "article-2-steplr.toml")
+    result = find_lr(p)
+    lo, hi = len(result.losses) // 10, len(result.losses) - 5
+    window = result.losses[lo:hi]
+    lowest = result.lrs[lo + window.index(min(window))]
+    assert result.suggestion < lowest and result.suggestion < 0.1
+    assert "hardly fell" in result.warning  # a weak-signal sweep says so
+
+
 def test_lr_finder_suggests_a_sane_rate_for_digits():
     result = find_lr(Preset().with_changes({"train.device": "cpu"}))
     assert 1e-5 < result.suggestion < 0.1

@@ -48,8 +48,9 @@ def test_broken_preset_is_diagnosed(name, changes, must, allowed, runs_dir):
     for f in findings:
         assert f["evidence"] and f["title"]
         assert f["fix"] is None or set(f["fix"]) == {"set"}
-        if f["fix"]:  # every fix is a valid change to the preset
-            build(changes).with_changes(f["fix"]["set"])
+        if f["fix"]:  # every fix is a valid change to the preset, and changes it
+            before = build(changes)
+            assert before.with_changes(f["fix"]["set"]) != before, f"{f['id']}: a no-op fix"
         else:
             assert f["advice"]
 
@@ -59,3 +60,14 @@ def test_healthy_preset_stays_silent(name, changes, runs_dir):
     summary, findings = diagnose(name, changes, runs_dir)
     assert summary["status"] == "finished"
     assert [f["id"] for f in findings if f["severity"] in ("warning", "error")] == []
+
+
+def test_a_long_cosine_run_is_not_told_to_use_cosine():
+    from engine.doctor.preflight import schedule_too_aggressive
+    from engine.schedules import preview_lr
+
+    p = build({"train.epochs": 200, "train.schedule.name": "cosine"})
+    assert schedule_too_aggressive(p, preview_lr(p, 23), 23) is None
+    fast = p.with_changes({"train.schedule.name": "exponential", "train.schedule.gamma": 0.9})
+    finding = schedule_too_aggressive(fast, preview_lr(fast, 23), 23)
+    assert finding.fix["set"] == {"train.schedule.name": "cosine"}

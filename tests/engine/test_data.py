@@ -127,6 +127,14 @@ def test_missing_torchvision_files_name_folder_and_download_key(tmp_path):
         load_data(Preset().with_changes({"data.source": "mnist", "data.root": str(tmp_path)}))
     assert str(tmp_path / "MNIST" / "raw") in str(err.value)
     assert "'data.download' = true" in str(err.value)
+    assert "download=True" not in str(err.value)  # torchvision's own argument, not a preset key
+
+
+def test_missing_torchvision_files_name_the_absolute_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as err:
+        load_data(Preset().with_changes({"data.source": "cifar10", "data.root": "datasets"}))
+    assert f"not found in {tmp_path / 'datasets' / 'cifar-10-batches-py'}." in str(err.value)
 
 
 def _write_cifar_batch(path, images, labels, label_key="labels"):
@@ -199,6 +207,10 @@ def test_folder_with_corrupt_and_text_files(tmp_path):
     data = load_data(p)
     assert data.class_names == ["cats", "dogs"]
     assert data.stats["skipped_files"] == 2
+    assert sorted(data.stats["skipped"], key=lambda s: s["file"]) == [
+        {"file": "cats/broken.png", "reason": data.stats["skipped"][0]["reason"]},
+        {"file": "dogs/notes.txt", "reason": "not an image file"},
+    ]
     assert len(data.y_train) + len(data.y_val) == 9
     assert data.input_shape == (
         3,

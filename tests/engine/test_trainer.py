@@ -296,6 +296,7 @@ def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
     summary = Trainer(p, out=runs_dir).fit()
     assert summary["status"] == "finished" and summary["early_stopped"]
     assert summary["epochs_completed"] < 30
+    assert summary["best_val_loss_epoch"] == summary["epochs_completed"] - 1  # patience 1
     rows = RunFiles(summary["run_dir"]).read_metrics()
     assert all(r["grad_norm"] >= 0 for r in rows)
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.wording import skipped_files
 from workbench.panels.image_grid import ImageGrid
 from workbench.plots import style
 
@@ -40,6 +41,12 @@ class DataInspector(QWidget):
         top.addWidget(self.summary, 1)
         top.addWidget(self.redraw)
         layout.addLayout(top)
+        self.skipped = QLabel("")
+        self.skipped.setObjectName("skippedFiles")
+        self.skipped.setWordWrap(True)
+        self.skipped.setStyleSheet("color: #8a5a00;")
+        self.skipped.hide()
+        layout.addWidget(self.skipped)
         split = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -102,9 +109,13 @@ class DataInspector(QWidget):
         shape = "×".join(str(s) for s in stats["image_shape"])
         self.summary.setText(
             f"{stats['source']}: {int(train.sum())} training / {int(val.sum())} validation images "
-            f"of {shape}, {k} classes (largest:smallest {ratio:.1f}:1); skipped files: "
-            f"{stats['skipped_files']}; normalization: {stats['normalize']}"
+            f"of {shape}, {k} classes (largest:smallest {ratio:.1f}:1); "
+            f"normalization: {stats['normalize']}"
         )
+        skipped = stats.get("skipped", [])
+        self.skipped.setText(skipped_files(skipped))
+        self.skipped.setToolTip("\n".join(f"{s['file']}: {s['reason']}" for s in skipped[:200]))
+        self.skipped.setVisible(bool(skipped))
         lo, hi = result["network_range"]
         self.samples_label.setText(
             f"{len(result['labels'])} training samples as the network sees them "

@@ -63,6 +63,7 @@ class LrFinderDialog(QDialog):
             f"Suggested learning rate (fastai's valley rule): {result['suggestion']:.3g}; "
             f"steepest descent at {result['steepest']:.3g}. The model and optimizer used for the "
             "sweep are copies; nothing was trained."
+            + (f"\nCareful: {result['warning']}." if result.get("warning") else "")
         )
         self.use.setEnabled(True)
 
