@@ -84,23 +84,42 @@ def lr_preview(preset: Preset) -> tuple[list[float], int]:
     return preview_lr(preset, steps), steps
 
 
+def lr_plan(preset: Preset, steps_per_epoch: int) -> tuple[list[float], int]:
+    """A run's planned learning rate per step, from its preset and recorded epoch length (the
+    data is loaded only for a run that did not record it)."""
+    from engine.schedules import preview_lr
+
+    if steps_per_epoch <= 0:
+        return lr_preview(preset)
+    return preview_lr(preset, steps_per_epoch), steps_per_epoch
+
+
 def error_samples(
     run_dir: str | Path,
     true: int | None,
     pred: int | None,
-    which: str = "best",
+    epoch: int | None = None,
     wrong_only: bool = False,
     limit: int = 48,
 ) -> dict:
     """Validation images of a run where the true class is ``true`` and the prediction ``pred``
-    (either may be None for any; ``wrong_only`` keeps misclassified ones), most confident first —
-    confidently wrong ones often carry a wrong label."""
+    at ``epoch`` (the last when None; either class may be None for any; ``wrong_only`` keeps
+    misclassified ones), most confident first — confidently wrong ones often carry a wrong
+    label."""
     files = RunFiles(run_dir)
     preds = files.read_predictions()
     preset = files.read_preset()
     data = data_for(preset)
-    key = which if f"{which}_pred" in preds else "last"
-    y_true, y_pred, prob = preds["y_true"], preds[f"{key}_pred"], preds[f"{key}_prob"]
+    y_true = preds["y_true"]
+    if "epoch_pred" in preds and len(preds["epoch_pred"]):
+        shown = len(preds["epoch_pred"]) if epoch is None else epoch
+        shown = min(max(shown, 1), len(preds["epoch_pred"]))
+        y_pred = preds["epoch_pred"][shown - 1].astype(np.int64)
+        confidence_all = preds["epoch_conf"][shown - 1].astype(np.float32)
+    else:  # a run from before every epoch's predictions were kept: its last epoch
+        shown = int(preds["last_epoch"])
+        y_pred = preds["last_pred"].astype(np.int64)
+        confidence_all = preds["last_prob"][np.arange(len(y_pred)), y_pred]
     mask = np.ones(len(y_true), dtype=bool)
     if true is not None:
         mask &= y_true == true
@@ -109,15 +128,14 @@ def error_samples(
     if wrong_only:
         mask &= y_pred != y_true
     idx = np.nonzero(mask)[0]
-    confidence = prob[idx, y_pred[idx]]
-    order = idx[np.argsort(-confidence, kind="stable")][:limit]
+    order = idx[np.argsort(-confidence_all[idx], kind="stable")][:limit]
     x = data.normalizer(torch.device("cpu"))(data.x_val[torch.as_tensor(order, dtype=torch.long)])
     names = data.class_names
     return {
         "images": to_display(x) if len(order) else np.zeros((0, 1, 1, 3), np.uint8),
         "true": [names[i] for i in y_true[order]],
         "pred": [names[i] for i in y_pred[order]],
-        "confidence": prob[order, y_pred[order]].tolist(),
-        "epoch": int(preds[f"{key}_epoch"]),
+        "confidence": confidence_all[order].tolist(),
+        "epoch": shown,
         "count": int(len(idx)),
     }

@@ -174,6 +174,13 @@ class Preset:
             _set_dotted(raw, key, value)
         return from_dict(raw)
 
+    def problems_with(self, changes: dict[str, Any]) -> list[PresetError]:
+        """Every problem the dotted-key ``changes`` would cause (empty: ``with_changes`` works)."""
+        raw = self.to_dict()
+        for key, value in changes.items():
+            _set_dotted(raw, key, value)
+        return problems(raw)
+
     def get(self, key: str) -> Any:
         """The value at a dotted key, e.g. ``preset.get("train.optimizer.lr")``."""
         node: Any = self
@@ -343,54 +350,81 @@ def _coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
     raise AssertionError(f"unknown kind {kind}")  # pragma: no cover - schema bug
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
+def _build(cls: type, raw: Any, prefix: str, errors: list[PresetError] | None = None) -> Any:
+    """The section ``cls`` from ``raw``; the first problem raises, unless ``errors`` collects
+    every problem (invalid values then keep their defaults)."""
+
+    def problem(error: PresetError) -> None:
+        if errors is None:
+            raise error
+        errors.append(error)
+
     if not isinstance(raw, dict):
         section = prefix.rstrip(".")
-        raise PresetError(f"'{section}' must be a table (a [{section}] section)", section)
+        problem(PresetError(f"'{section}' must be a table (a [{section}] section)", section))
+        raw = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise PresetError(_unknown_key_message(prefix + key), prefix + key)
+            problem(PresetError(_unknown_key_message(prefix + key), prefix + key))
     values = {}
     for name, f in fields.items():
         dotted = prefix + name
         if _is_section(f):
-            values[name] = _build(_section_type(f), raw.get(name, {}), dotted + ".")
+            values[name] = _build(_section_type(f), raw.get(name, {}), dotted + ".", errors)
         elif name in raw:
-            values[name] = _coerce(dotted, raw[name], dict(f.metadata))
+            try:
+                values[name] = _coerce(dotted, raw[name], dict(f.metadata))
+            except PresetError as exc:
+                problem(exc)
     return cls(**values)
 
 
 # ----------------------------------------------------------------------------- cross-field rules
 
 
-def _check_consistency(preset: Preset) -> None:
+def _consistency_problems(preset: Preset) -> list[PresetError]:
+    """Every rule that ties several keys together and is broken."""
     from engine.augment_spec import parse_augment
 
+    found = []
     for spec in preset.data.augment:
-        parse_augment(spec)
+        try:
+            parse_augment(spec)
+        except PresetError as exc:
+            found.append(exc)
     sched = preset.train.schedule
     if sched.milestones != sorted(set(sched.milestones)):
-        raise PresetError(
-            f"'train.schedule.milestones' = {sched.milestones} must be strictly increasing",
-            "train.schedule.milestones",
+        found.append(
+            PresetError(
+                f"'train.schedule.milestones' = {sched.milestones} must be strictly increasing",
+                "train.schedule.milestones",
+            )
         )
     if sched.warmup_epochs >= preset.train.epochs:
-        raise PresetError(
-            f"'train.schedule.warmup_epochs' = {sched.warmup_epochs} must be smaller than "
-            f"'train.epochs' = {preset.train.epochs}",
-            "train.schedule.warmup_epochs",
+        found.append(
+            PresetError(
+                f"'train.schedule.warmup_epochs' = {sched.warmup_epochs} must be smaller than "
+                f"'train.epochs' = {preset.train.epochs}",
+                "train.schedule.warmup_epochs",
+            )
         )
     if sched.name == "multistep" and not sched.milestones:
-        raise PresetError(
-            "'train.schedule.milestones' must list at least one epoch when "
-            "'train.schedule.name' = 'multistep'",
-            "train.schedule.milestones",
+        found.append(
+            PresetError(
+                "'train.schedule.milestones' must list at least one epoch when "
+                "'train.schedule.name' = 'multistep'",
+                "train.schedule.milestones",
+            )
         )
     if preset.data.source == "folder" and not preset.data.root:
-        raise PresetError(
-            "'data.root' must name the image folder when 'data.source' = 'folder'", "data.root"
+        found.append(
+            PresetError(
+                "'data.root' must name the image folder when 'data.source' = 'folder'",
+                "data.root",
+            )
         )
+    return found
 
 
 # ----------------------------------------------------------------------------- public API
@@ -407,8 +441,17 @@ def from_dict(raw: dict[str, Any], origin: str = "preset") -> Preset:
         )
     raw["format"] = fmt
     preset = _build(Preset, raw, "")
-    _check_consistency(preset)
+    for problem in _consistency_problems(preset):
+        raise problem
     return preset
+
+
+def problems(raw: dict[str, Any]) -> list[PresetError]:
+    """Every problem of plain preset data at once (a form marks them all), not only the first
+    one :func:`from_dict` raises; empty when the data is a valid preset."""
+    errors: list[PresetError] = []
+    preset = _build(Preset, dict(raw), "", errors)
+    return errors + _consistency_problems(preset)
 
 
 def loads(text: str, origin: str = "preset", overrides: dict[str, Any] | None = None) -> Preset:

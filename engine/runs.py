@@ -1,6 +1,7 @@
 """The run directory: ``<out>/<name>-<YYYYmmdd-HHMMSS>/`` and the files in it.
 
-``preset.toml`` (what ran), ``metrics.jsonl`` (one object per epoch), ``diagnosis.json``,
+``preset.toml`` (what ran), ``metrics.jsonl`` (one object per epoch), ``steps.npz`` (the training
+loss and learning rate as read during the run, ~20 times a second), ``diagnosis.json``,
 ``summary.json``, ``predictions.npz`` and ``checkpoints/{last,best}.pt``; all written atomically.
 """
 
@@ -34,6 +35,26 @@ def create_run_dir(out: str | Path, name: str) -> Path:
             path = Path(f"{base}-{n}")
     (path / "checkpoints").mkdir()
     return path
+
+
+class StepLog:
+    """The per-step readings of a run (global step, mean training loss since the previous
+    reading, learning rate), as ``BatchEnd`` events report them."""
+
+    def __init__(self, step=(), loss=(), lr=()):
+        self.step, self.loss, self.lr = list(step), list(loss), list(lr)
+
+    def add(self, step: int, loss: float, lr: float) -> None:
+        self.step.append(step)
+        self.loss.append(loss)
+        self.lr.append(lr)
+
+    def up_to(self, step: int) -> StepLog:
+        keep = sum(1 for s in self.step if s <= step)
+        return StepLog(self.step[:keep], self.loss[:keep], self.lr[:keep])
+
+    def __len__(self) -> int:
+        return len(self.step)
 
 
 class RunFiles:
@@ -72,6 +93,24 @@ class RunFiles:
     def write_metrics(self, rows: list[dict]) -> None:
         atomic.write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
+    def write_steps(self, log: StepLog) -> None:
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            step=np.asarray(log.step, dtype=np.int64),
+            loss=np.asarray(log.loss, dtype=np.float32),
+            lr=np.asarray(log.lr, dtype=np.float64),
+        )
+        atomic.write_bytes(self.path / "steps.npz", buffer.getvalue())
+
+    def read_steps(self) -> StepLog:
+        """The run's step readings (empty for a run from before they were recorded)."""
+        try:
+            with np.load(self.path / "steps.npz", allow_pickle=False) as data:
+                return StepLog(data["step"].tolist(), data["loss"].tolist(), data["lr"].tolist())
+        except (OSError, ValueError, KeyError):
+            return StepLog()
+
     def write_summary(self, summary: dict) -> None:
         atomic.write_json(self.path / "summary.json", summary)
 
@@ -106,7 +145,7 @@ class ReadOnlyRunFiles(RunFiles):
         return None
 
     write_preset = write_metrics = write_summary = write_diagnosis = _skip
-    write_doctor_state = write_predictions = _skip
+    write_doctor_state = write_predictions = write_steps = _skip
 
     def remove_stale_temporaries(self) -> list[Path]:
         return []

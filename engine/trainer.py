@@ -39,7 +39,7 @@ from engine.metrics import confusion_matrix, per_class
 from engine.models import build_model, locate_failure, summarize
 from engine.preset import Preset, PresetError
 from engine.readout import Readout
-from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
+from engine.runs import ReadOnlyRunFiles, RunFiles, StepLog, create_run_dir
 from engine.schedules import Schedule, build_optimizer, reset_rates
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
@@ -208,6 +208,7 @@ class Trainer:
         self.rows: list[dict] = []
         self.best = {"val_acc": -1.0, "epoch": 0, "val_loss": math.inf, "bad_epochs": 0}
         self.predictions: dict[str, np.ndarray] = {}
+        self.step_log = StepLog()
         self._last_batch = None
         self.ema = torch.zeros((), device=device)
         self.ema_best = torch.full((), math.inf, device=device)
@@ -256,6 +257,7 @@ class Trainer:
             self.predictions = RunFiles(self.resume_dir).read_predictions()
         except (FileNotFoundError, ValueError, OSError):
             self.predictions = {}
+        self.step_log = RunFiles(self.resume_dir).read_steps().up_to(self.step)
 
     # ------------------------------------------------------------------ the loop
 
@@ -293,6 +295,7 @@ class Trainer:
                 self.best["bad_epochs"] += 1
             self._keep_predictions(val, improved)
             self.files.write_metrics(self.rows)
+            self.files.write_steps(self.step_log)
             self.files.write_predictions(self.predictions)
             if self.dist.is_main:
                 best = [self.files.best_checkpoint] if improved else []
@@ -386,6 +389,7 @@ class Trainer:
                     self.monitor.doctor.note_divergence(ratio, self.step, self.epoch + 1)
                 if not math.isfinite(mean_loss):
                     raise _non_finite(f"{mean_loss} at step {self.step} (epoch {self.epoch + 1})")
+                self.step_log.add(self.step, mean_loss, lr)
                 events(
                     ev.BatchEnd(
                         self.step, mean_loss, lr, self.epoch + 1, b + 1, self.steps_per_epoch, acc
@@ -451,12 +455,21 @@ class Trainer:
 
     def _keep_predictions(self, val: dict, improved: bool) -> None:
         y_true = self.data.y_val.cpu().numpy().astype(np.int16)
+        n = len(y_true)
+        # every epoch's predicted class and its confidence, so any epoch's errors can be shown
+        done = self.predictions.get("epoch_pred", np.zeros((0, n), np.int16))[: self.epoch - 1]
+        conf = self.predictions.get("epoch_conf", np.zeros((0, n), np.float16))[: self.epoch - 1]
+        pred = val["pred"].astype(np.int16)
         self.predictions.update(
-            val_index=np.arange(len(y_true), dtype=np.int32),
+            val_index=np.arange(n, dtype=np.int32),
             y_true=y_true,
             last_pred=val["pred"],
             last_prob=val["prob"],
             last_epoch=np.array(self.epoch),
+            epoch_pred=np.concatenate([done, pred[None]]),
+            epoch_conf=np.concatenate(
+                [conf, val["prob"][np.arange(n), pred].astype(np.float16)[None]]
+            ),
         )
         if improved:
             self.predictions.update(
@@ -498,6 +511,7 @@ class Trainer:
             "device": _device_label(self.device),
             "class_names": list(self.data.class_names),
             "epochs_planned": self.preset.train.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
             "epochs_completed": self.epoch,
             "best_epoch": self.best["epoch"] or None,
             "best_val_acc": self.best["val_acc"] if self.rows else None,
@@ -522,6 +536,7 @@ class Trainer:
                 pass
         summary = self._summary(status, **extra)
         try:
+            self.files.write_steps(self.step_log)  # a stop mid-epoch keeps its steps too
             self.files.write_summary(summary)
         except OSError:  # the disk is full or gone: the event still tells the user
             pass

@@ -102,7 +102,9 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(tmp_path):
 
     p = tiny_preset(
         **{
-            "train.epochs": 12,
+            # ~10 s of training (0.08 s epochs, a write each): 20 kills 0–0.6 s into a resumed
+            # run (~6 s in all) land inside it
+            "train.epochs": 120,
             "model.width": 48,
             "train.batch_size": 16,
             "data.synthetic.samples": 600,
@@ -136,11 +138,12 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(tmp_path):
             text=True,
         )
         if kills < 20:
+            assert not run_dir or RunFiles(run_dir).read_summary().get("status") != "finished"
             # wait for the run to start, then kill it a random moment later
             first = proc.stdout.readline()
             if first and run_dir is None:
                 run_dir = Path(json.loads(first)["run_dir"])
-            time.sleep(rng.uniform(0.0, 1.2))
+            time.sleep(rng.uniform(0.0, 0.6))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1

@@ -10,6 +10,13 @@ ACTIONS = {
     "actionStart": ("&Start", "F5", "SP_MediaPlay", False, "Start training the preset"),
     "actionPause": ("&Pause", "F6", "SP_MediaPause", True, "Pause or resume the run"),
     "actionStop": ("S&top", "Shift+F5", "SP_MediaStop", False, "Stop the run (it stays resumable)"),
+    "actionResumeRun": (
+        "Res&ume selected run…",
+        "Ctrl+Shift+F5",
+        None,
+        False,
+        "Continue the selected run in its own directory (a finished run: train it longer)",
+    ),
     "actionOpenPreset": (
         "&Open preset…",
         QKeySequence.StandardKey.Open,
@@ -43,7 +50,7 @@ ACTIONS = {
         "Ctrl+L",
         "SP_FileDialogContentsView",
         False,
-        "Learning-rate finder (arrives with the training doctor)",
+        "Sweep the learning rate on copies of the model and suggest one",
     ),
     "actionPreferences": (
         "Pre&ferences…",
@@ -59,6 +66,7 @@ ACTIONS = {
 ENABLED = {
     "idle": {
         "actionStart",
+        "actionResumeRun",
         "actionOpenPreset",
         "actionSavePreset",
         "actionSavePresetAs",

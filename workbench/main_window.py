@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGridLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -28,18 +28,17 @@ from workbench.panels.error_banner import ErrorBanner
 from workbench.panels.error_browser import ErrorBrowser
 from workbench.panels.model_summary_view import ModelSummaryView
 from workbench.panels.run_list import RunList
-from workbench.plots.accuracy_plot import AccuracyPlot
-from workbench.plots.confusion_matrix_view import ConfusionMatrixView
-from workbench.plots.loss_plot import LossPlot
-from workbench.plots.lr_plot import LrPlot
-from workbench.plots.per_class_plot import PerClassPlot
-from workbench.run_view import RunView
+from workbench.plots.training_plots import TrainingPlots
+from workbench.preset_document import PresetDocument
+from workbench.run_view import RunView, load_history
 from workbench.session import BackgroundJobs, TrainingSession, collect_garbage_on_gui_thread
 from workbench.settings import Settings
+from workbench.status_bar import RunStatusBar
 
-PAINT_INTERVAL_MS = 100  # plots repaint at most 10 times a second
 INSPECT_DELAY_MS = 400  # wait for typing to settle before re-inspecting data and model
 STOP_WAIT_S = 5.0
+DEFAULT_SIZE = (1500, 920)
+SCREEN_SHARE = 0.92  # a first window takes at most this share of the screen
 
 
 class MainWindow(QMainWindow):
@@ -55,21 +54,20 @@ class MainWindow(QMainWindow):
         self.session = TrainingSession(self)
         self.jobs = BackgroundJobs(self)
         self.actions = build_actions(self)
-        self.preset_path: Path | None = None
+        self.document = PresetDocument(self.settings)
         self._draws = 0  # "Draw other samples" presses, so each draw differs
-        self.saved_preset: Preset | None = None
         self._preset: Preset | None = None
+        self._preset_valid = True
         self._build_forms()
         self._build_center()
         self._build_right()
         self._build_menus()
+        self.status = RunStatusBar(self.statusBar())
+        self.status_labels = self.status.labels
         self.run_view = RunView(self)
         self._wire()
-        self.resize(1500, 920)
+        self._initial_size()
         self.setAcceptDrops(True)
-        geometry = self.settings.get("window/geometry")
-        if not geometry.isEmpty():
-            self.restoreGeometry(geometry)
         self._inspect_timer = QTimer(self, singleShot=True, interval=INSPECT_DELAY_MS)
         self._inspect_timer.timeout.connect(self.refresh_inspection)
         self.load_preset(presets.default_preset_path(), remember=False)
@@ -100,33 +98,20 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(tabs, 1)
         layout.addWidget(self.preset_error)
-        left.setMinimumWidth(330)
+        left.setMinimumWidth(300)
         self.left_panel = left
 
     def _build_center(self) -> None:
-        self.loss_plot = LossPlot()
-        self.accuracy_plot = AccuracyPlot()
-        self.lr_plot = LrPlot()
-        self.per_class_plot = PerClassPlot()
-        self.confusion_view = ConfusionMatrixView()
-        plots = QWidget()
-        grid = QGridLayout(plots)
-        grid.setContentsMargins(2, 2, 2, 2)
-        grid.addWidget(self.loss_plot, 0, 0)
-        grid.addWidget(self.accuracy_plot, 0, 1)
-        grid.addWidget(self.lr_plot, 0, 2)
-        grid.addWidget(self.per_class_plot, 1, 0, 1, 2)
-        grid.addWidget(self.confusion_view, 1, 2)
-        for col, stretch in enumerate((4, 3, 3)):
-            grid.setColumnStretch(col, stretch)
-        grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 1)
+        self.training_plots = TrainingPlots()
+        p = self.training_plots
+        self.loss_plot, self.accuracy_plot, self.lr_plot = p.loss, p.accuracy, p.lr
+        self.per_class_plot, self.confusion_view = p.per_class, p.confusion
         self.data_inspector = DataInspector()
         self.model_summary = ModelSummaryView()
         self.error_browser = ErrorBrowser()
         self.center_tabs = QTabWidget()
         self.center_tabs.setObjectName("centerTabs")
-        self.center_tabs.addTab(plots, "Training")
+        self.center_tabs.addTab(self.training_plots, "Training")
         self.center_tabs.addTab(self.data_inspector, "Data")
         self.center_tabs.addTab(self.model_summary, "Model")
         self.center_tabs.addTab(self.error_browser, "Errors")
@@ -145,14 +130,14 @@ class MainWindow(QMainWindow):
         right.addWidget(self.run_list)
         right.addWidget(self.doctor_panel)
         right.setSizes([500, 300])
-        right.setMinimumWidth(320)
+        right.setMinimumWidth(290)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.left_panel)
         self.splitter.addWidget(self.center_panel)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([350, 800, 350])
+        self.splitter.setSizes([330, 800, 330])
         state = self.settings.get("window/splitter")
         if not state.isEmpty():
             self.splitter.restoreState(state)
@@ -171,7 +156,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["actionQuit"])
         run_menu = self.menuBar().addMenu("&Run")
-        for name in ("actionStart", "actionPause", "actionStop", "actionLrFind"):
+        for name in ("actionStart", "actionPause", "actionStop", "actionResumeRun", "actionLrFind"):
             run_menu.addAction(a[name])
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("runToolbar")
@@ -187,43 +172,43 @@ class MainWindow(QMainWindow):
         ):
             toolbar.addAction(a[name])
         self._rebuild_recent()
-        status = self.statusBar()
-        self.status_labels = {}
-        # the widest text each label shows, so labels do not jump as their numbers change
-        widest = {
-            "epoch": "epoch 999/999 · batch 9999/9999",
-            "speed": "9,999,999 samples/s",
-            "elapsed": "0:00:00",
-            "eta": "ETA 0:00:00",
-        }
-        for key in ("device", "epoch", "speed", "elapsed", "eta"):
-            label = QLabel("")
-            label.setObjectName(f"status_{key}")
-            label.setStyleSheet("padding: 0 10px;")
-            if key in widest:
-                label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest[key]) + 20)
-            status.addPermanentWidget(label)
-            self.status_labels[key] = label
+
+    def _initial_size(self) -> None:
+        """The last geometry, else a size that fits the screen (a 1366×768 laptop too)."""
+        geometry = self.settings.get("window/geometry")
+        if not geometry.isEmpty() and self.restoreGeometry(geometry):
+            return
+        width, height = DEFAULT_SIZE
+        screen = self.screen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            width = min(width, int(room.width() * SCREEN_SHARE))
+            height = min(height, int(room.height() * SCREEN_SHARE))
+        self.resize(width, height)
 
     def _wire(self) -> None:
         a = self.actions
         a["actionStart"].triggered.connect(self.start)
         a["actionPause"].triggered.connect(self.toggle_pause)
         a["actionStop"].triggered.connect(self.stop)
+        a["actionResumeRun"].triggered.connect(
+            lambda: self.resume_run(self.run_list.selected_run())
+        )
         a["actionOpenPreset"].triggered.connect(self.open_preset_dialog)
         a["actionSavePreset"].triggered.connect(lambda: self.save_preset())
         a["actionSavePresetAs"].triggered.connect(lambda: self.save_preset(ask=True))
         a["actionExport"].triggered.connect(self.run_view.open_export_dialog)
         a["actionPreferences"].triggered.connect(self.open_preferences)
         a["actionLrFind"].triggered.connect(self.open_lr_finder)
+        a["actionQuit"].triggered.connect(self.close)
         self.doctor_panel.apply_requested.connect(self.apply_fix)
         self.doctor_panel.value_of = self._value_of
-        a["actionQuit"].triggered.connect(self.close)
         for form in self.forms:
             form.edited.connect(self._forms_edited)
         self.session.state_changed.connect(self._session_state)
-        self.run_list.run_selected.connect(self.run_view.show_run)
+        self.run_list.run_selected.connect(self._run_selected)
         self.run_list.runs_checked.connect(self.run_view.overlay_runs)
+        self.run_list.resume_requested.connect(self.resume_run)
         self.data_inspector.redraw_requested.connect(lambda: self.refresh_inspection(redraw=True))
 
     # ------------------------------------------------------------------ presets
@@ -236,29 +221,36 @@ class MainWindow(QMainWindow):
         base = self._preset or Preset()
         return base.with_changes(values)
 
+    def _form_problems(self) -> list[PresetError]:
+        """Every problem of the forms' values: unreadable fields and invalid values alike."""
+        values, problems = {}, []
+        for form in self.forms:
+            readable, unreadable = form.read()
+            values.update(readable)
+            problems += unreadable
+        return problems + (self._preset or Preset()).problems_with(values)
+
     def load_preset(self, path: str | Path, remember: bool = True) -> bool:
         """Load a preset file into the forms; on error keep the current preset and say why."""
         try:
-            preset = presets.load(path)
+            preset = self.document.open(path, remember)
         except PresetError as exc:
             self.banner.show_message(
                 f"Could not open the preset: {exc}", "the current preset is unchanged"
             )
             return False
         self._show_preset(preset)
-        self.preset_path = Path(path)
-        self.saved_preset = preset
-        if remember:
-            self.settings.add_recent(path)
-            self.settings.set("folders/presets", str(Path(path).resolve().parent))
-            self._rebuild_recent()
+        self._rebuild_recent()
         self.banner.hide()
         self._update_title()
+        if self.run_view.shown is None:
+            self.training_plots.show_hint(preset.name)
         self.preset_loaded.emit(str(path))
         return True
 
     def _show_preset(self, preset: Preset) -> None:
         self._preset = preset
+        self._preset_valid = True
         for form in self.forms:
             form.set_preset(preset)
         self.preset_error.setText("")
@@ -271,65 +263,96 @@ class MainWindow(QMainWindow):
         except PresetError as exc:
             self.banner.show_message(f"Cannot save: {exc}")
             return False
-        if path is None and (ask or self.preset_path is None or _is_shipped(self.preset_path)):
-            start = str(Path(self.settings.get("folders/presets") or ".") / f"{preset.name}.toml")
-            path, _ = QFileDialog.getSaveFileName(self, "Save preset", start, "Presets (*.toml)")
+        if path is None and (ask or self.document.needs_save_as()):
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save preset", self.document.suggested_path(preset), "Presets (*.toml)"
+            )
             if not path:
                 return False
-        path = Path(path or self.preset_path)
         try:
-            presets.save(preset, path)
+            self.document.save(preset, path)
         except OSError as exc:
             self.banner.show_message(f"Could not save {path}: {exc.strerror or exc}")
             return False
-        self.preset_path, self.saved_preset, self._preset = path, preset, preset
-        self.settings.add_recent(path)
+        self._preset = preset
         self._rebuild_recent()
         self._update_title()
         return True
+
+    def ask_unsaved(self) -> str:
+        """Save, discard or cancel unsaved edits: ``"save"``, ``"discard"`` or ``"cancel"``."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"The preset '{self._title_name()}' has unsaved changes. Save them first?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+    def confirm_discard(self) -> bool:
+        """True when the forms may be replaced: nothing unsaved, or the person saved or chose to
+        discard it."""
+        if not self.isWindowModified():
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save_preset()
+        return answer == "discard"
+
+    def open_preset(self, path: str | Path) -> bool:
+        """Open a preset the person chose (menu, recent list, drop), asking about unsaved edits."""
+        return self.confirm_discard() and self.load_preset(path)
 
     def open_preset_dialog(self) -> None:
         start = self.settings.get("folders/presets") or str(presets.presets_dir())
         path, _ = QFileDialog.getOpenFileName(self, "Open preset", start, "Presets (*.toml)")
         if path:
-            self.load_preset(path)
+            self.open_preset(path)
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
-        for path in self.settings.get("recent/presets"):
+        for path in self.document.recent():
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.load_preset(p))
+            action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
     def _forms_edited(self) -> None:
         for form in self.forms:
             form.clear_errors()
-        try:
-            preset = self.current_preset()
-        except PresetError as exc:
+        problems = self._form_problems()
+        for problem in problems:
             for form in self.forms:
-                form.mark_error(exc.key or "", str(exc))
-            self.preset_error.setText(str(exc))
-            self._preset_valid = False
-        else:
-            self._preset = preset
-            self.preset_error.setText("")
-            self._preset_valid = True
+                form.mark_error(problem.key or "", str(problem))
+        self.preset_error.setText("\n".join(f"• {p}" for p in problems))
+        self._preset_valid = not problems
+        if not problems:
+            self._preset = self.current_preset()
             self._inspect_timer.start()
         self._update_title()
         self._update_actions()
+
+    def _title_name(self) -> str:
+        try:
+            return self.current_preset().name
+        except PresetError:
+            return self._preset.name if self._preset else "untitled"
 
     def _update_title(self) -> None:
         try:
             current = self.current_preset()
         except PresetError:
             current = None
-        name = current.name if current else (self._preset.name if self._preset else "untitled")
-        self.setWindowTitle(f"{name}[*] — Plateau")
-        self.setWindowModified(current != self.saved_preset)
+        self.setWindowTitle(f"{self._title_name()}[*] — Plateau")
+        self.setWindowModified(self.document.modified(current))
 
     def _update_actions(self) -> None:
-        apply_state(self.actions, self.session.state, getattr(self, "_preset_valid", True))
+        apply_state(self.actions, self.session.state, self._preset_valid)
+        selected = self.run_list.selected_run()
+        self.actions["actionResumeRun"].setEnabled(
+            self.session.state == "idle" and self.run_list.can_resume(selected)
+        )
 
     # ------------------------------------------------------------------ inspection
 
@@ -359,7 +382,7 @@ class MainWindow(QMainWindow):
         self.jobs.submit(
             "lr",
             lambda: inspect().lr_preview(preset),
-            lambda result: self.lr_plot.show_preview(*result),
+            lambda result: self.run_view.set_form_plan(preset, *result),
             lambda e: None,
         )
 
@@ -379,6 +402,47 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.run_view.begin_live(preset)
         self.session.start(preset, self.workspace())
+
+    def resume_run(self, run_dir: str | None, epochs: int | None = None) -> bool:
+        """Continue a run in its own directory and curves: a stopped run to its planned epochs,
+        a finished one to ``epochs`` (asked for when not given)."""
+        if not run_dir or self.session.is_active():
+            return False
+        from engine.runs import RunFiles
+
+        files = RunFiles(run_dir)
+        if not files.last_checkpoint.is_file():
+            self.banner.show_message(f"Cannot resume {Path(run_dir).name}: it has no checkpoint")
+            return False
+        try:
+            preset = files.read_preset()
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot resume {Path(run_dir).name}: {exc}")
+            return False
+        history, summary = load_history(run_dir)
+        done = int(summary.get("epochs_completed", len(history.epochs)))
+        if epochs is None and done >= preset.train.epochs:
+            epochs = self.ask_more_epochs(Path(run_dir).name, done)
+            if epochs is None:
+                return False
+        if epochs is not None:
+            preset = preset.with_changes({"train.epochs": epochs})
+        self.banner.hide()
+        self.run_view.begin_live(preset, history)
+        self.session.start(preset, self.workspace(), resume_dir=run_dir)
+        return True
+
+    def ask_more_epochs(self, name: str, done: int) -> int | None:
+        """How many epochs a finished run should reach when it trains longer (None: cancel)."""
+        value, ok = QInputDialog.getInt(
+            self,
+            "Train longer",
+            f"{name} has trained all {done} of its epochs. Train it up to how many epochs?",
+            done * 2,
+            done + 1,
+            100_000,
+        )
+        return value if ok else None
 
     def toggle_pause(self) -> None:
         if self.session.state == "paused":
@@ -441,9 +505,14 @@ class MainWindow(QMainWindow):
         self.doctor_panel.set_can_apply(state == "idle")
         for form in self.forms:
             form.setEnabled(state == "idle")
+        self.run_view.set_paused(state == "paused")
         self._update_actions()
         if state == "idle":
             self.refresh_runs()
+
+    def _run_selected(self, run_dir: str) -> None:
+        self.run_view.show_run(run_dir)
+        self._update_actions()
 
     def refresh_runs(self) -> None:
         self.run_list.refresh(self.workspace())
@@ -467,6 +536,9 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self.confirm_discard():
+            event.ignore()
+            return
         if self.session.is_active():
             if not self.confirm_stop_on_close():
                 event.ignore()
@@ -486,11 +558,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
         urls = event.mimeData().urls()
         if urls and not self.session.is_active():
-            self.load_preset(urls[0].toLocalFile())
-
-
-def _is_shipped(path: Path) -> bool:
-    return Path(path).resolve().parent == presets.presets_dir()
+            self.open_preset(urls[0].toLocalFile())
 
 
 def _inspect_module():

@@ -27,6 +27,9 @@ class GrowingArray:
         self._data[self._n : need] = values
         self._n = need
 
+    def truncate(self, n: int) -> None:
+        self._n = min(self._n, n)
+
     def view(self) -> np.ndarray:
         return self._data[: self._n]
 
@@ -49,9 +52,23 @@ class RunHistory:
     version: int = 0  # bumped on every change, so views repaint only when needed
 
     def add_batches(self, batches) -> None:
-        self.step.extend([b.step for b in batches])
-        self.loss.extend([b.loss for b in batches])
-        self.lr.extend([b.lr for b in batches])
+        self.add_steps(
+            [b.step for b in batches], [b.loss for b in batches], [b.lr for b in batches]
+        )
+
+    def add_steps(self, steps, losses, lrs) -> None:
+        self.step.extend(steps)
+        self.loss.extend(losses)
+        self.lr.extend(lrs)
+        self.version += 1
+
+    def truncate(self, epochs: int) -> None:
+        """Keep the first ``epochs`` epochs and their steps (a resumed run redoes the rest)."""
+        del self.epochs[epochs:]
+        if self.steps_per_epoch:
+            keep = int((self.step.view() <= epochs * self.steps_per_epoch).sum())
+            for buffer in (self.step, self.loss, self.lr):
+                buffer.truncate(keep)
         self.version += 1
 
     def add_epoch(self, metrics: dict) -> None:

@@ -2,13 +2,16 @@
 its directory; overlays checked runs; feeds the status bar, doctor panel and error browser.
 
 Events only append to a :class:`RunHistory`; a paint timer redraws the plots at most
-``PAINT_INTERVAL_MS`` apart, and only when something changed.
+``PAINT_INTERVAL_MS`` apart, and only when something changed. A past run is shown exactly as it
+recorded itself: its step losses and rates (``steps.npz``), its epochs, its planned schedule, its
+status and timing.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -38,18 +41,32 @@ MARKER_LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class LrPlan:
+    """A preset's planned learning rate per step."""
+
+    preset: object
+    lrs: list
+    steps_per_epoch: int
+
+
 class RunView(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.w = window
+        self.status = window.status
         self.live: RunHistory | None = None
+        self.live_preset = None
         self.shown: RunHistory | None = None
+        self.shown_preset = None
+        self.form_plan: LrPlan | None = None
+        self.run_plan: LrPlan | None = None
         self._painted_version = -1
         self._painted_epochs = -1
         self._epochs_painted_at = 0.0
         self.overlay_epochs = 0
         self.paints = 0
-        self.started_at: float | None = None
+        self.running = False
         self.planned_epochs = 0
         self.paint_timer = QTimer(self)
         self.paint_timer.setInterval(PAINT_INTERVAL_MS)
@@ -63,25 +80,26 @@ class RunView(QObject):
         s.stopped.connect(lambda summary: self._ended(summary, "stopped"))
         s.failed.connect(self._failed)
         s.diagnosed.connect(self._diagnosed)
-        window.confusion_view.cell_clicked.connect(self.browse_cell)
-        window.per_class_plot.class_clicked.connect(lambda c: self.browse_cell(c, None))
-        window.error_browser.which.currentIndexChanged.connect(lambda *_: self._rebrowse())
+        window.confusion_view.cell_clicked.connect(
+            lambda t, p: self.browse_cell(t, p, window.confusion_view.shown_epoch())
+        )
+        window.per_class_plot.class_clicked.connect(
+            lambda c: self.browse_cell(c, None, window.per_class_plot.shown_epoch())
+        )
         self._last_browse: tuple | None = None
 
     # ------------------------------------------------------------------ live run
 
-    def begin_live(self, preset) -> None:
-        self.live = RunHistory(name=preset.name)
+    def begin_live(self, preset, history: RunHistory | None = None) -> None:
+        """A run is about to start (``history``: the curves of a run being resumed)."""
+        self.live = history or RunHistory(name=preset.name)
+        self.live_preset = preset
         self.planned_epochs = preset.train.epochs
-        self.started_at = time.monotonic()
-        self._show(self.live)
-        self.w.loss_plot.reset()
-        self.w.accuracy_plot.reset()
+        self.running = True
+        self.status.live_started(self.planned_epochs)
+        self.run_plan = None
+        self._show(self.live, preset)
         self.show_findings([], preset.name)
-        labels = self.w.status_labels
-        labels["epoch"].setText(f"epoch 0/{self.planned_epochs}")
-        labels["speed"].setText("")
-        labels["eta"].setText("")
 
     def _started(self, event) -> None:
         if self.live is None:
@@ -89,7 +107,8 @@ class RunView(QObject):
         self.live.run_dir = event.run_dir
         self.live.steps_per_epoch = event.steps_per_epoch
         self.live.class_names = list(event.data_stats["classes"])
-        self.w.status_labels["device"].setText(f"device: {event.device}")
+        self.live.truncate(event.start_epoch)  # a resumed run continues from its checkpoint
+        self.status.live_device(event.device, event.start_epoch)
         self.w.refresh_runs()
         self.w.run_list.select(event.run_dir)
 
@@ -97,31 +116,27 @@ class RunView(QObject):
         if self.live is not None:
             self.live.add_batches(batches)
             last = batches[-1]
-            self.w.status_labels["epoch"].setText(
-                f"epoch {last.epoch}/{self.planned_epochs} · batch {last.batch}/{last.batches}"
-            )
+            self.status.batch(last.epoch, last.batch, last.batches)
 
     def _epoch(self, event) -> None:
         if self.live is None:
             return
         self.live.add_epoch(event.metrics)
-        m = event.metrics
-        labels = self.w.status_labels
-        labels["epoch"].setText(f"epoch {event.epoch}/{self.planned_epochs}")
-        labels["speed"].setText(f"{m['samples_per_s']:,.0f} samples/s")
-        if self.started_at is not None:
-            elapsed = time.monotonic() - self.started_at
-            remaining = elapsed / event.epoch * (self.planned_epochs - event.epoch)
-            labels["eta"].setText(f"ETA {_clock(remaining)}")
+        self.status.epoch_done(event.epoch, event.metrics["samples_per_s"])
+        best = max(row["val_acc"] for row in self.live.epochs)
+        self.w.run_list.update_run(self.live.run_dir, "running", best)
 
     def _ended(self, summary: dict, status: str) -> None:
+        self.running = False
         self.paint(force=True)
-        self.started_at = None
         self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
-        self.w.status_labels["eta"].setText(status)
+        self.status.live_ended(status, early=bool(summary.get("early_stopped")))
         self.w.refresh_runs()
         if summary.get("run_dir"):
             self.w.run_list.select(summary["run_dir"])
+
+    def set_paused(self, paused: bool) -> None:
+        self.status.paused(paused)
 
     def _diagnosed(self, event) -> None:
         if self.live is not None and self.shown is self.live:
@@ -132,12 +147,10 @@ class RunView(QObject):
         self.w.doctor_panel.show_findings(findings, name)
         plot = self.w.accuracy_plot
         plot.clear_markers()
-        shown = self.shown
-        epochs = self.planned_epochs if shown is self.live else len(shown.epochs) if shown else 0
         for f in findings:
             if f.get("epoch"):
                 label = MARKER_LABELS.get(f["id"], f["id"])
-                plot.add_marker(f["epoch"], label, text_left=f["epoch"] > epochs / 2)
+                plot.add_marker(f["epoch"], label, text_left=f["epoch"] > self._span() / 2)
 
     def _failed(self, error: str, hint: str, summary: dict) -> None:
         self.w.banner.show_message(f"The run failed: {error}", hint)
@@ -145,34 +158,42 @@ class RunView(QObject):
 
     # ------------------------------------------------------------------ painting
 
-    def _show(self, history: RunHistory) -> None:
-        self.shown = history
+    def _show(self, history: RunHistory, preset) -> None:
+        self.shown, self.shown_preset = history, preset
         self._painted_version = -1
         self._painted_epochs = -1
-        self.w.loss_plot.reset()
+        for plot in (self.w.loss_plot, self.w.accuracy_plot, self.w.lr_plot):
+            plot.reset()
+        self.w.confusion_view.show_history(history)  # also clears its hover text
+        self.w.error_browser.clear()
+        self._last_browse = None
+        self.w.training_plots.show_hint(None)
         self._set_epoch_spans()
+        self._update_lr_plans()
         self.paint(force=True)
 
+    def _span(self) -> int:
+        """How many epochs the plots span: the planned ones while the shown run trains, else
+        the epochs it reached (a stopped run: the partial epoch too)."""
+        h = self.shown
+        if h is None:
+            return 0
+        if h is self.live and self.running:
+            return max(self.planned_epochs, self.overlay_epochs)
+        reached = h.step.view()[-1] / h.steps_per_epoch if len(h.step) and h.steps_per_epoch else 0
+        return max(len(h.epochs), math.ceil(reached), self.overlay_epochs, 1)
+
     def _set_epoch_spans(self) -> None:
-        """A running run's plots span its planned epochs (and overlaid runs) from the start, so
-        their x axes are not re-laid out at every repaint; once it has ended they span the epochs
-        it reached (a run stopped early); past runs' plots fit their data."""
-        h, last = self.shown, None
-        if h is not None and h is self.live:
-            if self.started_at is not None:
-                last = self.planned_epochs
-            else:
-                steps = h.step.view()
-                reached = steps[-1] / h.steps_per_epoch if len(steps) and h.steps_per_epoch else 0
-                last = max(len(h.epochs), math.ceil(reached), 1)
-            last = max(last, self.overlay_epochs)
+        """Every epoch plot spans the same epochs (:meth:`_span`), so their x axes agree and a
+        repaint does not re-lay them out."""
+        last = self._span() or None
         for plot in (self.w.loss_plot, self.w.lr_plot, self.w.accuracy_plot, self.w.per_class_plot):
             plot.set_epoch_span(last)
 
     def paint(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.started_at is not None:
-            self.w.status_labels["elapsed"].setText(_clock(now - self.started_at))
+        if self.running:
+            self.status.tick()
         h = self.shown
         if h is None:
             return
@@ -190,28 +211,85 @@ class RunView(QObject):
             self.w.per_class_plot.show_history(h)
             self.w.confusion_view.show_history(h)
 
+    # ------------------------------------------------------------------ learning-rate plans
+
+    def set_form_plan(self, preset, lrs: list[float], steps_per_epoch: int) -> None:
+        """The planned rates of the preset in the forms (from the window's inspection)."""
+        self.form_plan = LrPlan(preset, lrs, steps_per_epoch)
+        self._update_lr_plans()
+
+    def _update_lr_plans(self) -> None:
+        """The LR plot shows the shown run's plan; the forms' plan too when it differs."""
+        form, run = self.form_plan, self.run_plan
+        if self.shown is None:
+            if form is not None:
+                self.w.lr_plot.show_preview(form.lrs, form.steps_per_epoch)
+            self.w.lr_plot.show_forms_plan(None)
+            return
+        if run is None and form is not None and form.preset == self.shown_preset:
+            run = form
+        if run is not None:
+            self.w.lr_plot.show_preview(run.lrs, run.steps_per_epoch)
+        else:
+            self.w.lr_plot.show_preview([], 1)
+        if form is not None and form.preset != self.shown_preset:
+            self.w.lr_plot.show_forms_plan(form.lrs, form.steps_per_epoch)
+        else:
+            self.w.lr_plot.show_forms_plan(None)
+
     # ------------------------------------------------------------------ past runs
 
     def show_run(self, run_dir: str) -> None:
         """Show a run from the list: the live one, or a past one read from its directory."""
+        from engine.runs import RunFiles
+
+        files = RunFiles(run_dir)
         if self.live is not None and self.live.run_dir == run_dir:
             if self.shown is self.live:
                 return  # already on screen (the list re-selects it as the run starts and ends)
-            self._show(self.live)
+            history = self.live
+            self._show(history, self.live_preset)
         else:
-            self._show(load_history(run_dir))
-        from engine.runs import RunFiles
-
+            try:
+                preset = files.read_preset()
+            except ValueError:
+                preset = None
+            history, _ = load_history(run_dir)
+            self.run_plan = None
+            self._show(history, preset)
+            if preset is not None:
+                self._request_run_plan(run_dir, preset, history.steps_per_epoch)
+        if not self.running:  # while a run trains, the status bar follows it
+            speed = history.epochs[-1]["samples_per_s"] if history.epochs else None
+            try:
+                summary = files.read_summary()
+            except (OSError, ValueError):
+                summary = {}
+            self.status.show_summary(summary, speed)
         try:
-            findings = RunFiles(run_dir).read_diagnosis()
+            findings = files.read_diagnosis()
         except (OSError, ValueError):
             findings = []
         self.show_findings(findings, Path(run_dir).name)
 
+    def _request_run_plan(self, run_dir: str, preset, steps_per_epoch: int) -> None:
+        def work():
+            from engine.inspection import lr_plan
+
+            return lr_plan(preset, steps_per_epoch)
+
+        def done(result) -> None:
+            lrs, steps = result
+            if self.shown is not None and self.shown.run_dir == run_dir:
+                self.run_plan = LrPlan(preset, lrs, steps)
+                self._update_lr_plans()
+
+        self.w.jobs.submit("run-plan", work, done, lambda e: None)
+
     def overlay_runs(self, run_dirs: list[str]) -> None:
         shown = self.shown.run_dir if self.shown else None
         runs = [
-            (Path(d).name, RUN_COLOURS[(i + 1) % len(RUN_COLOURS)], load_history(d))
+            (_short_name(Path(d).name), RUN_COLOURS[(i + 1) % len(RUN_COLOURS)], load_history(d)[0])
             for i, d in enumerate(run_dirs)
             if d != shown
         ]
@@ -222,31 +300,25 @@ class RunView(QObject):
 
     # ------------------------------------------------------------------ error browser
 
-    def browse_cell(self, true: int, pred: int | None) -> None:
+    def browse_cell(self, true: int, pred: int | None, epoch: int | None) -> None:
+        """The validation images behind a confusion cell (or a class) at the epoch shown."""
         h = self.shown
         if h is None or not h.run_dir or not h.epochs:
             return
-        self._last_browse = (h.run_dir, true, pred)
-        self._rebrowse()
-        self.w.center_tabs.setCurrentWidget(self.w.error_browser)
-
-    def _rebrowse(self) -> None:
-        if self._last_browse is None:
-            return
-        run_dir, true, pred = self._last_browse
-        which = self.w.error_browser.which.currentData()
-        names = self.shown.class_names if self.shown else []
+        self._last_browse = (h.run_dir, true, pred, epoch)
+        names = h.class_names
         t = names[true] if true < len(names) else str(true)
         if pred is None:
-            description = f"class {t}, misclassified"
+            description = f"class {t}, misclassified" if t.isdigit() else f"{t}, misclassified"
         else:
             p = names[pred] if pred < len(names) else str(pred)
             description = f"true {t}, predicted {p}"
+        run_dir = h.run_dir
 
         def work():
             from engine.inspection import error_samples
 
-            return error_samples(run_dir, true, pred, which, wrong_only=pred is None)
+            return error_samples(run_dir, true, pred, epoch, wrong_only=pred is None)
 
         self.w.jobs.submit(
             "errors",
@@ -254,6 +326,7 @@ class RunView(QObject):
             lambda result: self.w.error_browser.show_samples(result, description),
             lambda e: self.w.error_browser.show_error(f"Cannot show the images: {e}"),
         )
+        self.w.center_tabs.setCurrentWidget(self.w.error_browser)
 
     # ------------------------------------------------------------------ export
 
@@ -281,10 +354,8 @@ class RunView(QObject):
         dialog.show()
 
 
-def load_history(run_dir: str) -> RunHistory:
-    """A past run's history from ``metrics.jsonl`` (class names from its checkpoint-free files)."""
-    import json
-
+def load_history(run_dir: str) -> tuple[RunHistory, dict]:
+    """A past run's history (epochs, step readings, class names) and its summary."""
     from engine.runs import RunFiles
 
     files = RunFiles(run_dir)
@@ -294,14 +365,21 @@ def load_history(run_dir: str) -> RunHistory:
         rows = []
     history = RunHistory.from_rows(Path(run_dir).name, run_dir, rows)
     try:
-        history.class_names = json.loads((Path(run_dir) / "summary.json").read_text()).get(
-            "class_names", []
-        )
+        summary = files.read_summary()
     except (OSError, ValueError):
-        pass
-    return history
+        summary = {}
+    history.class_names = list(summary.get("class_names", []))
+    history.steps_per_epoch = int(summary.get("steps_per_epoch") or 0)
+    steps = files.read_steps()
+    if len(steps):
+        history.add_steps(steps.step, steps.loss, steps.lr)
+    return history, summary
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+def _short_name(name: str) -> str:
+    """An overlay's legend name: the preset name and the time of day of its run."""
+    head, _, stamp = name.rpartition("-")
+    if head and stamp.isdigit() and len(stamp) == 6:
+        base, _, _ = head.rpartition("-")
+        return f"{base} {stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
+    return name

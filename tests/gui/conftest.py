@@ -25,6 +25,7 @@ def window(qtbot, tmp_path):
     w.settings.set("workspace", str(tmp_path / "runs"))
     w.refresh_runs()
     w.confirm_stop_on_close = lambda: True
+    w.ask_unsaved = lambda: "discard"
     w.show()
     yield w
     if w.session.is_active():

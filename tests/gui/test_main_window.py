@@ -144,7 +144,9 @@ def test_action_table_follows_run_state(window, qtbot, tmp_path):
     assert window.actions["actionPause"].text() == "&Resume"
     with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS):
         _trigger(window, "actionStop")
-    assert _enabled(window) == idle and window.dataset_form.isEnabled()
+    after = _enabled(window)
+    assert after.pop("actionResumeRun") and not idle.pop("actionResumeRun")  # the stopped run
+    assert after == idle and window.dataset_form.isEnabled()
 
 
 def test_bad_preset_leaves_current_one(window, tmp_path):

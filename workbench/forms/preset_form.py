@@ -170,7 +170,20 @@ class PresetForm(QWidget):
 
     def values(self) -> dict[str, Any]:
         """Dotted-key values as typed; raises PresetError naming the first unreadable field."""
-        return {key: self._read(w, key) for key, w in self.widgets.items()}
+        values, errors = self.read()
+        if errors:
+            raise errors[0]
+        return values
+
+    def read(self) -> tuple[dict[str, Any], list[PresetError]]:
+        """The readable fields' values, and a PresetError for every field that cannot be read."""
+        values, errors = {}, []
+        for key, w in self.widgets.items():
+            try:
+                values[key] = self._read(w, key)
+            except PresetError as exc:
+                errors.append(exc)
+        return values, errors
 
     def _write(self, w: QWidget, key: str, value: Any) -> None:
         kind = presets.field_spec(key)["kind"]

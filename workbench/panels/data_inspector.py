@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -35,6 +36,7 @@ class DataInspector(QWidget):
         top = QHBoxLayout()
         self.summary = QLabel("Loading data…")
         self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.redraw = QPushButton("Draw other samples")
         self.redraw.setObjectName("redrawSamples")
         self.redraw.clicked.connect(self.redraw_requested)
@@ -45,6 +47,7 @@ class DataInspector(QWidget):
         self.skipped.setObjectName("skippedFiles")
         self.skipped.setWordWrap(True)
         self.skipped.setStyleSheet("color: #8a5a00;")
+        self.skipped.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.skipped.hide()
         layout.addWidget(self.skipped)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -66,14 +69,15 @@ class DataInspector(QWidget):
         self.stats.setMaximumHeight(140)
         self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         left_layout.addWidget(self.histogram, 1)
-        left_layout.addWidget(
-            QLabel("Raw input statistics (training split, before normalization):")
-        )
+        stats_title = QLabel("Raw input statistics (training split, before normalization):")
+        stats_title.setWordWrap(True)
+        left_layout.addWidget(stats_title)
         left_layout.addWidget(self.stats)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         self.samples_label = QLabel("Samples as the network sees them")
+        self.samples_label.setWordWrap(True)
         self.grid = ImageGrid(columns=8)
         self.grid.setObjectName("sampleGrid")
         right_layout.addWidget(self.samples_label)
@@ -92,10 +96,8 @@ class DataInspector(QWidget):
         k = len(train)
         self.train_bars.setOpts(x=np.arange(k) - 0.2, height=train, width=0.4)
         self.val_bars.setOpts(x=np.arange(k) + 0.2, height=val, width=0.4)
-        names = stats["classes"]
-        step = max(1, k // 20)
         self.histogram.getPlotItem().getAxis("bottom").setTicks(
-            [[(i, str(names[i])[:10]) for i in range(0, k, step)]]
+            [style.class_ticks(stats["classes"])]
         )
         raw = stats["raw"]
         self.stats.setRowCount(len(raw["mean"]))
@@ -113,7 +115,8 @@ class DataInspector(QWidget):
             f"normalization: {stats['normalize']}"
         )
         skipped = stats.get("skipped", [])
-        self.skipped.setText(skipped_files(skipped))
+        # a break opportunity after each "/" so long paths wrap instead of widening the window
+        self.skipped.setText(skipped_files(skipped).replace("/", "/\u200b"))
         self.skipped.setToolTip("\n".join(f"{s['file']}: {s['reason']}" for s in skipped[:200]))
         self.skipped.setVisible(bool(skipped))
         lo, hi = result["network_range"]

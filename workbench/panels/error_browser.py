@@ -3,9 +3,12 @@ confident first — confidently wrong samples are often mislabeled."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from engine.wording import count
 from workbench.panels.image_grid import ImageGrid
+
+PROMPT = "Click a confusion-matrix cell or a per-class bar to see its images."
 
 
 class ErrorBrowser(QWidget):
@@ -15,16 +18,10 @@ class ErrorBrowser(QWidget):
         super().__init__(parent)
         self.setObjectName("errorBrowser")
         layout = QVBoxLayout(self)
-        top = QHBoxLayout()
-        self.title = QLabel("Click a confusion-matrix cell or a per-class bar to see its images.")
+        self.title = QLabel(PROMPT)
+        self.title.setObjectName("errorBrowserTitle")
         self.title.setWordWrap(True)
-        self.which = QComboBox()
-        self.which.setObjectName("errorBrowserEpoch")
-        self.which.addItem("best epoch", "best")
-        self.which.addItem("last epoch", "last")
-        top.addWidget(self.title, 1)
-        top.addWidget(self.which)
-        layout.addLayout(top)
+        layout.addWidget(self.title)
         self.grid = ImageGrid(columns=8)
         layout.addWidget(self.grid, 1)
         self.confidences: list[float] = []
@@ -38,10 +35,17 @@ class ErrorBrowser(QWidget):
         self.grid.set_images(result["images"], captions)
         shown = len(captions)
         self.title.setText(
-            f"{description}: {result['count']} validation images at epoch {result['epoch']}"
+            f"{description}: {count(result['count'], 'validation image')} at epoch "
+            f"{result['epoch']}"
             + (f", the {shown} most confident shown" if shown < result["count"] else "")
-            + " (true→predicted, confidence)"
+            + (" (true→predicted, confidence)" if shown else "")
         )
+
+    def clear(self) -> None:
+        """Back to the prompt (another run is shown)."""
+        self.confidences = []
+        self.grid.set_images([], [])
+        self.title.setText(PROMPT)
 
     def show_error(self, message: str) -> None:
         self.title.setText(message)

@@ -33,6 +33,7 @@ class ExportDialog(QDialog):
         self.export_fn = export_fn
         self.folder = folder
         layout = QVBoxLayout(self)
+        self.setMinimumWidth(520)
         form = QFormLayout()
         self.run = QComboBox()
         self.run.setObjectName("exportRun")
@@ -78,7 +79,12 @@ class ExportDialog(QDialog):
         self._suggest()
         if not runs:
             self.export_button.setEnabled(False)
-            self.result.setText("No runs with checkpoints in the workspace yet.")
+            self._say("No runs with checkpoints in the workspace yet.")
+
+    def _say(self, text: str) -> None:
+        """Show a result message; the dialog grows to fit it instead of squeezing the fields."""
+        self.result.setText(text)
+        self.adjustSize()
 
     def checkpoint(self) -> Path:
         which = "best" if self.best.isChecked() else "last"
@@ -95,19 +101,19 @@ class ExportDialog(QDialog):
     def start_export(self) -> None:
         src, dest = self.checkpoint(), self.dest.text().strip()
         if not src.is_file():
-            self.result.setText(f"No checkpoint at {src}: the run has not completed an epoch.")
+            self._say(f"No checkpoint at {src}: the run has not completed an epoch.")
             return
         if not dest:
-            self.result.setText("Choose a destination file.")
+            self._say("Choose a destination file.")
             return
         self.export_button.setEnabled(False)
-        self.result.setText("Exporting and verifying…")
+        self._say("Exporting and verifying…")
         self.export_fn(str(src), dest, self.format.currentData(), self._done, self._failed)
 
     def _done(self, report) -> None:
         self.export_button.setEnabled(True)
-        self.result.setText(f"verified: {report.describe()}")
+        self._say(f"verified: {report.describe()}")
 
     def _failed(self, error: BaseException) -> None:
         self.export_button.setEnabled(True)
-        self.result.setText(f"Export failed: {error}")
+        self._say(f"Export failed: {error}")

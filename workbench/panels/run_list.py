@@ -33,10 +33,18 @@ def read_run(path: Path) -> dict:
     return {
         "path": str(path),
         "name": path.name,
-        "date": time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)),
+        "date": _when(path.stat().st_mtime),
         "status": summary.get("status", "running" if (path / "metrics.jsonl").exists() else "new"),
         "best_val_acc": summary.get("best_val_acc"),
     }
+
+
+def _when(mtime: float) -> str:
+    """``"14:05"`` for today, else ``"11-26"``: the run's name already carries the full time."""
+    day = time.strftime("%Y-%m-%d", time.localtime(mtime))
+    if day == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M", time.localtime(mtime))
+    return time.strftime("%m-%d", time.localtime(mtime))
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -70,6 +78,7 @@ class RunList(QWidget):
 
     run_selected = Signal(str)
     runs_checked = Signal(object)
+    resume_requested = Signal(str)  # a run to continue (context menu)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -80,6 +89,10 @@ class RunList(QWidget):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
+        # two runs of one preset differ only in their time stamp: keep the end of the name
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.itemSelectionChanged.connect(self._selected)
@@ -111,6 +124,7 @@ class RunList(QWidget):
                 ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, info["path"])
+            item.setToolTip(0, info["path"])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(
                 0, Qt.CheckState.Checked if info["path"] in checked else Qt.CheckState.Unchecked
@@ -136,6 +150,39 @@ class RunList(QWidget):
                 }
             )
         return out
+
+    def update_run(self, path: str, status: str, best_val_acc: float | None) -> None:
+        """Refresh one row (the live run at each epoch) without re-reading the workspace."""
+        item = self._item(path)
+        if item is not None:
+            item.setText(2, status)
+            item.setText(3, f"{best_val_acc:.4f}" if best_val_acc is not None else "–")
+
+    def _item(self, path: str):
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == path:
+                return item
+        return None
+
+    def _context_menu(self, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        path = item.data(0, Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        resume = menu.addAction("Resume this run…")
+        resume.setObjectName("runListResume")
+        resume.setEnabled(self.can_resume(path))
+        resume.triggered.connect(lambda: self.resume_requested.emit(path))
+        self.context_menu = menu  # tests reach it
+        menu.popup(self.tree.viewport().mapToGlobal(pos))
+
+    def can_resume(self, path: str | None) -> bool:
+        """A run with a checkpoint can be continued (the window refuses while one trains)."""
+        return bool(path) and (Path(path) / "checkpoints" / "last.pt").is_file()
 
     def select(self, path: str) -> None:
         for i in range(self.tree.topLevelItemCount()):

@@ -12,12 +12,17 @@ class AccuracyPlot(pg.PlotWidget):
     """Accuracy per epoch of the current run plus overlaid runs."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems=style.epoch_axis())
         item = style.configure_plot(self, "accuracyPlot", "Accuracy", "accuracy", "epoch", (-5, -5))
         self.train = style.epoch_curve(item, style.TRAIN, "o", "train")
         self.val = style.epoch_curve(item, style.VAL, "s", "val")
+        # the label below the curves' plateau and above the legend, dark on a white box so it
+        # reads over a curve
         self.best_line = pg.InfiniteLine(
-            angle=90, pen=style.pen("#555", dashed=True), label="best", labelOpts={"position": 0.45}
+            angle=90,
+            pen=style.pen("#555", dashed=True),
+            label="best",
+            labelOpts={"position": 0.4, "color": "#222", "fill": (255, 255, 255, 220)},
         )
         self.best_line.setVisible(False)
         item.addItem(self.best_line)
@@ -39,7 +44,7 @@ class AccuracyPlot(pg.PlotWidget):
         # the label on the side of the line with more room, so it is not cut at the plot's edge
         left, right = self.getPlotItem().viewRange()[0]
         side = 0 if best is not None and best <= left + 0.6 * (right - left) else 1
-        self.best_line.label.anchors = [(side, 0.5), (side, 0.5)]
+        self.best_line.label.anchors = [(side, 1.0), (side, 1.0)]
         self.best_line.label.valueChanged()
         self.axes.fit()
 

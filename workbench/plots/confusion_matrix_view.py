@@ -9,6 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from workbench.plots import style
 from workbench.run_history import RunHistory
 
 MAX_LABELLED = 15  # write counts into cells up to this many classes
@@ -49,6 +50,8 @@ class ConfusionMatrixView(QWidget):
         item.setMouseEnabled(x=False, y=False)
         item.setLabel("left", "true class")
         item.setLabel("bottom", "predicted class")
+        for side in ("left", "bottom"):
+            item.getAxis(side).enableAutoSIPrefix(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 95, 160)]))
         item.addItem(self.image)
@@ -64,8 +67,11 @@ class ConfusionMatrixView(QWidget):
         self.slider.valueChanged.connect(lambda *_: self.refresh())
         self.plot.scene().sigMouseMoved.connect(self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.refresh()
 
     def show_history(self, history: RunHistory) -> None:
+        if history is not self.history:
+            self.hover.setText(" ")  # about the run shown before
         self.history = history
         n = len(history.epochs)
         at_end = self.slider.value() == self.slider.maximum()
@@ -74,12 +80,25 @@ class ConfusionMatrixView(QWidget):
             self.slider.setValue(n)
         self.refresh()
 
+    def shown_epoch(self) -> int | None:
+        """The epoch the matrix shows (None before any)."""
+        h = self.history
+        if h is None or not h.epochs:
+            return None
+        return int(h.epochs[max(self.slider.value(), 1) - 1]["epoch"])
+
     def refresh(self) -> None:
         h = self.history
         if h is None or not h.epochs:
             self.counts = np.zeros((0, 0), dtype=int)
             self.image.clear()
+            self.labels.set_cells([], [])
             self.epoch_label.setText("no epochs yet")
+            self.hover.setText(" ")
+            item = self.plot.getPlotItem()
+            for side in ("left", "bottom"):  # an empty matrix: no meaningless numbers
+                item.getAxis(side).setStyle(showValues=False)
+            self._ticks = None
             return
         row = h.epochs[max(self.slider.value(), 1) - 1]
         self.counts = np.asarray(row["confusion"], dtype=int)
@@ -91,17 +110,16 @@ class ConfusionMatrixView(QWidget):
         self.image.setRect(-0.5, -0.5, k, k)
         self.epoch_label.setText(f"epoch {row['epoch']} of {len(h.epochs)}")
         names = self._names(k)
-        every = max(1, k // 20)
-        ticks = [(i, names[i][:8]) for i in range(0, k, every)]
-        if (ticks, names) != getattr(self, "_ticks", None):  # setting ticks re-lays out axes
-            self._ticks = (ticks, names)
+        rows = style.class_ticks(names, max_chars=10)
+        if (rows, names) != getattr(self, "_ticks", None):  # setting ticks re-lays out axes
+            self._ticks = (rows, names)
             item = self.plot.getPlotItem()
-            item.getAxis("left").setTicks([ticks])
+            for side in ("left", "bottom"):
+                item.getAxis(side).setStyle(showValues=True)
+            item.getAxis("left").setTicks([rows])
             # columns are narrow: long names go on the rows only, columns show the class index
-            short = all(len(n) <= 3 for n in names)
-            item.getAxis("bottom").setTicks(
-                [ticks if short else [(i, str(i)) for i in range(0, k, every)]]
-            )
+            item.getAxis("bottom").setTicks([style.class_ticks(names, max_chars=3)])
+            item.autoRange(padding=0.02)
         self._label_cells(shown)
 
     def _label_cells(self, shown: np.ndarray) -> None:

@@ -10,22 +10,39 @@ from workbench.run_history import RunHistory
 
 
 class LrPlot(pg.PlotWidget):
-    """Planned (dashed, from the real torch scheduler) and actual learning rate, x in epochs."""
+    """The shown run's planned (dashed, from the real torch scheduler) and actual learning rate,
+    x in epochs; when the preset in the forms plans another schedule, that plan too (dotted)."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, axisItems=style.epoch_axis())
         item = style.configure_plot(self, "lrPlot", "Learning rate", "lr", "epoch")
         item.setLogMode(y=True)
         self._decades: tuple[int, int] | None = None
         self.axes = style.LiveAxes(item)
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
+        self.forms_plan = item.plot(pen=style.pen(style.FORMS_PLAN, 1.5, dashed=True))
+        self._legend = item.legend
 
     def show_preview(self, lrs: list[float], steps_per_epoch: int) -> None:
+        """The shown run's plan (or, before any run is shown, the forms' preset's)."""
+        self._set_plan(self.preview, lrs, steps_per_epoch)
+
+    def show_forms_plan(self, lrs: list[float] | None, steps_per_epoch: int = 1) -> None:
+        """The forms' plan beside the shown run's, when it differs (None hides it)."""
+        self._legend.removeItem(self.forms_plan)
+        if lrs is None:
+            self.forms_plan.setData([], [])
+            return
+        self._set_plan(self.forms_plan, lrs, steps_per_epoch)
+        self._legend.addItem(self.forms_plan, "planned (forms)")
+
+    def _set_plan(self, curve, lrs, steps_per_epoch: int) -> None:
         steps = np.arange(len(lrs)) / max(steps_per_epoch, 1)
         values = np.maximum(np.asarray(lrs, dtype=float), 1e-12)
-        self.preview.setData(steps, values)
-        self._label_decades(values)
+        curve.setData(steps, values)
+        if len(values):
+            self._label_decades(values)
 
     def show_history(self, history: RunHistory) -> None:
         spe = max(history.steps_per_epoch, 1)
@@ -53,3 +70,7 @@ class LrPlot(pg.PlotWidget):
     def preview_points(self) -> int:
         x, _ = self.preview.getOriginalDataset()
         return 0 if x is None else len(x)
+
+    def reset(self) -> None:
+        self.actual.setData([], [])
+        self._decades = None

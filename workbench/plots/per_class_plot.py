@@ -56,6 +56,7 @@ class PerClassPlot(QWidget):
         self.epoch.valueChanged.connect(lambda *_: self.refresh())
         self.history: RunHistory | None = None
         self.values = np.empty(0)
+        self.refresh()
 
     def show_history(self, history: RunHistory) -> None:
         self.history = history
@@ -64,10 +65,14 @@ class PerClassPlot(QWidget):
 
     def refresh(self) -> None:
         history = self.history
+        axis = self.bars_plot.getPlotItem().getAxis("bottom")
         if history is None or not history.epochs:
             self.bars.setOpts(x=[], height=[])
             self.values = np.empty(0)
+            axis.setStyle(showValues=False)  # no classes yet: no meaningless ticks
+            self._ticks = None
             return
+        axis.setStyle(showValues=True)
         chosen = self.epoch.value()
         row = history.epochs[chosen - 1] if chosen else history.epochs[-1]
         metric = self.metric.currentText()
@@ -76,10 +81,8 @@ class PerClassPlot(QWidget):
         k = len(values)
         brushes = [style.RUN_COLOURS[i % len(style.RUN_COLOURS)] for i in range(k)]
         self.bars.setOpts(x=np.arange(k), height=values, width=0.7, brushes=brushes)
-        names = history.class_names or [str(i) for i in range(k)]
-        axis = self.bars_plot.getPlotItem().getAxis("bottom")
-        step = max(1, k // 20)
-        ticks = [(i, names[i][:10]) for i in range(0, k, step)]
+        names = history.class_names if len(history.class_names) == k else list(map(str, range(k)))
+        ticks = style.class_ticks(names)
         if ticks != getattr(self, "_ticks", None):  # setting ticks re-lays out the axis
             self._ticks = ticks
             axis.setTicks([ticks])
@@ -91,6 +94,14 @@ class PerClassPlot(QWidget):
             self.bars_plot.getPlotItem().setTitle(title, size="10pt")
         self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
         self._trend(history)
+
+    def shown_epoch(self) -> int | None:
+        """The epoch the bars show (None before any)."""
+        h = self.history
+        if h is None or not h.epochs:
+            return None
+        chosen = self.epoch.value()
+        return int((h.epochs[chosen - 1] if chosen else h.epochs[-1])["epoch"])
 
     def set_epoch_span(self, last: float | None) -> None:
         self.trend_axes.follow(last)

@@ -14,6 +14,7 @@ VAL = "#d62728"
 RAW = "#aac8e4"
 LR = "#2ca02c"
 PREVIEW = "#999999"
+FORMS_PLAN = "#e67e22"
 # distinct colours for overlaid runs (Tableau 10)
 RUN_COLOURS = [
     "#1f77b4",
@@ -27,6 +28,45 @@ RUN_COLOURS = [
     "#bcbd22",
     "#17becf",
 ]
+
+
+class EpochAxis(pg.AxisItem):
+    """An x axis counted in epochs: ticks on whole epochs only (no 1.5, 2.5)."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph override
+        levels = super().tickSpacing(minVal, maxVal, size)
+        whole = [(spacing, offset) for spacing, offset in levels if spacing >= 1]
+        return whole or [(1.0, 0.0)]
+
+
+def epoch_axis() -> dict:
+    """``axisItems`` for a plot whose x axis counts epochs."""
+    return {"bottom": EpochAxis("bottom")}
+
+
+def class_ticks(names: list[str], max_chars: int = 6, max_ticks: int = 20) -> list[tuple]:
+    """Tick labels for classes along an axis: a prefix every name shares ("class 0", "class 1"
+    → "0", "1") is dropped; names still too long for the room become their index."""
+    k = len(names)
+    labels = [str(n) for n in names]
+    shared = _shared_word_prefix(labels)
+    if shared and all(len(n) > len(shared) for n in labels):
+        labels = [n[len(shared) :] for n in labels]
+    if k > 6 and max(len(n) for n in labels) > max_chars:
+        labels = [str(i) for i in range(k)]
+    step = max(1, -(-k // max_ticks))
+    return [(i, labels[i][:10]) for i in range(0, k, step)]
+
+
+def _shared_word_prefix(names: list[str]) -> str:
+    if len(names) < 2:
+        return ""
+    prefix = names[0]
+    for n in names[1:]:
+        while not n.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = prefix.rfind(" ")
+    return prefix[: cut + 1] if cut >= 0 else ""
 
 
 def pen(colour: str, width: float = 1.0, dashed: bool = False):
@@ -139,8 +179,8 @@ class LiveAxes:
 
 
 def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
-    """A new PlotWidget with Plateau's defaults."""
-    widget = pg.PlotWidget()
+    """A new PlotWidget with Plateau's defaults (whole-epoch ticks when x counts epochs)."""
+    widget = pg.PlotWidget(axisItems=epoch_axis() if x_label == "epoch" else None)
     configure_plot(widget, object_name, title, y_label, x_label)
     return widget
 
