@@ -96,6 +96,8 @@ class DataInspector(QWidget):
         k = len(train)
         self.train_bars.setOpts(x=np.arange(k) - 0.2, height=train, width=0.4)
         self.val_bars.setOpts(x=np.arange(k) + 0.2, height=val, width=0.4)
+        top = max(float(train.max()) if k else 1.0, 1.0)
+        self.histogram.getPlotItem().setYRange(0, top * 1.3, padding=0)  # room for the legend
         self.histogram.getPlotItem().getAxis("bottom").setTicks(
             [style.class_ticks(stats["classes"])]
         )

@@ -22,12 +22,15 @@ def to_pixmap(image: np.ndarray, size: int = CELL) -> QPixmap:
 
 
 class ImageGrid(QScrollArea):
-    """Images in rows of ``columns`` with a caption under each."""
+    """Images with a caption under each, in as many columns as fit the width (at most
+    ``columns``), so a narrow window scrolls down, never sideways."""
 
     def __init__(self, columns: int = 8, parent=None):
         super().__init__(parent)
-        self.columns = columns
+        self.max_columns = self.columns = columns
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._cells: list[QWidget] = []
         self._inner = QWidget()
         self._grid = QGridLayout(self._inner)
         self._grid.setSpacing(4)
@@ -40,6 +43,8 @@ class ImageGrid(QScrollArea):
             item = self._grid.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
+        self._cells = []
+        self.columns = self._fitting_columns()
         for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
             cell = QWidget()
             box = QVBoxLayout(cell)
@@ -54,4 +59,19 @@ class ImageGrid(QScrollArea):
             box.addWidget(picture)
             box.addWidget(text)
             self._grid.addWidget(cell, i // self.columns, i % self.columns)
+            self._cells.append(cell)
         self.count = len(captions)
+
+    def _fitting_columns(self) -> int:
+        room = self.viewport().width() - 8
+        return max(1, min(self.max_columns, room // (CELL + self._grid.spacing())))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        columns = self._fitting_columns()
+        if columns != self.columns and self._cells:
+            self.columns = columns
+            for cell in self._cells:
+                self._grid.removeWidget(cell)
+            for i, cell in enumerate(self._cells):
+                self._grid.addWidget(cell, i // columns, i % columns)
