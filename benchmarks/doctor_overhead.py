@@ -31,7 +31,7 @@ def timed(preset, out, doctor: bool) -> float:
     try:
         start = time.perf_counter()
         summary = Trainer(preset, out=out).fit()
-        assert summary["status"] == "finished"
+        assert summary.status == "finished"
         return time.perf_counter() - start
     finally:
         for name, method in saved.items():

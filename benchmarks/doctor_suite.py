@@ -22,7 +22,7 @@ def run(preset: Preset, out: str) -> tuple[dict, list[dict]]:
     from engine.runs import RunFiles
 
     summary = Trainer(preset, out=out).fit()
-    return summary, RunFiles(summary["run_dir"]).read_diagnosis()
+    return summary, RunFiles(summary.run_dir).read_diagnosis()
 
 
 def main() -> int:
@@ -43,8 +43,8 @@ def main() -> int:
         if top and top["fix"]:
             fixed = preset.with_changes(top["fix"]["set"]).with_changes({"name": name + "-fixed"})
             after, _ = run(fixed, out)
-            before_acc = summary["best_val_acc"] or 0.0
-            repaired = (after["best_val_acc"] or 0.0) > before_acc
+            before_acc = summary.best_val_acc or 0.0
+            repaired = (after.best_val_acc or 0.0) > before_acc
             repairs.append(repaired)
             change = (
                 f"{top['id']}: {top['fix']['set']} → {before_acc:.3f} → {after['best_val_acc']:.3f}"

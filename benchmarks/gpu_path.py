@@ -117,22 +117,24 @@ def interleaved_rates(fast: Preset, naive: NaiveLoop) -> tuple[list[float], list
             naive_rates.append(naive.epoch())
 
     summary = Trainer(fast, out=tempfile.mkdtemp()).fit(on_event)
-    if summary["status"] != "finished":
+    if summary.status != "finished":
         raise SystemExit(f"the Plateau run ended {summary['status']}: {summary.get('error')}")
     from engine.runs import RunFiles
 
-    rows = RunFiles(summary["run_dir"]).read_metrics()
-    return [r["samples_per_s"] for r in rows], naive_rates
+    rows = RunFiles(summary.run_dir).read_metrics()
+    return [r.samples_per_s for r in rows], naive_rates
 
 
 def sync_sites(p: Preset) -> tuple[collections.Counter, collections.Counter, int]:
     """Host synchronizations of a one-epoch run, by engine source line: (inside the step loop,
     elsewhere, steps)."""
-    source, first = inspect.getsourcelines(Trainer._train_epoch)
-    loop = next(i for i, s in enumerate(source) if "for b in range(self.steps_per_epoch)" in s)
+    from engine.training import epoch as epoch_module
+
+    source, first = inspect.getsourcelines(epoch_module.train_epoch)
+    loop = next(i for i, s in enumerate(source) if "for b in range(n_steps)" in s)
     end = next(i for i, s in enumerate(source) if s.strip().startswith("totals ="))
     loop_lines = range(first + loop, first + end)
-    trainer_file = inspect.getsourcefile(Trainer)
+    trainer_file = inspect.getsourcefile(epoch_module)
     inside: collections.Counter = collections.Counter()
     outside: collections.Counter = collections.Counter()
 
@@ -156,7 +158,7 @@ def sync_sites(p: Preset) -> tuple[collections.Counter, collections.Counter, int
             trainer.fit()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    return inside, outside, trainer.steps_per_epoch
+    return inside, outside, trainer.a.steps_per_epoch
 
 
 def main() -> int:

@@ -17,7 +17,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 ROUNDS = 5
 
@@ -53,7 +52,7 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
         last[0] = now
 
     probe.timeout.connect(tick)
-    w._show_preset(preset)
+    w.editor.show(preset)
     # the preset's data inspection, model summary and LR preview settle first, as they do
     # between opening a preset and pressing Start
     spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.idle(), 60)
@@ -119,13 +118,13 @@ def redraw_ms(app, points: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    app = QApplication([])
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     from engine import preset as presets
-    from workbench.main_window import MainWindow
-    from workbench.session import training_threads
+    from workbench.app import build_window, start_application
+    from workbench.bridge.training_session import training_threads
 
-    w = MainWindow()
+    app = start_application()
+    w = build_window()
     w.settings.set("workspace", tempfile.mkdtemp())
     w.resize(1500, 900)
     w.show()
@@ -178,7 +177,7 @@ def main() -> int:
         f"{whole10k:.2f} / {whole100k:.2f} ms"
     )
     # Stop: from the action to the training thread ending, against one batch's time
-    w._show_preset(preset.with_changes({"train.epochs": 200, "train.batch_size": 64}))
+    w.editor.show(preset.with_changes({"train.epochs": 200, "train.batch_size": 64}))
     w.start()
     spin(app, lambda: len(w.run_view.live.step) > 20 if w.run_view.live else False)
     steps = w.run_view.live.step.view()

@@ -29,7 +29,7 @@ CASES = cases()
 
 def engine_run(preset, out, consumer) -> list[float]:
     summary = Trainer(preset, out=out).fit(consumer)
-    return [r["train_loss"] for r in RunFiles(summary["run_dir"]).read_metrics()]
+    return [r.train_loss for r in RunFiles(summary.run_dir).read_metrics()]
 
 
 def main() -> int:

@@ -17,13 +17,13 @@ import os, sys, time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
-app = QApplication([])
-from workbench.main_window import MainWindow
+from workbench.app import build_window, start_application
 from engine import preset
-w = MainWindow()
+app = start_application()
+w = build_window()
 w.settings.set("workspace", sys.argv[2])
 w.show()
-w._show_preset(preset.load(preset.default_preset_path()).with_changes({"train.epochs": 3}))
+w.editor.show(preset.load(preset.default_preset_path()).with_changes({"train.epochs": 3}))
 w.start()
 deadline = time.monotonic() + 120
 while w.session.is_active() and time.monotonic() < deadline:

@@ -18,9 +18,9 @@ import sys
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
-app = QApplication([])
-from workbench.main_window import MainWindow
-w = MainWindow()
+from workbench.app import build_window, start_application
+app = start_application()
+w = build_window()
 w.show()
 app.processEvents()
 print("shown", "torch" in sys.modules and hasattr(sys.modules["torch"], "nn"), flush=True)

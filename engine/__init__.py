@@ -1,5 +1,5 @@
 """Plateau's engine: presets, data, models and the training loop. Never imports Qt."""
 
-from engine.preset import Preset, PresetError
+from engine.preset import Preset
 
-__all__ = ["Preset", "PresetError"]
+__all__ = ["Preset"]

@@ -8,7 +8,6 @@ atomic on POSIX and Windows).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import tempfile
@@ -63,17 +62,3 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomically write ``obj`` as indented JSON."""
     return write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def torch_bytes(obj: Any) -> bytes:
-    """``torch.save`` into memory (a pickling error then leaves no file behind)."""
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def write_torch(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically ``torch.save`` ``obj``."""
-    return write_bytes(path, torch_bytes(obj))

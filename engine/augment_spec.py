@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from engine.preset_error import PresetError
+from engine.errors import PresetError
 
 # name -> (needs a number, allowed range, what the number means)
 AUGMENTS = {

@@ -7,6 +7,7 @@ file never runs code from it.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -24,10 +25,17 @@ FORMAT = "plateau-checkpoint/1"
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], *also: str | Path) -> Path:
     """Write a checkpoint atomically (serialized once, also to the paths in ``also``)."""
-    data = atomic.torch_bytes({"format": FORMAT, **state})
+    data = torch_bytes({"format": FORMAT, **state})
     for extra in also:
         atomic.write_bytes(extra, data)
     return atomic.write_bytes(path, data)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` into memory (a pickling error then leaves no file behind)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -302,10 +302,9 @@ def _run(
     finally:
         signal.signal(signal.SIGINT, previous)
         printer.close()
-    status = summary["status"]
-    if status == "failed":
+    if summary.status == "failed":
         if not args.json:
-            print(f"training failed: {summary.get('error')}", file=sys.stderr)
-            print(f"hint: {summary.get('hint')}", file=sys.stderr)
-        return 1, summary["run_dir"]
-    return (130 if status == "stopped" else 0), summary["run_dir"]
+            print(f"training failed: {summary.error}", file=sys.stderr)
+            print(f"hint: {summary.hint}", file=sys.stderr)
+        return 1, summary.run_dir
+    return (130 if summary.status == "stopped" else 0), summary.run_dir

@@ -40,21 +40,16 @@ def ending(event: ev.RunFinished | ev.RunStopped | ev.RunFailed) -> str:
     """How a run ended, in one sentence: finished, stopped early (why, and which epoch's weights
     ``best.pt`` holds), stopped, or failed."""
     s = event.summary
-    done, planned = s.get("epochs_completed", 0), s.get("epochs_planned", 0)
-    best = s.get("best_val_acc")
+    done, planned = s.epochs_completed, s.epochs_planned
     best_text = (
-        f"; best.pt holds epoch {s['best_epoch']} (best validation accuracy {best:.4f})"
-        if best is not None and s.get("best_epoch")
+        f"; best.pt holds epoch {s.best_epoch} (best validation accuracy {s.best_val_acc:.4f})"
+        if s.best_val_acc is not None and s.best_epoch
         else ""
     )
-    if s.get("early_stopped"):
-        patience = s.get("early_stopping_patience") or 0
-        loss_epoch = s.get("best_val_loss_epoch")
-        why = f"validation loss did not improve for {count(patience, 'epoch')}" + (
-            f" after its best ({s['best_val_loss']:.4g} at epoch {loss_epoch})"
-            if loss_epoch
-            else ""
-        )
+    if s.early_stopped:
+        why = f"validation loss did not improve for {count(s.early_stopping_patience, 'epoch')}"
+        if s.best_val_loss_epoch:
+            why += f" after its best ({s.best_val_loss:.4g} at epoch {s.best_val_loss_epoch})"
         return f"stopped early after {done} of {count(planned, 'epoch')}: {why}{best_text}"
     if isinstance(event, ev.RunFinished):
         return f"finished after {count(done, 'epoch')}{best_text}"
@@ -125,13 +120,13 @@ class ProgressPrinter:
             self._close_bar()
             m = event.metrics
             tqdm.write(
-                f"epoch {m['epoch']:>3}/{self.epochs}  train loss {m['train_loss']:.4f} "
-                f"acc {m['train_acc']:.4f}  val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}  "
-                f"lr {m['lr']:.3g}  {m['seconds']:.1f}s  {m['samples_per_s']:,.0f} samples/s",
+                f"epoch {m.epoch:>3}/{self.epochs}  train loss {m.train_loss:.4f} "
+                f"acc {m.train_acc:.4f}  val loss {m.val_loss:.4f} acc {m.val_acc:.4f}  "
+                f"lr {m.lr:.3g}  {m.seconds:.1f}s  {m.samples_per_s:,.0f} samples/s",
                 file=self.stream,
             )
-            if m["epoch"] < self.epochs:
-                self._open_bar(m["epoch"] + 1, self.batches)
+            if m.epoch < self.epochs:
+                self._open_bar(m.epoch + 1, self.batches)
         elif isinstance(event, ev.Diagnosis):
             for f in event.findings:
                 if f["id"] not in self.reported:
@@ -144,7 +139,7 @@ class ProgressPrinter:
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             self._close_bar()
             print(ending(event), file=self.stream)
-            print(f"run directory: {event.summary['run_dir']}", flush=True, file=self.stream)
+            print(f"run directory: {event.summary.run_dir}", flush=True, file=self.stream)
 
     def _open_bar(self, epoch: int, batches: int) -> None:
         """A bar per epoch, opened when the epoch starts so its rate is right."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.preset import PresetError
+from engine.errors import PresetError
 
 
 def available_devices() -> list[tuple[str, str]]:

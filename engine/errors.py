@@ -1,10 +1,20 @@
-"""Errors the engine raises for bad input or failed runs; each carries a message for a person."""
+"""Errors the engine raises for bad input or failed runs; each carries a message for a person.
+(No imports: every layer, the window included, can raise and catch them cheaply.)"""
 
 from __future__ import annotations
 
 
+class PresetError(ValueError):
+    """A preset that cannot be used; the message names the key and what would be accepted."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
 class DataError(ValueError):
-    """The data a preset points at cannot be used (missing files, no images, one class, …)."""
+    """The data a preset points at cannot be used (missing files, no images, one class, …);
+    ``key`` names the preset key to change."""
 
     def __init__(self, message: str, key: str | None = None):
         super().__init__(message)

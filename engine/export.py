@@ -127,8 +127,7 @@ def verification_inputs(state: dict) -> tuple[torch.Tensor, str]:
     """Up to 256 normalized validation images of the checkpoint's data (or, when that data is
     not on this machine, seeded random inputs of the same shape)."""
     from engine.data import load_data
-    from engine.errors import DataError
-    from engine.preset import PresetError
+    from engine.errors import DataError, PresetError
 
     try:
         data = load_data(from_dict(state["preset"]))

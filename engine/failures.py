@@ -3,8 +3,7 @@ and a hint (what to change, or how to see more)."""
 
 from __future__ import annotations
 
-from engine.errors import CheckpointError, DataError, TrainingError
-from engine.preset_error import PresetError
+from engine.errors import CheckpointError, DataError, PresetError, TrainingError
 
 BUG_HINT = (
     "this looks like a bug: run the same preset with 'plateau-train PRESET' to see the whole "
@@ -55,8 +54,6 @@ def explain(exc: BaseException) -> tuple[str, str]:
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(exc, torch.OutOfMemoryError)
+    """torch's OutOfMemoryError (and its CUDA alias), known by name so this module imports no
+    torch."""
+    return any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.events import PerClassMetrics
+
 
 def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts with rows = true class, columns = predicted class (computed where the tensors are)."""
@@ -11,7 +13,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
     return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
-def per_class(confusion: list[list[int]]) -> dict[str, list[float] | list[int]]:
+def per_class(confusion) -> PerClassMetrics:
     """Precision, recall, F1 and support per class; 0 where a ratio has no denominator."""
     cm = torch.tensor(confusion, dtype=torch.float64)
     tp = cm.diag()
@@ -23,9 +25,9 @@ def per_class(confusion: list[list[int]]) -> dict[str, list[float] | list[int]]:
     f1 = torch.where(
         denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp)
     )
-    return {
-        "precision": [round(v, 6) for v in precision.tolist()],
-        "recall": [round(v, 6) for v in recall.tolist()],
-        "f1": [round(v, 6) for v in f1.tolist()],
-        "support": [int(v) for v in support.tolist()],
-    }
+    return PerClassMetrics(
+        precision=tuple(round(v, 6) for v in precision.tolist()),
+        recall=tuple(round(v, 6) for v in recall.tolist()),
+        f1=tuple(round(v, 6) for v in f1.tolist()),
+        support=tuple(int(v) for v in support.tolist()),
+    )

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from engine.preset import ModelConfig, PresetError
+from engine.errors import PresetError
+from engine.preset import ModelConfig
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import atomic
 from engine import preset as presets
+from engine.events import EpochMetrics, RunSummary
 
 
 def create_run_dir(out: str | Path, name: str) -> Path:
@@ -84,14 +85,19 @@ class RunFiles:
     def read_preset(self) -> presets.Preset:
         return presets.load(self.path / "preset.toml")
 
-    def read_metrics(self) -> list[dict]:
+    def read_metrics(self) -> list[EpochMetrics]:
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [
+            EpochMetrics.from_json(json.loads(line))
+            for line in path.read_text().splitlines()
+            if line.strip()
+        ]
 
-    def write_metrics(self, rows: list[dict]) -> None:
-        atomic.write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    def write_metrics(self, rows: list[EpochMetrics]) -> None:
+        text = "".join(json.dumps(r.to_json()) + "\n" for r in rows)
+        atomic.write_text(self.path / "metrics.jsonl", text)
 
     def write_steps(self, log: StepLog) -> None:
         buffer = io.BytesIO()
@@ -111,15 +117,25 @@ class RunFiles:
         except (OSError, ValueError, KeyError):
             return StepLog()
 
-    def write_summary(self, summary: dict) -> None:
-        atomic.write_json(self.path / "summary.json", summary)
+    def write_summary(self, summary: RunSummary) -> None:
+        atomic.write_json(self.path / "summary.json", summary.to_json())
 
-    def read_summary(self) -> dict:
-        path = self.path / "summary.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+    def read_summary(self) -> RunSummary | None:
+        """The run's summary; None when it has none yet (or it is unreadable)."""
+        try:
+            return RunSummary.from_json(json.loads((self.path / "summary.json").read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
 
     def write_doctor_state(self, state: dict) -> None:
         atomic.write_json(self.path / "doctor.json", state)
+
+    def read_doctor_state(self) -> dict | None:
+        """What the doctor saved for re-diagnosis (None for a run without it)."""
+        try:
+            return json.loads((self.path / "doctor.json").read_text())
+        except (OSError, ValueError):
+            return None
 
     def write_diagnosis(self, findings: list[dict]) -> None:
         atomic.write_json(self.path / "diagnosis.json", findings)

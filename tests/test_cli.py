@@ -37,7 +37,7 @@ def test_digits_preset_reaches_97_percent(tmp_path):
     run_dir = Path(out.strip().splitlines()[-1].removeprefix("run directory: "))
     rows = RunFiles(run_dir).read_metrics()
     assert len(rows) == 15
-    assert max(r["val_acc"] for r in rows) >= 0.97
+    assert max(r.val_acc for r in rows) >= 0.97
 
 
 def test_json_mode_prints_one_event_per_line(tmp_path):
@@ -90,7 +90,7 @@ def test_resume_continues_a_stopped_run(tmp_path):
     second = run_cli("resume", run_dir, "--epochs", "3")
     assert second.returncode == 0, second.stderr
     rows = RunFiles(run_dir).read_metrics()
-    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r.epoch for r in rows] == [1, 2, 3]
     assert RunFiles(run_dir).read_preset().train.epochs == 3
     bad = run_cli("resume", tmp_path / "nothing-here")
     assert bad.returncode == 2 and "not a run directory" in bad.stderr

@@ -20,7 +20,7 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import DataError
 from engine.preset import Preset
 from engine.runs import RunFiles
-from engine.trainer import TIMING_FIELDS, Trainer
+from engine.trainer import Trainer
 from tests.conftest import tiny_preset
 
 MARKER = Path("/tmp/plateau-pwned-by-checkpoint")
@@ -43,10 +43,10 @@ def _cli(*args, timeout=300):
 @pytest.fixture
 def evil_run(tmp_path):
     run = Trainer(tiny_preset(**{"train.epochs": 1}), out=tmp_path).fit()
-    last = RunFiles(run["run_dir"]).last_checkpoint
+    last = RunFiles(run.run_dir).last_checkpoint
     torch.save({"format": "plateau-checkpoint/1", "model": {}, "payload": _Evil()}, last)
     MARKER.unlink(missing_ok=True)
-    return Path(run["run_dir"]), last
+    return Path(run.run_dir), last
 
 
 @pytest.mark.parametrize("command", ["resume", "predict", "export"])
@@ -69,7 +69,7 @@ def test_checkpoint_that_would_run_code_is_refused_everywhere(evil_run, tmp_path
 
 def test_truncated_checkpoint_gives_a_clear_message(tmp_path):
     run = Trainer(tiny_preset(**{"train.epochs": 1}), out=tmp_path).fit()
-    last = RunFiles(run["run_dir"]).last_checkpoint
+    last = RunFiles(run.run_dir).last_checkpoint
     last.write_bytes(last.read_bytes()[:200])
     result = _cli("export", last)
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
@@ -114,10 +114,7 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(tmp_path):
     preset_file = tmp_path / "p.toml"
     presets.save(p, preset_file)
     reference = Trainer(p, out=tmp_path / "ref").fit()
-    expected = [
-        {k: v for k, v in r.items() if k not in TIMING_FIELDS}
-        for r in RunFiles(reference["run_dir"]).read_metrics()
-    ]
+    expected = [r.without_timing() for r in RunFiles(reference.run_dir).read_metrics()]
     out = tmp_path / "runs"
     rng = random.Random(0)
     run_dir = None
@@ -138,7 +135,9 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(tmp_path):
             text=True,
         )
         if kills < 20:
-            assert not run_dir or RunFiles(run_dir).read_summary().get("status") != "finished"
+            assert (
+                not run_dir or getattr(RunFiles(run_dir).read_summary(), "status", "") != "finished"
+            )
             # wait for the run to start, then kill it a random moment later
             first = proc.stdout.readline()
             if first and run_dir is None:
@@ -158,12 +157,9 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(tmp_path):
         break
     assert kills == 20
     _check_run_files(run_dir)
-    rows = [
-        {k: v for k, v in r.items() if k not in TIMING_FIELDS}
-        for r in RunFiles(run_dir).read_metrics()
-    ]
+    rows = [r.without_timing() for r in RunFiles(run_dir).read_metrics()]
     assert rows == expected
-    assert RunFiles(run_dir).read_summary()["status"] == "finished"
+    assert RunFiles(run_dir).read_summary().status == "finished"
 
 
 def test_exception_in_forward_names_layer_and_shapes(runs_dir, monkeypatch):
@@ -184,21 +180,21 @@ def test_exception_in_forward_names_layer_and_shapes(runs_dir, monkeypatch):
         engine.models.BUILDERS, "mlp", lambda cfg, shape, classes: BreaksOnBigBatches(classes)
     )
     summary = Trainer(tiny_preset(**{"model.arch": "mlp"}), out=runs_dir).fit()
-    assert summary["status"] == "failed"
-    assert "layer 'odd' (Linear with input (32, 64))" in summary["error"]
-    assert RunFiles(summary["run_dir"]).read_summary()["status"] == "failed"
+    assert summary.status == "failed"
+    assert "layer 'odd' (Linear with input (32, 64))" in summary.error
+    assert RunFiles(summary.run_dir).read_summary().status == "failed"
 
 
 def test_out_of_memory_suggests_a_smaller_batch(runs_dir, monkeypatch):
     import engine.trainer as trainer_module
 
-    def oom(self, events):
+    def oom(*args):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(trainer_module.Trainer, "_train_epoch", oom)
+    monkeypatch.setattr(trainer_module, "train_epoch", oom)
     summary = Trainer(tiny_preset(), out=runs_dir).fit()
-    assert summary["status"] == "failed" and "out of memory" in summary["error"]
-    assert "train.batch_size" in summary["hint"]
+    assert summary.status == "failed" and "out of memory" in summary.error
+    assert "train.batch_size" in summary.hint
 
 
 def test_unwritable_output_folder_is_bad_input(tmp_path):
@@ -232,9 +228,9 @@ def test_disk_full_mid_run_fails_clearly_and_keeps_last_checkpoint(runs_dir, mon
 
     monkeypatch.setattr(engine.runs.RunFiles, "write_metrics", full_disk)
     summary = Trainer(tiny_preset(), out=runs_dir).fit()
-    assert summary["status"] == "failed"
-    assert "No space left on device" in summary["error"] and "free disk space" in summary["hint"]
-    run = RunFiles(summary["run_dir"])
+    assert summary.status == "failed"
+    assert "No space left on device" in summary.error and "free disk space" in summary.hint
+    run = RunFiles(summary.run_dir)
     assert load_checkpoint(run.last_checkpoint)["epoch"] == 1
     assert len(run.read_metrics()) == 1
 

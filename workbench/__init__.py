@@ -1,5 +1,5 @@
-"""Plateau's desktop app (PySide6 + pyqtgraph). Talks to the engine only through
-``workbench.session``."""
+"""Plateau's desktop app (PySide6 + pyqtgraph). Widgets read presets and run files; everything
+that runs torch goes through :mod:`workbench.bridge` (its docstring states the rule)."""
 
 
 def __getattr__(name):

@@ -61,19 +61,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plateau: {problem}", file=sys.stderr)
         return 1
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Plateau")
-    app.setOrganizationName("Plateau")
-
-    from workbench.main_window import MainWindow
-
-    window = MainWindow()
+    app = start_application()
+    window = build_window()
     if args.preset:
         window.load_preset(args.preset)
     window.show()
     return app.exec()
+
+
+def start_application():
+    """The QApplication and the process-wide policies that belong to it: its names, and garbage
+    collection on the GUI thread only (see :mod:`workbench.bridge.gc_policy`)."""
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.bridge.gc_policy import collect_garbage_on_gui_thread
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Plateau")
+    app.setOrganizationName("Plateau")
+    collect_garbage_on_gui_thread()
+    return app
+
+
+def build_window():
+    """The composition root: settings, the training session and the job runner, handed to the
+    window."""
+    from workbench.bridge.jobs import BackgroundJobs
+    from workbench.bridge.training_session import TrainingSession
+    from workbench.main_window import MainWindow
+    from workbench.settings import Settings
+
+    window = MainWindow(Settings(), TrainingSession(), BackgroundJobs())
+    window.session.setParent(window)
+    window.jobs.setParent(window)
+    return window
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ Events only append here (cheap); plots read from it when the paint timer fires.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from engine.events import EpochMetrics
 
 
 class GrowingArray:
@@ -45,7 +48,7 @@ class RunHistory:
     run_dir: str = ""
     steps_per_epoch: int = 0
     class_names: list[str] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
+    epochs: list[EpochMetrics] = field(default_factory=list)
     step: GrowingArray = field(default_factory=GrowingArray)
     loss: GrowingArray = field(default_factory=GrowingArray)
     lr: GrowingArray = field(default_factory=GrowingArray)
@@ -71,26 +74,50 @@ class RunHistory:
                 buffer.truncate(keep)
         self.version += 1
 
-    def add_epoch(self, metrics: dict) -> None:
+    def add_epoch(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
         self.version += 1
 
-    def column(self, key: str) -> np.ndarray:
-        return np.array([row[key] for row in self.epochs], dtype=np.float64)
+    def series(self, pick: Callable[[EpochMetrics], float]) -> np.ndarray:
+        """One number per epoch, e.g. ``history.series(lambda m: m.val_acc)``."""
+        return np.array([pick(m) for m in self.epochs], dtype=np.float64)
 
     def epoch_numbers(self) -> np.ndarray:
-        return self.column("epoch") if self.epochs else np.empty(0)
+        return self.series(lambda m: m.epoch)
 
     def best_epoch(self) -> int | None:
+        """The epoch of the best validation accuracy (what ``best.pt`` holds)."""
         if not self.epochs:
             return None
-        acc = self.column("val_acc")
-        return int(self.epochs[int(np.argmax(acc))]["epoch"])
+        return max(self.epochs, key=lambda m: m.val_acc).epoch
 
     @classmethod
-    def from_rows(cls, name: str, run_dir: str, rows: list[dict]) -> RunHistory:
+    def from_rows(cls, name: str, run_dir: str, rows: list[EpochMetrics]) -> RunHistory:
         """A finished run's history from its ``metrics.jsonl`` rows."""
         history = cls(name=name, run_dir=run_dir)
         for row in rows:
             history.add_epoch(row)
+        return history
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str) -> RunHistory:
+        """A past run's history as its files recorded it: epochs (``metrics.jsonl``), step
+        readings (``steps.npz``), class names and epoch length (``summary.json``)."""
+        from pathlib import Path
+
+        from engine.runs import RunFiles
+
+        files = RunFiles(run_dir)
+        try:
+            rows = files.read_metrics()
+        except (OSError, ValueError, KeyError):
+            rows = []
+        history = cls.from_rows(Path(run_dir).name, str(run_dir), rows)
+        summary = files.read_summary()
+        if summary is not None:
+            history.class_names = list(summary.class_names)
+            history.steps_per_epoch = summary.steps_per_epoch
+        steps = files.read_steps()
+        if len(steps):
+            history.add_steps(steps.step, steps.loss, steps.lr)
         return history

@@ -20,7 +20,6 @@ def default_workspace() -> str:
 
 DEFAULTS: dict[str, Any] = {
     "window/geometry": QByteArray(),
-    "window/state": QByteArray(),
     "window/splitter": QByteArray(),
     "recent/presets": [],
     "folders/presets": "",

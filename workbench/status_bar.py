@@ -7,6 +7,7 @@ import time
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from engine.events import RunSummary
 from engine.wording import count
 
 # the widest text each label shows, so labels do not jump as their numbers change
@@ -129,20 +130,18 @@ class RunStatusBar:
 
     # ------------------------------------------------------------------ a past run
 
-    def show_summary(self, summary: dict, samples_per_s: float | None) -> None:
-        """What a finished, stopped or failed run recorded."""
+    def show_summary(self, summary: RunSummary | None, samples_per_s: float | None) -> None:
+        """What a finished, stopped or failed run recorded (None: a run without a summary)."""
         self.watch.stop()
         self.clear()
-        if not summary:
+        if summary is None:
             return
-        device = summary.get("device")
-        self.labels["device"].setText(f"device: {device}" if device else "")
-        status = summary.get("status", "")
-        self.labels["state"].setText("stopped early" if summary.get("early_stopped") else status)
-        done, planned = summary.get("epochs_completed", 0), summary.get("epochs_planned", 0)
+        s = summary
+        self.labels["device"].setText(f"device: {s.device}" if s.device else "")
+        self.labels["state"].setText("stopped early" if s.early_stopped else s.status)
+        done, planned = s.epochs_completed, s.epochs_planned
         self.labels["epoch"].setText(f"epoch {done}/{planned}" if planned else "")
         if samples_per_s:
             self.labels["speed"].setText(f"{samples_per_s:,.0f} samples/s")
-        if summary.get("seconds") is not None:
-            self.labels["elapsed"].setText(clock(summary["seconds"]))
+        self.labels["elapsed"].setText(clock(s.seconds))
         self.labels["elapsed"].setToolTip(f"training time of {count(done, 'epoch')}")

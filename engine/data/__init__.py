@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.data.balance import class_counts
-from engine.data.sources import SourceData, load_source
+from engine.data.source_data import SourceData
+from engine.data.sources import load_source
 from engine.data.split import stratified_split, thin_classes
 from engine.errors import DataError
 from engine.preset import Preset

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.data.decode import GRAY_MODES, UnreadableImage, open_image, to_array
-from engine.data.sources import SourceData
+from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.wording import count
 

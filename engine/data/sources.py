@@ -8,28 +8,15 @@ normalization can be applied per batch on the training device.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.data.folder import image_folder
+from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.preset import DataConfig
-
-
-@dataclass
-class SourceData:
-    """Images and labels as a source delivers them, before splitting and normalization."""
-
-    x: torch.Tensor  # N×C×H×W, uint8 or float32
-    y: torch.Tensor  # N, int64
-    class_names: list[str]
-    value_max: float  # the format's largest value: 255 for bytes, 16 for digits, 1 for floats
-    x_val: torch.Tensor | None = None  # the source's own validation split, if it has one
-    y_val: torch.Tensor | None = None
-    skipped: list[dict] = field(default_factory=list)  # unreadable files: {file, reason}
-    origin: str = ""
 
 
 def load_source(cfg: DataConfig, seed: int) -> SourceData:
@@ -39,8 +26,6 @@ def load_source(cfg: DataConfig, seed: int) -> SourceData:
     if cfg.source == "synthetic":
         return synthetic(cfg, seed)
     if cfg.source == "folder":
-        from engine.data.folder import image_folder
-
         return image_folder(cfg.root, cfg.image_size)
     return torchvision_dataset(cfg)
 

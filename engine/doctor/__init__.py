@@ -10,6 +10,7 @@ from __future__ import annotations
 from engine.doctor import epoch_rules as er
 from engine.doctor import preflight as pf
 from engine.doctor.finding import Finding, merge, ordered
+from engine.events import EpochMetrics
 from engine.preset import Preset
 
 __all__ = ["Doctor", "Finding", "diagnose_run"]
@@ -44,9 +45,9 @@ class Doctor:
         if self.divergence is None or ratio > self.divergence["ratio"]:
             self.divergence = {"ratio": ratio, "step": step, "epoch": epoch}
 
-    def after_epoch(self, rows: list[dict], probe: dict | None = None) -> list[Finding]:
+    def after_epoch(self, rows: list[EpochMetrics], probe: dict | None = None) -> list[Finding]:
         if probe is not None:
-            self.probes[rows[-1]["epoch"]] = probe
+            self.probes[rows[-1].epoch] = probe
         ctx = er.EpochContext(self.preset, self.stats, rows, self.probes, self.divergence)
         found = [
             er.overfitting(ctx),
@@ -78,7 +79,7 @@ class Doctor:
         return self.findings()
 
     @classmethod
-    def from_state(cls, preset: Preset, state: dict, rows: list[dict]) -> Doctor:
+    def from_state(cls, preset: Preset, state: dict, rows: list[EpochMetrics]) -> Doctor:
         """A doctor restored from ``doctor.json``/a checkpoint, replayed over ``rows``."""
         doctor = cls(preset, state["stats"], state["normalization"], state["steps_per_epoch"])
         doctor.preflight_found = [Finding(**f) for f in state["preflight"]]
@@ -106,18 +107,14 @@ class Doctor:
 
 def diagnose_run(run_dir) -> list[Finding]:
     """Re-run the rules over a run directory's files (pre-flight findings as recorded)."""
-    import json
-    from pathlib import Path
-
     from engine.runs import RunFiles
 
     files = RunFiles(run_dir)
     preset = files.read_preset()
     rows = files.read_metrics()
-    state_path = Path(run_dir) / "doctor.json"
-    if not state_path.exists():
+    state = files.read_doctor_state()
+    if state is None:
         return [Finding(**f) for f in files.read_diagnosis()]
-    state = json.loads(state_path.read_text())
     doctor = Doctor.from_state(preset, state, [])
     for f in files.read_diagnosis():
         if f["id"] == "non-finite-loss":

@@ -10,8 +10,10 @@ import math
 from dataclasses import dataclass, field
 
 from engine.doctor.finding import Finding, fix_set
+from engine.doctor.preflight import imbalance_finding
+from engine.events import EpochMetrics
 from engine.preset import Preset
-from engine.wording import class_label, count
+from engine.wording import count
 
 MIN_EPOCHS = 3  # most trend rules wait for this many epochs
 OVERFIT_GAP = 0.10  # train − val accuracy …
@@ -40,16 +42,25 @@ class EpochContext:
 
     preset: Preset
     stats: dict
-    rows: list[dict]
+    rows: list[EpochMetrics]
     probes: dict[int, dict] = field(default_factory=dict)  # epoch -> probe result
     divergence: dict | None = None  # worst EMA/best ratio seen: {"ratio", "step", "epoch"}
 
     @property
     def epoch(self) -> int:
-        return self.rows[-1]["epoch"]
+        return self.rows[-1].epoch
 
-    def col(self, key: str) -> list[float]:
-        return [r[key] for r in self.rows]
+    def train_acc(self) -> list[float]:
+        return [r.train_acc for r in self.rows]
+
+    def val_acc(self) -> list[float]:
+        return [r.val_acc for r in self.rows]
+
+    def train_loss(self) -> list[float]:
+        return [r.train_loss for r in self.rows]
+
+    def val_loss(self) -> list[float]:
+        return [r.val_loss for r in self.rows]
 
     @property
     def lr0(self) -> float:
@@ -67,7 +78,7 @@ def lower_lr(ctx: EpochContext) -> float:
 
 
 def _chance(ctx: EpochContext) -> tuple[float, float]:
-    support = ctx.rows[-1]["per_class"]["support"]
+    support = ctx.rows[-1].per_class.support
     n = max(sum(support), 1)
     chance = max(max(support) / n, 1 / len(support))
     return chance, math.sqrt(chance * (1 - chance) / n)
@@ -77,9 +88,9 @@ def overfitting(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS:
         return None
     r = ctx.rows[-1]
-    gap = r["train_acc"] - r["val_acc"]
-    limit = OVERFIT_GAP_HIGH_TRAIN if r["train_acc"] > 0.9 else OVERFIT_GAP
-    losses = ctx.col("val_loss")
+    gap = r.train_acc - r.val_acc
+    limit = OVERFIT_GAP_HIGH_TRAIN if r.train_acc > 0.9 else OVERFIT_GAP
+    losses = ctx.val_loss()
     best = min(range(len(losses)), key=losses.__getitem__)
     if gap < limit or losses[-1] < losses[best] * VAL_LOSS_RISE or best == len(losses) - 1:
         return None
@@ -90,8 +101,8 @@ def overfitting(ctx: EpochContext) -> Finding | None:
         "overfitting",
         "warning",
         "The model is overfitting",
-        f"train accuracy {r['train_acc']:.2f} vs validation {r['val_acc']:.2f} at epoch "
-        f"{r['epoch']} (gap {gap:.2f}); validation loss rose from {losses[best]:.3g} "
+        f"train accuracy {r.train_acc:.2f} vs validation {r.val_acc:.2f} at epoch "
+        f"{r.epoch} (gap {gap:.2f}); validation loss rose from {losses[best]:.3g} "
         f"(epoch {best + 1}) to {losses[-1]:.3g}.",
         fix_set(**changes),
         epoch=best + 1,
@@ -103,7 +114,7 @@ def excessive_augmentation(ctx: EpochContext) -> Finding | None:
     if not aug or len(ctx.rows) < MIN_EPOCHS:
         return None
     recent = ctx.rows[-MIN_EPOCHS:]
-    gap = sum(r["val_acc"] - r["train_acc"] for r in recent) / len(recent)
+    gap = sum(r.val_acc - r.train_acc for r in recent) / len(recent)
     if gap < AUGMENT_GAP:
         return None
     mild = [a for a in aug if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= 4)]
@@ -115,7 +126,7 @@ def excessive_augmentation(ctx: EpochContext) -> Finding | None:
         f"{len(recent)} epochs with augment = {aug}: the network trains on images harder than "
         "the ones it is tested on.",
         fix_set(**{"data.augment": mild}),
-        epoch=recent[0]["epoch"],
+        epoch=recent[0].epoch,
     )
 
 
@@ -123,8 +134,8 @@ def no_signal(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS:
         return None
     chance, sigma = _chance(ctx)
-    best_val = max(ctx.col("val_acc"))
-    train = ctx.col("train_acc")
+    best_val = max(ctx.val_acc())
+    train = ctx.train_acc()
     if best_val > chance + CHANCE_SIGMAS * sigma or train[-1] - min(train) < TRAIN_RISE:
         return None
     return Finding(
@@ -143,8 +154,8 @@ def no_signal(ctx: EpochContext) -> Finding | None:
 def lr_too_high(ctx: EpochContext) -> Finding | None:
     d = ctx.divergence
     r = ctx.rows[-1]
-    k = len(r["per_class"]["support"])
-    stuck = r["train_loss"] > 0.9 * math.log(k) and ctx.lr0 > LARGE_LR_FACTOR * ctx.default_lr
+    k = len(r.per_class.support)
+    stuck = r.train_loss > 0.9 * math.log(k) and ctx.lr0 > LARGE_LR_FACTOR * ctx.default_lr
     diverged = d is not None and d["ratio"] > DIVERGENCE_RATIO
     if not (diverged or stuck):
         return None
@@ -156,8 +167,8 @@ def lr_too_high(ctx: EpochContext) -> Finding | None:
         )
     if stuck:
         evidence.append(
-            f"training loss is still {r['train_loss']:.3g} (≈ ln {k} = {math.log(k):.3g}, "
-            f"untrained) at epoch {r['epoch']} with lr {ctx.lr0:g}, "
+            f"training loss is still {r.train_loss:.3g} (≈ ln {k} = {math.log(k):.3g}, "
+            f"untrained) at epoch {r.epoch} with lr {ctx.lr0:g}, "
             f"{ctx.lr0 / ctx.default_lr:.0f}× the usual {ctx.default_lr:g} for "
             f"{ctx.preset.train.optimizer.name}"
         )
@@ -167,7 +178,7 @@ def lr_too_high(ctx: EpochContext) -> Finding | None:
         "The learning rate is too high",
         "; ".join(evidence) + ".",
         fix_set(**{"train.optimizer.lr": lower_lr(ctx)}),
-        epoch=d["epoch"] if diverged else r["epoch"],
+        epoch=d["epoch"] if diverged else r.epoch,
     )
 
 
@@ -175,11 +186,11 @@ def lr_too_low(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS or ctx.lr0 >= SMALL_LR_FACTOR * ctx.default_lr:
         return None
     r = ctx.rows[-1]
-    val = ctx.col("val_acc")
+    val = ctx.val_acc()
     gain = max(val) - max(val[: -MIN_EPOCHS + 1] or val[:1])
-    losses = ctx.col("train_loss")
+    losses = ctx.train_loss()
     moved = (losses[0] - losses[-1]) / max(losses[0], 1e-12)
-    if r["train_acc"] >= UNDERFIT_TRAIN_ACC or (gain >= FLAT_GAIN and moved > 0.5):
+    if r.train_acc >= UNDERFIT_TRAIN_ACC or (gain >= FLAT_GAIN and moved > 0.5):
         return None
     return Finding(
         "lr-too-low",
@@ -187,10 +198,10 @@ def lr_too_low(ctx: EpochContext) -> Finding | None:
         "The learning rate is too low",
         f"with lr {ctx.lr0:g} ({ctx.default_lr / ctx.lr0:.0f}× below the usual "
         f"{ctx.default_lr:g} for {ctx.preset.train.optimizer.name}) the training loss fell only "
-        f"{moved:.0%} in {count(r['epoch'], 'epoch')} (from {losses[0]:.3g} to "
-        f"{losses[-1]:.3g}) and training accuracy is {r['train_acc']:.2f}.",
+        f"{moved:.0%} in {count(r.epoch, 'epoch')} (from {losses[0]:.3g} to "
+        f"{losses[-1]:.3g}) and training accuracy is {r.train_acc:.2f}.",
         fix_set(**{"train.optimizer.lr": ctx.default_lr}),
-        epoch=r["epoch"],
+        epoch=r.epoch,
     )
 
 
@@ -208,13 +219,13 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
     }
     if len(ctx.rows) < MIN_EPOCHS or others & blockers:
         return None
-    train = ctx.col("train_acc")
+    train = ctx.train_acc()
     chance, sigma = _chance(ctx)
     gain = train[-1] - train[-MIN_EPOCHS]
     if (
         train[-1] >= UNDERFIT_TRAIN_ACC
         or gain >= FLAT_GAIN
-        or max(ctx.col("val_acc")) <= chance + CHANCE_SIGMAS * sigma
+        or max(ctx.val_acc()) <= chance + CHANCE_SIGMAS * sigma
     ):
         return None
     m = ctx.preset.model
@@ -232,7 +243,7 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
         f"{MIN_EPOCHS} epochs with a healthy learning rate: the model cannot fit even the "
         f"training set ({m.arch}, width {m.width}, depth {m.depth}).",
         fix_set(**changes),
-        epoch=ctx.rows[-MIN_EPOCHS]["epoch"],
+        epoch=ctx.rows[-MIN_EPOCHS].epoch,
     )
 
 
@@ -242,30 +253,23 @@ def minority_ignored(ctx: EpochContext) -> Finding | None:
     counts = ctx.stats["train_counts"]
     largest = max(counts)
     r = ctx.rows[-1]
-    recall, support = r["per_class"]["recall"], r["per_class"]["support"]
+    recall, support = r.per_class.recall, r.per_class.support
     ignored = [
         c
         for c, n in enumerate(counts)
         if n
         and largest / n >= MINORITY_RATIO
         and support[c]
-        and max(row["per_class"]["recall"][c] for row in ctx.rows[-MIN_EPOCHS:]) < MINORITY_RECALL
+        and max(row.per_class.recall[c] for row in ctx.rows[-MIN_EPOCHS:]) < MINORITY_RECALL
     ]
     if not ignored:
         return None
     c = ignored[0]
-    names = ctx.stats["classes"]
-    big = counts.index(largest)
-    return Finding(
-        "class-imbalance",
-        "warning",
-        "Classes are imbalanced",
-        f"{class_label(names[c])}: {count(counts[c], 'training sample')} vs {largest} for "
-        f"{class_label(names[big])} "
-        f"(ratio {largest / counts[c]:.0f}:1); recall {recall[c]:.2f} at epoch {r['epoch']} "
-        f"— the model never predicts it.",
-        fix_set(**{"data.balance": "oversample"}),
-        epoch=r["epoch"],
+    return imbalance_finding(
+        ctx.stats,
+        c,
+        f"); recall {recall[c]:.2f} at epoch {r.epoch} — the model never predicts it.",
+        epoch=r.epoch,
     )
 
 

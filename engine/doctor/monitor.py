@@ -28,7 +28,7 @@ class RunMonitor:
         self.files = self.events = None
         self._published: list[dict] | None = None
 
-    def start(self, files, events, rows: list[dict], state: dict | None) -> None:
+    def start(self, files, events, rows: list, state: dict | None) -> None:
         """Pre-flight checks on a fresh run; the saved doctor state on a resumed one."""
         self.files, self.events = files, events
         if state is not None:
@@ -42,8 +42,8 @@ class RunMonitor:
         self.last_input = x
         return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
 
-    def after_epoch(self, rows: list[dict]) -> None:
-        epoch = rows[-1]["epoch"]
+    def after_epoch(self, rows: list) -> None:
+        epoch = rows[-1].epoch
         sampled = epoch == self.preset.train.epochs or epoch % self.every == 0
         self.publish(self.doctor.after_epoch(rows, self.probe() if sampled else None))
 

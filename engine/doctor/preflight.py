@@ -75,20 +75,32 @@ def class_imbalance(preset: Preset, stats: dict) -> Finding | None:
     k, total = len(counts), sum(counts)
     present = [c for c in counts if c > 0]
     smallest, largest = min(present), max(present)
-    i_small, i_large = counts.index(smallest), counts.index(largest)
+    i_small = counts.index(smallest)
     ratio = largest / smallest
     share = smallest / total
     if ratio <= IMBALANCE_RATIO and share >= MIN_CLASS_SHARE / k:
         return None
-    names = stats["classes"]
+    return imbalance_finding(
+        stats,
+        i_small,
+        f", {share:.1%} of the data); a model can score well by ignoring the small classes.",
+    )
+
+
+def imbalance_finding(stats: dict, small: int, tail: str, epoch: int = 0) -> Finding:
+    """The ``class-imbalance`` finding for class ``small`` against the largest class; ``tail``
+    ends the evidence (it starts "(ratio R:1")."""
+    counts, names = stats["train_counts"], stats["classes"]
+    largest = max(counts)
     return Finding(
         "class-imbalance",
         "warning",
         "Classes are imbalanced",
-        f"{class_label(names[i_small])}: {count(smallest, 'training sample')} vs {largest} for "
-        f"{class_label(names[i_large])} (ratio {ratio:.0f}:1, {share:.1%} of the data); a model "
-        "can score well by ignoring the small classes.",
+        f"{class_label(names[small])}: {count(counts[small], 'training sample')} vs {largest} "
+        f"for {class_label(names[counts.index(largest)])} "
+        f"(ratio {largest / counts[small]:.0f}:1{tail}",
         fix_set(**{"data.balance": "oversample"}),
+        epoch=epoch,
     )
 
 

@@ -51,15 +51,15 @@ def test_two_processes_complete_one_run_directory(ddp_run):
     rows = RunFiles(runs[0]).read_metrics()
     assert len(rows) == 6
     for row in rows:  # validation covers the whole split, all-reduced across ranks
-        assert sum(map(sum, row["confusion"])) == 359 == sum(row["per_class"]["support"])
-    assert RunFiles(runs[0]).read_summary()["status"] == "finished"
+        assert sum(map(sum, row.confusion)) == 359 == sum(row.per_class.support)
+    assert RunFiles(runs[0]).read_summary().status == "finished"
 
 
 def test_accuracy_matches_a_single_process_run(ddp_run, tmp_path):
     out, _ = ddp_run
-    ddp_best = RunFiles(next(out.iterdir())).read_summary()["best_val_acc"]
+    ddp_best = RunFiles(next(out.iterdir())).read_summary().best_val_acc
     single = Trainer(presets.load(DIGITS).with_changes({"train.epochs": 6}), out=tmp_path).fit()
-    assert abs(ddp_best - single["best_val_acc"]) <= 0.02
+    assert abs(ddp_best - single.best_val_acc) <= 0.02
 
 
 def test_checkpoint_holds_the_plain_model(ddp_run):
@@ -78,7 +78,7 @@ def test_resume_under_torchrun(tmp_path):
     run_dir = next(tmp_path.iterdir())
     again = torchrun("resume", run_dir, "--epochs", "3")
     assert again.returncode == 0, again.stderr[-2000:]
-    assert [r["epoch"] for r in RunFiles(run_dir).read_metrics()] == [1, 2, 3]
+    assert [r.epoch for r in RunFiles(run_dir).read_metrics()] == [1, 2, 3]
     assert len(list(tmp_path.iterdir())) == 1
 
 

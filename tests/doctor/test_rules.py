@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,7 +12,7 @@ from engine.doctor import Doctor, diagnose_run
 from engine.doctor import epoch_rules as er
 from engine.doctor.finding import Finding, merge, ordered
 from engine.doctor.lr_finder import find_lr, steepest, valley
-from engine.events import Diagnosis
+from engine.events import Diagnosis, EpochMetrics, PerClassMetrics
 from engine.preset import Preset
 from engine.runs import RunFiles
 from engine.trainer import Trainer
@@ -19,14 +20,11 @@ from tests.conftest import tiny_preset
 
 
 def _row(epoch, train_acc, val_acc, train_loss=1.0, val_loss=1.0, k=10, n=50):
-    return {
-        "epoch": epoch,
-        "train_acc": train_acc,
-        "val_acc": val_acc,
-        "train_loss": train_loss,
-        "val_loss": val_loss,
-        "per_class": {"support": [n] * k, "recall": [val_acc] * k},
-    }
+    per_class = PerClassMetrics((val_acc,) * k, (val_acc,) * k, (val_acc,) * k, (n,) * k)
+    confusion = tuple(tuple(n if i == j else 0 for j in range(k)) for i in range(k))
+    return EpochMetrics(
+        epoch, train_loss, train_acc, val_loss, val_acc, 1e-3, 1.0, 1.0, 1.0, per_class, confusion
+    )
 
 
 STATS = {
@@ -84,7 +82,7 @@ def test_overfitting_needs_a_gap_and_rising_validation_loss():
         _row(3, 1.0, 0.8, val_loss=0.9),
     ]
     assert er.overfitting(er.EpochContext(Preset(), STATS, rows)).epoch == 2
-    rows[-1]["val_loss"] = 0.6
+    rows[-1] = dataclasses.replace(rows[-1], val_loss=0.6)
     assert er.overfitting(er.EpochContext(Preset(), STATS, rows)) is None
 
 
@@ -149,11 +147,11 @@ def test_doctor_events_files_and_rediagnosis(runs_dir):
     diagnoses = [e for e in seen if isinstance(e, Diagnosis)]
     # pre-flight (nothing), then lr-too-low at epoch 3 and its newer evidence at epoch 4
     assert len(diagnoses) == 3
-    files = RunFiles(summary["run_dir"])
+    files = RunFiles(summary.run_dir)
     written = files.read_diagnosis()
     assert [f["id"] for f in written] == ["lr-too-low"]
     assert list(diagnoses[-1].findings) == written
-    assert [f.to_dict() for f in diagnose_run(summary["run_dir"])] == written
+    assert [f.to_dict() for f in diagnose_run(summary.run_dir)] == written
     json.loads((files.path / "doctor.json").read_text())
 
 
@@ -167,10 +165,8 @@ def test_doctor_state_survives_resume(runs_dir):
     stopped = Trainer(p, out=runs_dir / "b", control=control).fit(
         lambda e: control.stop() if isinstance(e, ev.EpochEnd) and e.epoch == 2 else None
     )
-    resumed = Trainer(p, resume_dir=stopped["run_dir"]).fit()
-    assert (
-        RunFiles(resumed["run_dir"]).read_diagnosis() == RunFiles(full["run_dir"]).read_diagnosis()
-    )
+    resumed = Trainer(p, resume_dir=stopped.run_dir).fit()
+    assert RunFiles(resumed.run_dir).read_diagnosis() == RunFiles(full.run_dir).read_diagnosis()
 
 
 def test_monitoring_budget():

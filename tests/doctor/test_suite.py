@@ -29,7 +29,7 @@ DESIGN_IDS = {
 
 def diagnose(name, changes, runs_dir):
     summary = Trainer(build(changes).with_changes({"name": name}), out=runs_dir).fit()
-    findings = RunFiles(summary["run_dir"]).read_diagnosis()
+    findings = RunFiles(summary.run_dir).read_diagnosis()
     return summary, findings
 
 
@@ -58,7 +58,7 @@ def test_broken_preset_is_diagnosed(name, changes, must, allowed, runs_dir):
 @pytest.mark.parametrize(("name", "changes"), HEALTHY, ids=[h[0] for h in HEALTHY])
 def test_healthy_preset_stays_silent(name, changes, runs_dir):
     summary, findings = diagnose(name, changes, runs_dir)
-    assert summary["status"] == "finished"
+    assert summary.status == "finished"
     assert [f["id"] for f in findings if f["severity"] in ("warning", "error")] == []
 
 

@@ -28,7 +28,7 @@ def digits_run(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["pt", "safetensors", "torchscript", "onnx"])
 def test_every_format_is_written_and_verified(digits_run, tmp_path, fmt):
     dest = tmp_path / f"model.{fmt}"
-    report = export(RunFiles(digits_run["run_dir"]).best_checkpoint, dest, fmt)
+    report = export(RunFiles(digits_run.run_dir).best_checkpoint, dest, fmt)
     assert dest.is_file() and report.ok
     assert report.samples == 256 and report.inputs == "validation images"
     assert report.max_abs_diff <= 1e-4 and report.top1_agreement == 1.0
@@ -64,7 +64,7 @@ def test_failed_verification_is_an_error(digits_run, tmp_path, monkeypatch):
     with pytest.raises(
         ExportError, match="verification failed.*max \\|logit difference\\| 1.00e\\+00"
     ):
-        export(RunFiles(digits_run["run_dir"]).best_checkpoint, tmp_path / "bad.pt", "pt")
+        export(RunFiles(digits_run.run_dir).best_checkpoint, tmp_path / "bad.pt", "pt")
 
 
 def _digit_png(path, digit_image):
@@ -79,7 +79,7 @@ def test_predict_from_model_files_alone(digits_run, tmp_path):
     for i in range(6):
         paths.append(tmp_path / f"digit{i}.png")
         _digit_png(paths[-1], digits.images[i])
-    best = RunFiles(digits_run["run_dir"]).best_checkpoint
+    best = RunFiles(digits_run.run_dir).best_checkpoint
     # what the model says about the same digits fed straight from the dataset
     from engine.export import model_from_checkpoint
 
@@ -119,7 +119,7 @@ def test_export_without_the_original_data_uses_random_inputs(tmp_path):
     import shutil
 
     shutil.rmtree(folder)
-    report = export(RunFiles(run["run_dir"]).last_checkpoint, tmp_path / "m.pt")
+    report = export(RunFiles(run.run_dir).last_checkpoint, tmp_path / "m.pt")
     assert report.ok and report.inputs.startswith("random inputs")
 
 
@@ -131,7 +131,7 @@ def test_predict_reads_every_export_format_with_the_same_top_k(digits_run, tmp_p
     for i in range(4):
         paths.append(tmp_path / f"digit{i}.png")
         _digit_png(paths[-1], digits.images[i])
-    best = RunFiles(digits_run["run_dir"]).best_checkpoint
+    best = RunFiles(digits_run.run_dir).best_checkpoint
     files = [best]
     for fmt in ("pt", "safetensors", "torchscript", "onnx"):
         files.append(Path(export(best, None, fmt).path))  # default destination: RUN/exports/
@@ -154,7 +154,7 @@ def test_predict_reports_unreadable_images_and_still_classifies_the_rest(digits_
     _digit_png(good, load_digits().images[0])
     notes = tmp_path / "notes.txt"
     notes.write_text("not an image")
-    results = predict(RunFiles(digits_run["run_dir"]).best_checkpoint, [good, notes], top=2)
+    results = predict(RunFiles(digits_run.run_dir).best_checkpoint, [good, notes], top=2)
     assert results[0]["image"] == str(good) and len(results[0]["top"]) == 2
     assert "error" in results[1] and "notes.txt" in results[1]["error"]
     assert "not an image" in results[1]["error"]

@@ -57,10 +57,10 @@ def test_a_failed_run_from_the_cli_prints_its_hint(runs_dir, monkeypatch, capsys
     import engine.trainer as trainer_module
     from engine import cli
 
-    def broken(self, events):
+    def broken(*args):
         raise ValueError("something unexpected")
 
-    monkeypatch.setattr(trainer_module.Trainer, "_train_epoch", broken)
+    monkeypatch.setattr(trainer_module, "train_epoch", broken)
     from engine.preset import presets_dir
 
     code = cli.main([str(presets_dir() / "digits.toml"), "--out", str(runs_dir), "--epochs", "1"])

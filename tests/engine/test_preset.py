@@ -200,3 +200,26 @@ def test_random_edits_load_or_fail_with_a_message(key, value):
         assert str(exc) and "\n" not in str(exc)
         return
     assert presets.loads(presets.dumps(loaded)) == loaded
+
+
+def test_an_older_format_is_migrated_while_loading(tmp_path, monkeypatch):
+    """A made-up format 0 kept the learning rate at ``train.lr``; a registered migration reads
+    it, and the loaded preset is the current format."""
+    from engine.preset import files
+
+    def from_v0(raw):
+        train = dict(raw.get("train", {}))
+        if "lr" in train:
+            train.setdefault("optimizer", {})["lr"] = train.pop("lr")
+        return {**raw, "train": train, "format": "plateau-preset/1"}
+
+    monkeypatch.setitem(files.MIGRATIONS, "plateau-preset/0", from_v0)
+    old = tmp_path / "old.toml"
+    old.write_text('format = "plateau-preset/0"\nname = "old"\n[train]\nlr = 0.05\nepochs = 2\n')
+    preset = presets.load(old, {"train.epochs": 3})  # overrides apply to the migrated preset
+    assert preset.format == "plateau-preset/1" and preset.train.optimizer.lr == 0.05
+    assert preset.train.epochs == 3 and preset.name == "old"
+    assert presets.loads(presets.dumps(preset)) == preset  # saved as the current format
+    (tmp_path / "future.toml").write_text('format = "plateau-preset/9"\n')
+    with pytest.raises(PresetError, match="unsupported format 'plateau-preset/9'.*preset/0"):
+        presets.load(tmp_path / "future.toml")

@@ -15,12 +15,12 @@ from engine.errors import TrainingError
 from engine.preset import Preset, PresetError
 from engine.runs import RunFiles
 from engine.schedules import preview_lr
-from engine.trainer import TIMING_FIELDS, RunControl, Trainer
+from engine.trainer import RunControl, Trainer
 from tests.conftest import tiny_preset
 
 
 def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+    return [r.without_timing() for r in rows]
 
 
 def test_fit_emits_events_and_writes_run_directory(runs_dir):
@@ -33,10 +33,11 @@ def test_fit_emits_events_and_writes_run_directory(runs_dir):
         json.dumps(ev.to_json(e))
         with pytest.raises(AttributeError):
             e.__setattr__("x", 1)
-    run = RunFiles(summary["run_dir"])
-    assert summary["status"] == "finished" and run.read_summary()["status"] == "finished"
+    run = RunFiles(summary.run_dir)
+    assert summary.status == "finished" and run.read_summary().status == "finished"
     rows = run.read_metrics()
-    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r.epoch for r in rows] == [1, 2, 3]
+    line = json.loads((run.path / "metrics.jsonl").read_text().splitlines()[0])  # the format
     for key in (
         "train_loss",
         "train_acc",
@@ -47,22 +48,22 @@ def test_fit_emits_events_and_writes_run_directory(runs_dir):
         "samples_per_s",
         "grad_norm",
     ):
-        assert isinstance(rows[0][key], float)
-    assert set(rows[0]["per_class"]) == {"precision", "recall", "f1", "support"}
-    confusion = np.array(rows[-1]["confusion"])
+        assert isinstance(line[key], float)
+    assert set(line["per_class"]) == {"precision", "recall", "f1", "support"}
+    confusion = np.array(rows[-1].confusion)
     assert confusion.shape == (3, 3) and confusion.sum() == len(run.read_predictions()["y_true"])
-    assert rows[-1]["val_acc"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    assert rows[-1].val_acc == pytest.approx(np.trace(confusion) / confusion.sum())
     assert run.read_preset() == tiny_preset()
     pred = run.read_predictions()
     assert pred["best_prob"].shape == (confusion.sum(), 3) and int(pred["last_epoch"]) == 3
     best = load_checkpoint(run.best_checkpoint)
-    assert best["epoch"] == summary["best_epoch"] and best["class_names"] == [
+    assert best["epoch"] == summary.best_epoch and best["class_names"] == [
         "class 0",
         "class 1",
         "class 2",
     ]
     assert load_checkpoint(run.last_checkpoint)["normalization"]["mode"] == "standardize"
-    assert summary["best_val_acc"] > 0.6  # signal 1 is learnable; chance is 1/3
+    assert summary.best_val_acc > 0.6  # signal 1 is learnable; chance is 1/3
 
 
 def test_batch_events_are_rate_limited(runs_dir):
@@ -82,10 +83,10 @@ def test_same_preset_and_seed_give_identical_metrics(runs_dir):
     )
     a = Trainer(p, out=runs_dir / "a").fit()
     b = Trainer(p, out=runs_dir / "b").fit()
-    rows_a, rows_b = RunFiles(a["run_dir"]).read_metrics(), RunFiles(b["run_dir"]).read_metrics()
+    rows_a, rows_b = RunFiles(a.run_dir).read_metrics(), RunFiles(b.run_dir).read_metrics()
     assert _strip_timing(rows_a) == _strip_timing(rows_b)
     c = Trainer(p.with_changes({"seed": 1}), out=runs_dir / "c").fit()
-    assert _strip_timing(RunFiles(c["run_dir"]).read_metrics()) != _strip_timing(rows_a)
+    assert _strip_timing(RunFiles(c.run_dir).read_metrics()) != _strip_timing(rows_a)
 
 
 class StopAfterEpoch:
@@ -112,11 +113,11 @@ def test_resume_matches_uninterrupted_run(runs_dir):
     full = Trainer(p, out=runs_dir / "full").fit()
     control = RunControl()
     stopped = Trainer(p, out=runs_dir / "part", control=control).fit(StopAfterEpoch(control, 2))
-    assert stopped["status"] == "stopped" and stopped["epochs_completed"] == 2
-    resumed = Trainer(p, resume_dir=stopped["run_dir"]).fit()
-    assert resumed["status"] == "finished" and resumed["run_dir"] == stopped["run_dir"]
-    rows_full = _strip_timing(RunFiles(full["run_dir"]).read_metrics())
-    rows_resumed = _strip_timing(RunFiles(resumed["run_dir"]).read_metrics())
+    assert stopped.status == "stopped" and stopped.epochs_completed == 2
+    resumed = Trainer(p, resume_dir=stopped.run_dir).fit()
+    assert resumed.status == "finished" and resumed.run_dir == stopped.run_dir
+    rows_full = _strip_timing(RunFiles(full.run_dir).read_metrics())
+    rows_resumed = _strip_timing(RunFiles(resumed.run_dir).read_metrics())
     assert rows_resumed == rows_full
 
 
@@ -128,17 +129,17 @@ def test_stop_mid_epoch_leaves_complete_run(runs_dir):
             control.stop()
 
     p = tiny_preset(**{"train.batch_size": 2, "train.epochs": 2})
-    import engine.trainer as trainer_module
+    import engine.training.epoch as epoch_module
 
-    old = trainer_module.BATCH_EVENT_INTERVAL_S
-    trainer_module.BATCH_EVENT_INTERVAL_S = 0.0
+    old = epoch_module.BATCH_EVENT_INTERVAL_S
+    epoch_module.BATCH_EVENT_INTERVAL_S = 0.0
     try:
         summary = Trainer(p, out=runs_dir, control=control).fit(stop_on_third_batch)
     finally:
-        trainer_module.BATCH_EVENT_INTERVAL_S = old
-    run = RunFiles(summary["run_dir"])
-    assert summary["status"] == "stopped" and summary["epochs_completed"] == 0
-    assert run.read_summary()["status"] == "stopped"
+        epoch_module.BATCH_EVENT_INTERVAL_S = old
+    run = RunFiles(summary.run_dir)
+    assert summary.status == "stopped" and summary.epochs_completed == 0
+    assert run.read_summary().status == "stopped"
     assert load_checkpoint(run.last_checkpoint)["epoch"] == 0
     assert (run.path / "preset.toml").exists()
 
@@ -157,7 +158,7 @@ def test_pause_holds_and_resume_continues(runs_dir):
             assert released.is_set()  # no step ran while paused
 
     summary = Trainer(tiny_preset(), out=runs_dir, control=control).fit(on_event)
-    assert summary["status"] == "finished" and summary["epochs_completed"] == 3
+    assert summary.status == "finished" and summary.epochs_completed == 3
 
 
 @pytest.mark.parametrize("balance", ["oversample", "undersample", "class-weights", "focal"])
@@ -172,7 +173,7 @@ def test_balance_modes_train(runs_dir, balance):
         }
     )
     summary = Trainer(p, out=runs_dir).fit()
-    assert summary["status"] == "finished" and summary["best_val_acc"] > 0.9
+    assert summary.status == "finished" and summary.best_val_acc > 0.9
 
 
 @pytest.mark.parametrize(
@@ -190,10 +191,10 @@ def test_balance_modes_train(runs_dir, balance):
 def test_schedules_and_optimizers_run_and_match_preview(runs_dir, schedule, optimizer):
     p = tiny_preset(**schedule, **{"train.optimizer.name": optimizer, "train.optimizer.lr": 0.01})
     summary = Trainer(p, out=runs_dir).fit()
-    rows = RunFiles(summary["run_dir"]).read_metrics()
+    rows = RunFiles(summary.run_dir).read_metrics()
     preview = preview_lr(p, 6)  # 192 samples / 32
     if schedule["train.schedule.name"] != "plateau":
-        assert [r["lr"] for r in rows] == pytest.approx([preview[6 * e + 5] for e in range(3)])
+        assert [r.lr for r in rows] == pytest.approx([preview[6 * e + 5] for e in range(3)])
 
 
 def test_step_lr_decays_tenfold_each_epoch():
@@ -258,27 +259,27 @@ def test_no_planned_epoch_trains_at_rate_zero(name, warmup):
 def test_resume_with_more_epochs_replans_the_schedule(runs_dir, schedule):
     p = tiny_preset(**{"train.schedule.name": schedule, "train.epochs": 3})
     first = Trainer(p, out=runs_dir).fit()
-    assert first["status"] == "finished"
-    longer = Trainer(p.with_changes({"train.epochs": 6}), resume_dir=first["run_dir"]).fit()
-    assert longer["status"] == "finished" and longer["epochs_completed"] == 6
-    rows = RunFiles(first["run_dir"]).read_metrics()
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert all(r["lr"] > 1e-6 for r in rows[3:5])  # the added epochs train
-    assert rows[3]["train_loss"] != rows[2]["train_loss"]
+    assert first.status == "finished"
+    longer = Trainer(p.with_changes({"train.epochs": 6}), resume_dir=first.run_dir).fit()
+    assert longer.status == "finished" and longer.epochs_completed == 6
+    rows = RunFiles(first.run_dir).read_metrics()
+    assert [r.epoch for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(r.lr > 1e-6 for r in rows[3:5])  # the added epochs train
+    assert rows[3].train_loss != rows[2].train_loss
     # the re-planned schedule is the 6-epoch plan from epoch 4 on
     planned = preview_lr(p.with_changes({"train.epochs": 6}), 6)
     if schedule == "cosine":
-        assert [r["lr"] for r in rows[3:]] == pytest.approx([planned[6 * e + 5] for e in (3, 4, 5)])
+        assert [r.lr for r in rows[3:]] == pytest.approx([planned[6 * e + 5] for e in (3, 4, 5)])
 
 
 def test_resume_that_cannot_continue_changes_nothing(runs_dir):
     first = Trainer(tiny_preset(), out=runs_dir).fit()
-    run = RunFiles(first["run_dir"])
+    run = RunFiles(first.run_dir)
     before = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
     with pytest.raises(PresetError, match="already trained 3 epochs.*--epochs"):
-        Trainer(tiny_preset(), resume_dir=first["run_dir"]).fit()
+        Trainer(tiny_preset(), resume_dir=first.run_dir).fit()
     with pytest.raises(PresetError, match="'train.epochs'"):
-        Trainer(tiny_preset(**{"train.epochs": 2}), resume_dir=first["run_dir"]).fit()
+        Trainer(tiny_preset(**{"train.epochs": 2}), resume_dir=first.run_dir).fit()
     after = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
     assert after == before
 
@@ -294,34 +295,34 @@ def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
         }
     )
     summary = Trainer(p, out=runs_dir).fit()
-    assert summary["status"] == "finished" and summary["early_stopped"]
-    assert summary["epochs_completed"] < 30
-    assert summary["best_val_loss_epoch"] == summary["epochs_completed"] - 1  # patience 1
-    rows = RunFiles(summary["run_dir"]).read_metrics()
-    assert all(r["grad_norm"] >= 0 for r in rows)
+    assert summary.status == "finished" and summary.early_stopped
+    assert summary.epochs_completed < 30
+    assert summary.best_val_loss_epoch == summary.epochs_completed - 1  # patience 1
+    rows = RunFiles(summary.run_dir).read_metrics()
+    assert all(r.grad_norm >= 0 for r in rows)
 
 
 def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(runs_dir, monkeypatch):
     import engine.trainer as trainer_module
 
-    original = trainer_module.Trainer._train_epoch
+    original = trainer_module.train_epoch
     calls = {"n": 0}
 
-    def poisoned(self, events):
+    def poisoned(a, *args):
         calls["n"] += 1
         if calls["n"] == 2:
             with torch.no_grad():
-                for q in self.model.parameters():
+                for q in a.model.parameters():
                     q.fill_(float("nan"))
-        return original(self, events)
+        return original(a, *args)
 
-    monkeypatch.setattr(trainer_module.Trainer, "_train_epoch", poisoned)
+    monkeypatch.setattr(trainer_module, "train_epoch", poisoned)
     seen = []
     summary = Trainer(tiny_preset(), out=runs_dir).fit(seen.append)
-    assert summary["status"] == "failed" and "nan" in summary["error"]
-    assert "train.optimizer.lr" in summary["hint"]
+    assert summary.status == "failed" and "nan" in summary.error
+    assert "train.optimizer.lr" in summary.hint
     assert isinstance(seen[-1], ev.RunFailed)
-    last = load_checkpoint(RunFiles(summary["run_dir"]).last_checkpoint)
+    last = load_checkpoint(RunFiles(summary.run_dir).last_checkpoint)
     assert last["epoch"] == 1 and all(
         torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point()
     )
@@ -344,10 +345,10 @@ def test_model_that_cannot_take_the_input_fails_before_the_run(runs_dir, monkeyp
 def test_channels_last_trains_the_same(runs_dir):
     plain = Trainer(tiny_preset(), out=runs_dir / "a").fit()
     cl = Trainer(tiny_preset(**{"train.channels_last": True}), out=runs_dir / "b").fit()
-    a = _strip_timing(RunFiles(plain["run_dir"]).read_metrics())
-    b = _strip_timing(RunFiles(cl["run_dir"]).read_metrics())
-    assert [r["val_acc"] for r in a] == [r["val_acc"] for r in b]
-    assert [r["train_loss"] for r in a] == pytest.approx([r["train_loss"] for r in b], rel=1e-4)
+    a = _strip_timing(RunFiles(plain.run_dir).read_metrics())
+    b = _strip_timing(RunFiles(cl.run_dir).read_metrics())
+    assert [r.val_acc for r in a] == [r.val_acc for r in b]
+    assert [r.train_loss for r in a] == pytest.approx([r.train_loss for r in b], rel=1e-4)
 
 
 @pytest.mark.skipif(
@@ -364,6 +365,6 @@ def test_compile_key_trains(runs_dir):
         }
     )
     summary = Trainer(p, out=runs_dir).fit()
-    assert summary["status"] == "finished"
-    state = load_checkpoint(RunFiles(summary["run_dir"]).last_checkpoint)
+    assert summary.status == "finished"
+    state = load_checkpoint(RunFiles(summary.run_dir).last_checkpoint)
     assert not any(k.startswith("_orig_mod.") for k in state["model"])  # the plain model is saved

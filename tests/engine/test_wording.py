@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from engine import events as ev
 from engine.console import ending
 from engine.doctor.preflight import class_imbalance
@@ -25,21 +27,24 @@ def test_imbalance_evidence_names_synthetic_classes_once():
 
 
 def test_an_early_stop_says_so_why_and_which_weights_best_holds():
-    summary = {
-        "status": "finished",
-        "run_dir": "r",
-        "epochs_completed": 6,
-        "epochs_planned": 20,
-        "best_epoch": 4,
-        "best_val_acc": 0.95,
-        "best_val_loss": 0.123,
-        "best_val_loss_epoch": 3,
-        "early_stopped": True,
-        "early_stopping_patience": 3,
-    }
+    summary = ev.RunSummary(
+        "finished",
+        "digits",
+        "r",
+        epochs_completed=6,
+        epochs_planned=20,
+        best_epoch=4,
+        best_val_acc=0.95,
+        best_val_loss=0.123,
+        best_val_loss_epoch=3,
+        early_stopped=True,
+        early_stopping_patience=3,
+    )
     text = ending(ev.RunFinished(summary))
     assert text.startswith("stopped early after 6 of 20 epochs")
     assert "validation loss did not improve for 3 epochs after its best (0.123 at epoch 3)" in text
     assert "best.pt holds epoch 4 (best validation accuracy 0.9500)" in text
-    summary.update(early_stopped=False, epochs_completed=1, epochs_planned=1)
+    summary = dataclasses.replace(
+        summary, early_stopped=False, epochs_completed=1, epochs_planned=1
+    )
     assert ending(ev.RunFinished(summary)).startswith("finished after 1 epoch;")

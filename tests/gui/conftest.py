@@ -11,6 +11,14 @@ from PySide6.QtCore import QSettings
 from engine import preset as presets
 
 
+@pytest.fixture(autouse=True, scope="session")
+def gui_thread_garbage_collection(qapp):
+    """The application's GC policy, as ``workbench.app`` installs it at start."""
+    from workbench.bridge.gc_policy import collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread()
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
@@ -25,7 +33,7 @@ def window(qtbot, tmp_path):
     w.settings.set("workspace", str(tmp_path / "runs"))
     w.refresh_runs()
     w.confirm_stop_on_close = lambda: True
-    w.ask_unsaved = lambda: "discard"
+    w.editor.ask_unsaved = lambda: "discard"
     w.show()
     yield w
     if w.session.is_active():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from engine import preset as presets
+from engine.runs import RunFiles
 from tests.gui.conftest import digits_preset, wait_jobs
 
 RUN_TIMEOUT_MS = 120_000
@@ -59,23 +59,19 @@ def test_end_to_end_training_updates_every_view(window, qtbot, tmp_path):
         _trigger(window, "actionStart")
     window.run_view.paint()
     summary = finished.args[0]
-    assert summary["status"] == "finished"
+    assert summary.status == "finished"
     assert window.loss_plot.epoch_points() == 3
     x, _ = window.loss_plot.val.getOriginalDataset()
     assert len(x) == 3
     assert window.accuracy_plot.epoch_points() == 3
     assert window.confusion_view.counts.shape == (10, 10)
-    val_size = sum(json.loads(line)["per_class"]["support"][0] >= 0 for line in [])  # noqa
-    rows = [
-        json.loads(line)
-        for line in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
-    ]
-    val_size = sum(rows[-1]["per_class"]["support"])
+    rows = RunFiles(summary.run_dir).read_metrics()
+    val_size = sum(rows[-1].per_class.support)
     assert window.confusion_view.counts.sum() == val_size == 359
     assert window.per_class_plot.classes_shown() == 10
     runs = window.run_list.runs()
-    assert len(runs) == 1 and runs[0]["status"] == "finished"
-    assert float(runs[0]["best_val_acc"]) == pytest.approx(summary["best_val_acc"], abs=1e-4)
+    assert len(runs) == 1 and runs[0].status == "finished"
+    assert float(runs[0].best_val_acc) == pytest.approx(summary.best_val_acc, abs=1e-4)
     assert "epoch 3/3" in window.status_labels["epoch"].text()
     assert "cpu" in window.status_labels["device"].text()
     # the LR plot previewed the schedule from the real torch scheduler and then drew the run
@@ -105,8 +101,8 @@ def test_stop_mid_run_gives_stopped(window, qtbot, tmp_path):
     assert window.session.state == "running"
     with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS) as stopped:
         _trigger(window, "actionStop")
-    assert stopped.args[0]["status"] == "stopped"
-    assert window.run_list.runs()[0]["status"] == "stopped"
+    assert stopped.args[0].status == "stopped"
+    assert window.run_list.runs()[0].status == "stopped"
     qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
     # the plots spanned the 200 planned epochs while it ran; stopped, they fit what it did
     qtbot.waitUntil(lambda: window.loss_plot.plot.getPlotItem().viewRange()[0][1] < 20)
@@ -124,7 +120,7 @@ def test_pause_then_resume_continues_the_same_run(window, qtbot, tmp_path):
     assert len(window.run_view.live.step) == steps  # nothing trained while paused
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as finished:
         _trigger(window, "actionPause")  # resume
-    assert finished.args[0]["epochs_completed"] == 4
+    assert finished.args[0].epochs_completed == 4
     assert len(window.run_list.runs()) == 1  # the same run continued
 
 
@@ -235,8 +231,7 @@ def test_close_during_run_stops_it_and_leaves_no_thread(window, qtbot, tmp_path)
     window.close()
     assert not window.session.thread_alive()
     assert not [t for t in threading.enumerate() if t.name == "plateau-training"]
-    summary = json.loads((Path(run_dir) / "summary.json").read_text())
-    assert summary["status"] == "stopped"
+    assert RunFiles(run_dir).read_summary().status == "stopped"
     assert (Path(run_dir) / "checkpoints" / "last.pt").exists()
 
 
@@ -262,7 +257,7 @@ def test_export_dialog_writes_a_verified_checkpoint(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
         _trigger(window, "actionStart")
     _trigger(window, "actionExport")
-    dialog = window.run_view.export_dialog
+    dialog = window.commands.export_dialog
     dest = tmp_path / "model.pt"
     dialog.dest.setText(str(dest))
     dialog.export_button.click()
@@ -291,15 +286,15 @@ def test_run_list_overlays_and_compares_presets(window, qtbot, tmp_path):
     runs = window.run_list.runs()
     assert len(runs) == 2
     for r in runs:
-        window.run_list.set_checked(r["path"], True)
+        window.run_list.set_checked(r.path, True)
     assert (
         "train.optimizer.lr: 0.003 | 0.001" in window.run_list.diff.text()
         or "train.optimizer.lr: 0.001 | 0.003" in window.run_list.diff.text()
     )
     assert len(window.loss_plot.overlays) + len(window.accuracy_plot.overlays) >= 2
-    window.run_list.select(runs[1]["path"])
+    window.run_list.select(runs[1].path)
     window.run_view.paint()
-    assert window.run_view.shown.run_dir == runs[1]["path"]
+    assert window.run_view.shown.run_dir == runs[1].path
     assert window.accuracy_plot.epoch_points() == 1
 
 
@@ -362,15 +357,15 @@ def test_doctor_panel_applies_a_fix_and_overlays_the_rerun(window, qtbot, tmp_pa
         panel.rerun.click()
     new = second.args[0]
     assert window.current_preset().train.optimizer.lr == 0.001 and window.isWindowModified()
-    assert new["best_val_acc"] > old["best_val_acc"] + 0.5
-    assert window.run_list.checked_runs() == [old["run_dir"]]
+    assert new.best_val_acc > old.best_val_acc + 0.5
+    assert window.run_list.checked_runs() == [old.run_dir]
     assert len(window.accuracy_plot.overlays) == 1  # the old run, dashed, beside the new one
 
 
 def test_lr_finder_dialog_suggests_and_applies_a_rate(window, qtbot):
     assert window.actions["actionLrFind"].isEnabled()
     _trigger(window, "actionLrFind")
-    dialog = window.lr_finder_dialog
+    dialog = window.commands.lr_finder_dialog
     wait_jobs(qtbot, window)
     assert dialog.result is not None and dialog.use.isEnabled()
     suggestion = float(f"{dialog.result['suggestion']:.3g}")
@@ -388,7 +383,7 @@ def test_start_stop_twenty_times_quickly(window, qtbot, tmp_path):
         qtbot.waitUntil(lambda: window.session.state == "idle", timeout=RUN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
     assert not [t for t in threading.enumerate() if t.name == "plateau-training"]
-    statuses = {r["status"] for r in window.run_list.runs()}
+    statuses = {r.status for r in window.run_list.runs()}
     assert len(window.run_list.runs()) == 20 and statuses <= {"stopped", "finished"}
 
 
@@ -398,7 +393,7 @@ def test_export_dialog_refuses_a_checkpoint_that_would_run_code(window, qtbot, t
     window.load_preset(digits_preset(tmp_path, **{"train.epochs": 1}))
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
         _trigger(window, "actionStart")
-    best = Path(done.args[0]["run_dir"]) / "checkpoints" / "best.pt"
+    best = Path(done.args[0].run_dir) / "checkpoints" / "best.pt"
     marker = Path("/tmp/plateau-pwned-by-gui")
     marker.unlink(missing_ok=True)
 
@@ -408,7 +403,7 @@ def test_export_dialog_refuses_a_checkpoint_that_would_run_code(window, qtbot, t
 
     torch.save({"format": "plateau-checkpoint/1", "model": {}, "x": Evil()}, best)
     _trigger(window, "actionExport")
-    dialog = window.run_view.export_dialog
+    dialog = window.commands.export_dialog
     dialog.dest.setText(str(tmp_path / "out.pt"))
     dialog.export_button.click()
     wait_jobs(qtbot, window)
@@ -423,9 +418,9 @@ def test_a_run_on_two_processes_from_the_app(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
         _trigger(window, "actionStart")
     window.run_view.paint()
-    assert done.args[0]["status"] == "finished"
+    assert done.args[0].status == "finished"
     runs = window.run_list.runs()
-    assert len(runs) == 1 and runs[0]["status"] == "finished"
+    assert len(runs) == 1 and runs[0].status == "finished"
     assert window.accuracy_plot.epoch_points() == 2
     assert window.confusion_view.counts.sum() == 359
 

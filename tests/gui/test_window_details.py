@@ -36,7 +36,7 @@ def test_every_tab_fits_a_laptop_screen(window, qtbot, tmp_path):
     # a long list of skipped files must wrap, not widen the window
     window.data_inspector.skipped.setText("x" * 400)
     window.data_inspector.skipped.show()
-    presets_tabs = window.left_panel.findChild(type(window.center_tabs), "presetTabs")
+    presets_tabs = window.preset_panel.tabs
     for left in range(presets_tabs.count()):
         presets_tabs.setCurrentIndex(left)
         for tab in range(window.center_tabs.count()):
@@ -52,17 +52,17 @@ def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, t
     second = _train(window, qtbot, tmp_path, **{"train.epochs": 3, "train.batch_size": 32})
     window.confusion_view.hover.setText("true 1 → predicted 2: 3")  # left by the second run
     window.error_browser.title.setText("true 1, predicted 2: 3 validation images at epoch 3")
-    window.run_list.select(first["run_dir"])
+    window.run_list.select(first.run_dir)
     wait_jobs(qtbot, window)
     window.run_view.paint()
-    steps = RunFiles(first["run_dir"]).read_steps()
+    steps = RunFiles(first.run_dir).read_steps()
     assert len(steps) > 4
     raw_x, raw_y = window.loss_plot.raw.getOriginalDataset()
     assert list(raw_y) == pytest.approx(steps.loss, rel=1e-6)  # the step losses it recorded
     assert len(window.loss_plot.smooth.getOriginalDataset()[0]) == len(steps)
     actual = window.lr_plot.actual.getOriginalDataset()[1]
     assert list(actual) == pytest.approx(steps.lr)
-    spe = first["steps_per_epoch"]
+    spe = first.steps_per_epoch
     assert window.lr_plot.preview_points() == 2 * spe  # its own 2-epoch cosine plan
     assert len(window.lr_plot.forms_plan.getOriginalDataset()[0]) == 3 * 45  # the forms' plan
     labels = window.status_labels
@@ -77,7 +77,7 @@ def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, t
         for plot in (window.loss_plot.plot, window.accuracy_plot, window.lr_plot)
     }
     assert spans == {2}
-    window.run_list.select(second["run_dir"])
+    window.run_list.select(second.run_dir)
     window.run_view.paint()
     assert labels["epoch"].text() == "epoch 3/3"
     assert len(window.lr_plot.forms_plan.getOriginalDataset()[0] or []) == 0  # same preset
@@ -89,7 +89,7 @@ def test_a_stopped_run_spans_the_same_epochs_in_every_plot(window, qtbot, tmp_pa
         window.actions["actionStart"].trigger()
     with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS) as stopped:
         window.actions["actionStop"].trigger()
-    run_dir = stopped.args[0]["run_dir"]
+    run_dir = stopped.args[0].run_dir
     window.refresh_runs()
     other = _train(window, qtbot, tmp_path, **{"train.epochs": 1})
     window.run_list.select(run_dir)
@@ -100,7 +100,7 @@ def test_a_stopped_run_spans_the_same_epochs_in_every_plot(window, qtbot, tmp_pa
     ]
     # loss and LR span the same epochs; accuracy (from epoch 1) at most one more
     assert max(right) < 10 and right[0] == right[2] and right[0] <= right[1] <= right[0] + 1
-    assert other["status"] == "finished"
+    assert other.status == "finished"
 
 
 def test_a_clicked_cell_opens_the_images_of_the_epoch_the_matrix_shows(window, qtbot, tmp_path):
@@ -126,19 +126,19 @@ def test_unsaved_edits_are_asked_about_on_open_and_quit(window, qtbot, tmp_path)
     _edit(window.training_form.widgets["train.optimizer.lr"], "0.0007")
     assert window.isWindowModified()
     asked = []
-    window.ask_unsaved = lambda: asked.append(1) or "cancel"
-    assert not window.open_preset(other)
+    window.editor.ask_unsaved = lambda: asked.append(1) or "cancel"
+    assert not window.editor.open(other)
     assert window.current_preset().train.optimizer.lr == 0.0007 and asked
     window.close()
     assert window.isVisible()  # cancel keeps the window and the edits
-    window.ask_unsaved = lambda: "save"
-    assert window.open_preset(other)
+    window.editor.ask_unsaved = lambda: "save"
+    assert window.editor.open(other)
     from engine import preset as presets
 
     assert presets.load(mine).train.optimizer.lr == 0.0007  # saved before opening the other
     assert window.current_preset().name == "other"
     _edit(window.training_form.widgets["train.optimizer.lr"], "0.0009")
-    window.ask_unsaved = lambda: "discard"
+    window.editor.ask_unsaved = lambda: "discard"
     window.close()
     assert not window.isVisible()
     assert presets.load(other).train.optimizer.lr != 0.0009
@@ -163,7 +163,7 @@ def test_every_invalid_field_is_marked_and_listed(window):
 def test_the_export_dialog_keeps_its_fields_when_a_long_result_appears(window, qtbot, tmp_path):
     _train(window, qtbot, tmp_path, **{"train.epochs": 1})
     window.actions["actionExport"].trigger()
-    dialog = window.run_view.export_dialog
+    dialog = window.commands.export_dialog
     dialog._failed(RuntimeError("refused to load " + "/a/long/path" * 20 + ": could run code"))
     qtbot.wait(50)
     for field in (dialog.run, dialog.format, dialog.dest):
@@ -177,8 +177,8 @@ def test_a_stopped_run_resumes_from_the_app_in_its_own_curves(window, qtbot, tmp
         window.actions["actionStart"].trigger()
     with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS) as stopped:
         window.actions["actionStop"].trigger()
-    run_dir = stopped.args[0]["run_dir"]
-    done = stopped.args[0]["epochs_completed"]
+    run_dir = stopped.args[0].run_dir
+    done = stopped.args[0].epochs_completed
     assert 1 <= done < 4
     window.run_list.select(run_dir)
     assert window.actions["actionResumeRun"].isEnabled()
@@ -192,15 +192,15 @@ def test_a_stopped_run_resumes_from_the_app_in_its_own_curves(window, qtbot, tmp
         resume.trigger()
     menu.close()
     window.run_view.paint()
-    assert finished.args[0]["run_dir"] == run_dir and finished.args[0]["epochs_completed"] == 4
-    assert [r["epoch"] for r in RunFiles(run_dir).read_metrics()] == [1, 2, 3, 4]
+    assert finished.args[0].run_dir == run_dir and finished.args[0].epochs_completed == 4
+    assert [r.epoch for r in RunFiles(run_dir).read_metrics()] == [1, 2, 3, 4]
     assert window.accuracy_plot.epoch_points() == 4  # the old epochs and the new, one curve
     assert len(window.run_list.runs()) == 1
     # a finished run trains longer after asking how far
-    window.ask_more_epochs = lambda name, done: 5
+    window.commands.ask_more_epochs = lambda name, done: 5
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as longer:
         window.actions["actionResumeRun"].trigger()
-    assert longer.args[0]["epochs_completed"] == 5
+    assert longer.args[0].epochs_completed == 5
     assert RunFiles(run_dir).read_preset().train.epochs == 5
 
 
@@ -229,8 +229,8 @@ def test_the_live_run_shows_its_best_accuracy_in_the_list(window, qtbot, tmp_pat
     with qtbot.waitSignal(window.session.epoch_ended, timeout=RUN_TIMEOUT_MS) as epoch:
         window.actions["actionStart"].trigger()
     row = window.run_list.runs()[0]
-    assert row["status"] == "running"
-    assert float(row["best_val_acc"]) == pytest.approx(epoch.args[0].metrics["val_acc"], abs=1e-4)
+    assert row.status == "running"
+    assert float(row.best_val_acc) == pytest.approx(epoch.args[0].metrics.val_acc, abs=1e-4)
     with qtbot.waitSignal(window.session.stopped, timeout=RUN_TIMEOUT_MS):
         window.actions["actionStop"].trigger()
 
@@ -272,7 +272,7 @@ def test_small_things_that_looked_unfinished(window, qtbot, tmp_path):
     tree = window.run_list.tree
     assert tree.textElideMode() == Qt.TextElideMode.ElideMiddle
     item = tree.topLevelItem(0)
-    assert item.toolTip(0) == summary["run_dir"] and Path(summary["run_dir"]).name == item.text(0)
+    assert item.toolTip(0) == summary.run_dir and Path(summary.run_dir).name == item.text(0)
 
 
 def test_plateau_explains_missing_display_libraries(capsys, monkeypatch):

@@ -53,8 +53,12 @@ class DoctorPanel(QWidget):
         layout.addWidget(self.diff)
         layout.addLayout(buttons)
         self.findings: list[dict] = []
-        self.value_of = lambda key: "?"  # the current preset's value of a dotted key
+        self._value_of = lambda key: "?"  # the current preset's value of a dotted key
         self.can_apply = True
+
+    def set_value_source(self, value_of) -> None:
+        """Where the diff's "before" values come from: ``value_of(dotted_key)``."""
+        self._value_of = value_of
 
     def show_findings(self, findings: list[dict], run_name: str = "") -> None:
         selected = self.list.currentRow()
@@ -98,7 +102,7 @@ class DoctorPanel(QWidget):
             advice = self.findings[row].get("advice") if 0 <= row < len(self.findings) else ""
             self.diff.setText(f"No setting can fix this: {advice}" if advice else "")
             return
-        lines = [f"{k}: {self.value_of(k)!r} → {v!r}" for k, v in fix.items()]
+        lines = [f"{k}: {self._value_of(k)!r} → {v!r}" for k, v in fix.items()]
         self.diff.setText("Fix — preset change:\n" + "\n".join(lines))
 
     def _request(self, rerun: bool) -> None:

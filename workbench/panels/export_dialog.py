@@ -26,7 +26,7 @@ from workbench.panels.path_field import PathField
 class ExportDialog(QDialog):
     """Collects an export request and runs it through ``export_fn`` (off the GUI thread)."""
 
-    def __init__(self, runs: list[dict], export_fn, folder: str = "", parent=None):
+    def __init__(self, runs: list, export_fn, folder: str = "", parent=None):
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.setWindowTitle("Export model")
@@ -37,8 +37,8 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         self.run = QComboBox()
         self.run.setObjectName("exportRun")
-        for info in runs:
-            self.run.addItem(info["name"], info["path"])
+        for row in runs:
+            self.run.addItem(row.name, row.path)
         self.best = QRadioButton("best (highest validation accuracy)")
         self.best.setChecked(True)
         self.last = QRadioButton("last epoch")

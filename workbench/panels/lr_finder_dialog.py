@@ -29,13 +29,13 @@ class LrFinderDialog(QDialog):
             angle=90,
             pen=style.pen(style.VAL, dashed=True),
             label="suggested",
-            labelOpts={"position": 0.9},
+            labelOpts={"position": 0.9, "color": style.FOREGROUND},
         )
         self.steep = pg.InfiniteLine(
             angle=90,
             pen=style.pen(style.PREVIEW, dashed=True),
             label="steepest",
-            labelOpts={"position": 0.75},
+            labelOpts={"position": 0.75, "color": style.FOREGROUND},
         )
         for line in (self.marker, self.steep):
             line.setVisible(False)
@@ -52,6 +52,17 @@ class LrFinderDialog(QDialog):
         layout.addWidget(self.text)
         layout.addWidget(buttons)
         self.result: dict | None = None
+
+    def sweep(self, jobs, preset) -> None:
+        """Run the range test for ``preset`` as a background job and show its result."""
+        from workbench.bridge import engine_calls
+
+        jobs.submit(
+            "lrfind",
+            lambda: engine_calls.find_lr(preset),
+            self.show_result,
+            lambda e: self.show_error(str(e)),
+        )
 
     def show_result(self, result: dict) -> None:
         self.result = result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,22 +22,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.runs import RunFiles, list_runs
+
 COLUMNS = ["run", "date", "status", "best val acc"]
 
 
-def read_run(path: Path) -> dict:
-    """A run directory's summary for listing (tolerates a run still being written)."""
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError):
-        summary = {}
-    return {
-        "path": str(path),
-        "name": path.name,
-        "date": _when(path.stat().st_mtime),
-        "status": summary.get("status", "running" if (path / "metrics.jsonl").exists() else "new"),
-        "best_val_acc": summary.get("best_val_acc"),
-    }
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the list shows it."""
+
+    path: str
+    name: str
+    date: str
+    status: str
+    best_val_acc: str  # as shown: "0.9861", or "–" before the first epoch
+
+
+def read_run(path: Path) -> RunRow:
+    """A run directory's row (tolerates a run still being written)."""
+    summary = RunFiles(path).read_summary()
+    if summary is None:
+        status, best = ("running" if (path / "metrics.jsonl").exists() else "new"), None
+    else:
+        status, best = summary.status, summary.best_val_acc
+    return RunRow(str(path), path.name, _when(path.stat().st_mtime), status, _accuracy(best))
+
+
+def _accuracy(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "–"
 
 
 def _when(mtime: float) -> str:
@@ -106,49 +119,33 @@ class RunList(QWidget):
         self._updating = False
 
     def refresh(self, workspace: str | Path) -> None:
-        from engine.runs import list_runs
-
         selected = self.selected_run()
         checked = set(self.checked_runs())
         self._updating = True
         self.tree.clear()
         for path in list_runs(workspace):
-            info = read_run(path)
-            acc = info["best_val_acc"]
-            item = QTreeWidgetItem(
-                [
-                    info["name"],
-                    info["date"],
-                    info["status"],
-                    f"{acc:.4f}" if acc is not None else "–",
-                ]
-            )
-            item.setData(0, Qt.ItemDataRole.UserRole, info["path"])
-            item.setToolTip(0, info["path"])
+            row = read_run(path)
+            item = QTreeWidgetItem([row.name, row.date, row.status, row.best_val_acc])
+            item.setData(0, Qt.ItemDataRole.UserRole, row.path)
+            item.setToolTip(0, row.path)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(
-                0, Qt.CheckState.Checked if info["path"] in checked else Qt.CheckState.Unchecked
+                0, Qt.CheckState.Checked if row.path in checked else Qt.CheckState.Unchecked
             )
             self.tree.addTopLevelItem(item)
-            if info["path"] == selected:
+            if row.path == selected:
                 item.setSelected(True)
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
         self._updating = False
 
-    def runs(self) -> list[dict]:
-        """What the list shows, one dict per row."""
+    def runs(self) -> list[RunRow]:
+        """What the list shows, one row per run."""
         out = []
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            out.append(
-                {
-                    "path": item.data(0, Qt.ItemDataRole.UserRole),
-                    "name": item.text(0),
-                    "status": item.text(2),
-                    "best_val_acc": item.text(3),
-                }
-            )
+            path = item.data(0, Qt.ItemDataRole.UserRole)
+            out.append(RunRow(path, item.text(0), item.text(1), item.text(2), item.text(3)))
         return out
 
     def update_run(self, path: str, status: str, best_val_acc: float | None) -> None:
@@ -156,7 +153,7 @@ class RunList(QWidget):
         item = self._item(path)
         if item is not None:
             item.setText(2, status)
-            item.setText(3, f"{best_val_acc:.4f}" if best_val_acc is not None else "–")
+            item.setText(3, _accuracy(best_val_acc))
 
     def _item(self, path: str):
         for i in range(self.tree.topLevelItemCount()):

@@ -35,15 +35,18 @@ class AccuracyPlot(pg.PlotWidget):
         if not history.epochs:
             self.reset()
             return
-        self.train.setData(epochs, history.column("train_acc"))
-        self.val.setData(epochs, history.column("val_acc"))
+        val_acc = history.series(lambda m: m.val_acc)
+        self.train.setData(epochs, history.series(lambda m: m.train_acc))
+        self.val.setData(epochs, val_acc)
         best = history.best_epoch()
         self.best_line.setValue(best)
-        self.best_line.label.setFormat(f"best {max(history.column('val_acc')):.3f}")  # at its epoch
+        self.best_line.label.setFormat(f"best {val_acc.max():.3f}")  # at its epoch
         self.best_line.setVisible(True)
         # the label on the side of the line with more room, so it is not cut at the plot's edge
         left, right = self.getPlotItem().viewRange()[0]
-        side = 0 if best is not None and best <= left + 0.6 * (right - left) else 1
+        width = self.getPlotItem().getViewBox().width() or 1.0
+        room_right = (right - best) / max(right - left, 1e-9) * width
+        side = 0 if room_right > self.best_line.label.boundingRect().width() + 4 else 1
         self.best_line.label.anchors = [(side, 1.0), (side, 1.0)]
         self.best_line.label.valueChanged()
         self.axes.fit()
@@ -58,7 +61,7 @@ class AccuracyPlot(pg.PlotWidget):
         self.overlays = [
             item.plot(
                 h.epoch_numbers(),
-                h.column("val_acc"),
+                h.series(lambda m: m.val_acc),
                 pen=style.pen(c, 1.5, dashed=True),
                 name=f"{name} val",
             )

@@ -44,12 +44,12 @@ class ConfusionMatrixView(QWidget):
         layout.addLayout(controls)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(200)
-        item = self.plot.getPlotItem()
+        item = style.white(self.plot)
         item.invertY(True)
         item.setAspectLocked(True)
         item.setMouseEnabled(x=False, y=False)
-        item.setLabel("left", "true class")
-        item.setLabel("bottom", "predicted class")
+        item.setLabel("left", "true class", color=style.FOREGROUND)
+        item.setLabel("bottom", "predicted class", color=style.FOREGROUND)
         for side in ("left", "bottom"):
             item.getAxis(side).enableAutoSIPrefix(False)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -85,7 +85,7 @@ class ConfusionMatrixView(QWidget):
         h = self.history
         if h is None or not h.epochs:
             return None
-        return int(h.epochs[max(self.slider.value(), 1) - 1]["epoch"])
+        return h.epochs[max(self.slider.value(), 1) - 1].epoch
 
     def refresh(self) -> None:
         h = self.history
@@ -101,14 +101,14 @@ class ConfusionMatrixView(QWidget):
             self._ticks = None
             return
         row = h.epochs[max(self.slider.value(), 1) - 1]
-        self.counts = np.asarray(row["confusion"], dtype=int)
+        self.counts = np.asarray(row.confusion, dtype=int)
         k = len(self.counts)
         shown = self.counts.astype(float)
         if self.normalized.isChecked():
             shown = shown / np.maximum(shown.sum(1, keepdims=True), 1)
         self.image.setImage(shown, autoLevels=False, levels=(0, max(shown.max(), 1e-9)))
         self.image.setRect(-0.5, -0.5, k, k)
-        self.epoch_label.setText(f"epoch {row['epoch']} of {len(h.epochs)}")
+        self.epoch_label.setText(f"epoch {row.epoch} of {len(h.epochs)}")
         names = self._names(k)
         rows = style.class_ticks(names, max_chars=10)
         if (rows, names) != getattr(self, "_ticks", None):  # setting ticks re-lays out axes

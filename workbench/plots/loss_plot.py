@@ -45,8 +45,8 @@ class LossPlot(QWidget):
     def show_epochs(self, history: RunHistory) -> None:
         """The per-epoch train and val loss (painted with the other once-an-epoch views)."""
         epochs = history.epoch_numbers()
-        self.train.setData(epochs, history.column("train_loss") if history.epochs else [])
-        self.val.setData(epochs, history.column("val_loss") if history.epochs else [])
+        self.train.setData(epochs, history.series(lambda m: m.train_loss))
+        self.val.setData(epochs, history.series(lambda m: m.val_loss))
         self.axes.fit()
 
     def set_epoch_span(self, last: float | None) -> None:
@@ -80,7 +80,7 @@ class LossPlot(QWidget):
         for name, colour, history in runs:
             curve = item.plot(
                 history.epoch_numbers(),
-                history.column("val_loss"),
+                history.series(lambda m: m.val_loss),
                 pen=style.pen(colour, 1.5, dashed=True),
                 name=f"{name} val",
             )

@@ -11,6 +11,12 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 from workbench.plots import style
 from workbench.run_history import RunHistory
 
+METRICS = {  # the metric menu's entries
+    "recall": lambda per_class: per_class.recall,
+    "precision": lambda per_class: per_class.precision,
+    "f1": lambda per_class: per_class.f1,
+}
+
 
 class PerClassPlot(QWidget):
     """Bars for one metric per class; click a bar to browse that class's validation errors."""
@@ -25,7 +31,7 @@ class PerClassPlot(QWidget):
         controls = QHBoxLayout()
         self.metric = QComboBox()
         self.metric.setObjectName("perClassMetric")
-        self.metric.addItems(["recall", "precision", "f1"])
+        self.metric.addItems(list(METRICS))
         self.epoch = QSpinBox()
         self.epoch.setObjectName("perClassEpoch")
         self.epoch.setRange(0, 0)
@@ -38,7 +44,7 @@ class PerClassPlot(QWidget):
         layout.addLayout(controls)
         self.bars_plot = pg.PlotWidget()
         self.bars_plot.setMinimumHeight(140)
-        item = self.bars_plot.getPlotItem()
+        item = style.white(self.bars_plot)
         item.setYRange(0, 1.05)
         item.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=style.TRAIN)
@@ -76,7 +82,7 @@ class PerClassPlot(QWidget):
         chosen = self.epoch.value()
         row = history.epochs[chosen - 1] if chosen else history.epochs[-1]
         metric = self.metric.currentText()
-        values = np.asarray(row["per_class"][metric], dtype=float)
+        values = np.asarray(METRICS[metric](row.per_class), dtype=float)
         self.values = values
         k = len(values)
         brushes = [style.RUN_COLOURS[i % len(style.RUN_COLOURS)] for i in range(k)]
@@ -88,10 +94,10 @@ class PerClassPlot(QWidget):
             axis.setTicks([ticks])
         # The title names the epoch only when one is chosen: a title whose text changes every
         # epoch re-lays out the whole plot at each repaint.
-        title = f"{metric} per class, " + (f"epoch {row['epoch']}" if chosen else "latest epoch")
+        title = f"{metric} per class, " + (f"epoch {row.epoch}" if chosen else "latest epoch")
         if title != getattr(self, "_title", None):
             self._title = title
-            self.bars_plot.getPlotItem().setTitle(title, size="10pt")
+            self.bars_plot.getPlotItem().setTitle(title, size="10pt", color=style.FOREGROUND)
         self.bars_plot.getPlotItem().setXRange(-0.6, k - 0.4, padding=0)
         self._trend(history)
 
@@ -101,14 +107,14 @@ class PerClassPlot(QWidget):
         if h is None or not h.epochs:
             return None
         chosen = self.epoch.value()
-        return int((h.epochs[chosen - 1] if chosen else h.epochs[-1])["epoch"])
+        return (h.epochs[chosen - 1] if chosen else h.epochs[-1]).epoch
 
     def set_epoch_span(self, last: float | None) -> None:
         self.trend_axes.follow(last)
 
     def _trend(self, history: RunHistory) -> None:
         item = self.trend_plot.getPlotItem()
-        recalls = np.array([r["per_class"]["recall"] for r in history.epochs], dtype=float)
+        recalls = np.array([r.per_class.recall for r in history.epochs], dtype=float)
         epochs = history.epoch_numbers()
         k = recalls.shape[1]
         while len(self.trend_curves) < k:

@@ -1,4 +1,5 @@
-"""Shared look of Plateau's plots: white background, thin pens, fast drawing."""
+"""Shared look of Plateau's plots: white background, thin pens, fast drawing — set on each plot
+(:func:`white`), never through pyqtgraph's process-wide options."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 
-pg.setConfigOptions(antialias=False, background="w", foreground="#333")
-
+FOREGROUND = "#333"
 TRAIN = "#1f77b4"
 VAL = "#d62728"
 RAW = "#aac8e4"
@@ -79,9 +79,22 @@ def pen(colour: str, width: float = 1.0, dashed: bool = False):
 
 def add_legend(item, offset=(-5, 5)):
     """A compact legend on a translucent background, top right."""
-    legend = item.addLegend(offset=offset, labelTextSize="7pt", verSpacing=-6)
+    legend = item.addLegend(
+        offset=offset, labelTextSize="7pt", verSpacing=-6, labelTextColor=FOREGROUND
+    )
     legend.setBrush(pg.mkBrush(255, 255, 255, 200))
     return legend
+
+
+def white(widget: pg.PlotWidget) -> pg.PlotItem:
+    """Plateau's colours on one plot: white background, dark axes and text; its PlotItem."""
+    widget.setBackground("w")
+    item = widget.getPlotItem()
+    for side in ("left", "bottom"):
+        axis = item.getAxis(side)
+        axis.setPen(FOREGROUND)
+        axis.setTextPen(FOREGROUND)
+    return item
 
 
 def configure_plot(
@@ -92,13 +105,13 @@ def configure_plot(
     x_label: str,
     legend_offset=(-5, 5),
 ):
-    """Give a PlotWidget Plateau's defaults (grid, clip to view, peak down-sampling, legend);
+    """Give a PlotWidget Plateau's defaults (colours, clip to view, peak down-sampling, legend);
     return its PlotItem."""
     widget.setObjectName(object_name)
-    item = widget.getPlotItem()
-    item.setTitle(title, size="10pt")
-    item.setLabel("left", y_label)
-    item.setLabel("bottom", x_label)
+    item = white(widget)
+    item.setTitle(title, size="10pt", color=FOREGROUND)
+    item.setLabel("left", y_label, color=FOREGROUND)
+    item.setLabel("bottom", x_label, color=FOREGROUND)
     # no grid: its translucent lines cost ~11 ms per repaint (benchmarks/gui_responsiveness.py)
     item.getAxis("left").enableAutoSIPrefix(False)  # accuracy 0.9, not "900 (x0.001)"
     item.setClipToView(True)

@@ -1,5 +1,6 @@
-"""Shows a run in the window's plots: the live run from the session's signals, or a past run from
-its directory; overlays checked runs; feeds the status bar, doctor panel and error browser.
+"""Shows one run at a time — the live run from the session's signals, or a past run from its
+directory — in the plots, the status bar, the doctor panel and the error browser; overlays the
+checked runs.
 
 Events only append to a :class:`RunHistory`; a paint timer redraws the plots at most
 ``PAINT_INTERVAL_MS`` apart, and only when something changed. A past run is shown exactly as it
@@ -11,13 +12,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
+from engine.events import RunSummary
+from workbench.bridge import engine_calls
+from workbench.bridge.jobs import BackgroundJobs
+from workbench.panels.doctor_panel import DoctorPanel
+from workbench.panels.error_banner import ErrorBanner
+from workbench.panels.error_browser import ErrorBrowser
+from workbench.panels.run_list import RunList
 from workbench.plots.style import RUN_COLOURS
+from workbench.plots.training_plots import TrainingPlots
 from workbench.run_history import RunHistory
+from workbench.status_bar import RunStatusBar
 
 PAINT_INTERVAL_MS = 100
 # Views that change once an epoch (epoch losses, accuracy, per-class, confusion) repaint at most
@@ -50,11 +61,28 @@ class LrPlan:
     steps_per_epoch: int
 
 
-class RunView(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.w = window
-        self.status = window.status
+class RunPresenter(QObject):
+    """Presents runs in the window's views; given every object it drives, nothing else."""
+
+    def __init__(
+        self,
+        session,
+        plots: TrainingPlots,
+        status: RunStatusBar,
+        run_list: RunList,
+        doctor_panel: DoctorPanel,
+        error_browser: ErrorBrowser,
+        banner: ErrorBanner,
+        jobs: BackgroundJobs,
+        show_error_browser: Callable[[], None],
+        refresh_runs: Callable[[], None],
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.plots, self.status, self.run_list = plots, status, run_list
+        self.doctor_panel, self.error_browser, self.banner = doctor_panel, error_browser, banner
+        self.jobs = jobs
+        self.show_error_browser, self.refresh_runs = show_error_browser, refresh_runs
         self.live: RunHistory | None = None
         self.live_preset = None
         self.shown: RunHistory | None = None
@@ -72,7 +100,7 @@ class RunView(QObject):
         self.paint_timer.setInterval(PAINT_INTERVAL_MS)
         self.paint_timer.timeout.connect(self.paint)
         self.paint_timer.start()
-        s = window.session
+        s = session
         s.started.connect(self._started)
         s.batches.connect(self._batches)
         s.epoch_ended.connect(self._epoch)
@@ -80,11 +108,11 @@ class RunView(QObject):
         s.stopped.connect(lambda summary: self._ended(summary, "stopped"))
         s.failed.connect(self._failed)
         s.diagnosed.connect(self._diagnosed)
-        window.confusion_view.cell_clicked.connect(
-            lambda t, p: self.browse_cell(t, p, window.confusion_view.shown_epoch())
+        plots.confusion.cell_clicked.connect(
+            lambda t, p: self.browse_cell(t, p, plots.confusion.shown_epoch())
         )
-        window.per_class_plot.class_clicked.connect(
-            lambda c: self.browse_cell(c, None, window.per_class_plot.shown_epoch())
+        plots.per_class.class_clicked.connect(
+            lambda c: self.browse_cell(c, None, plots.per_class.shown_epoch())
         )
         self._last_browse: tuple | None = None
 
@@ -109,8 +137,8 @@ class RunView(QObject):
         self.live.class_names = list(event.data_stats["classes"])
         self.live.truncate(event.start_epoch)  # a resumed run continues from its checkpoint
         self.status.live_device(event.device, event.start_epoch)
-        self.w.refresh_runs()
-        self.w.run_list.select(event.run_dir)
+        self.refresh_runs()
+        self.run_list.select(event.run_dir)
 
     def _batches(self, batches) -> None:
         if self.live is not None:
@@ -122,18 +150,18 @@ class RunView(QObject):
         if self.live is None:
             return
         self.live.add_epoch(event.metrics)
-        self.status.epoch_done(event.epoch, event.metrics["samples_per_s"])
-        best = max(row["val_acc"] for row in self.live.epochs)
-        self.w.run_list.update_run(self.live.run_dir, "running", best)
+        self.status.epoch_done(event.epoch, event.metrics.samples_per_s)
+        best = max(m.val_acc for m in self.live.epochs)
+        self.run_list.update_run(self.live.run_dir, "running", best)
 
-    def _ended(self, summary: dict, status: str) -> None:
+    def _ended(self, summary: RunSummary, status: str) -> None:
         self.running = False
         self.paint(force=True)
         self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
-        self.status.live_ended(status, early=bool(summary.get("early_stopped")))
-        self.w.refresh_runs()
-        if summary.get("run_dir"):
-            self.w.run_list.select(summary["run_dir"])
+        self.status.live_ended(status, early=summary.early_stopped)
+        self.refresh_runs()
+        if summary.run_dir:
+            self.run_list.select(summary.run_dir)
 
     def set_paused(self, paused: bool) -> None:
         self.status.paused(paused)
@@ -144,16 +172,16 @@ class RunView(QObject):
 
     def show_findings(self, findings: list[dict], name: str) -> None:
         """Findings in the doctor panel, and a marker on the accuracy plot where each began."""
-        self.w.doctor_panel.show_findings(findings, name)
-        plot = self.w.accuracy_plot
+        self.doctor_panel.show_findings(findings, name)
+        plot = self.plots.accuracy
         plot.clear_markers()
         for f in findings:
             if f.get("epoch"):
                 label = MARKER_LABELS.get(f["id"], f["id"])
                 plot.add_marker(f["epoch"], label, text_left=f["epoch"] > self._span() / 2)
 
-    def _failed(self, error: str, hint: str, summary: dict) -> None:
-        self.w.banner.show_message(f"The run failed: {error}", hint)
+    def _failed(self, error: str, hint: str, summary: RunSummary) -> None:
+        self.banner.show_message(f"The run failed: {error}", hint)
         self._ended(summary, "failed")
 
     # ------------------------------------------------------------------ painting
@@ -162,12 +190,12 @@ class RunView(QObject):
         self.shown, self.shown_preset = history, preset
         self._painted_version = -1
         self._painted_epochs = -1
-        for plot in (self.w.loss_plot, self.w.accuracy_plot, self.w.lr_plot):
+        for plot in (self.plots.loss, self.plots.accuracy, self.plots.lr):
             plot.reset()
-        self.w.confusion_view.show_history(history)  # also clears its hover text
-        self.w.error_browser.clear()
+        self.plots.confusion.show_history(history)  # also clears its hover text
+        self.error_browser.clear()
         self._last_browse = None
-        self.w.training_plots.show_hint(None)
+        self.plots.show_hint(None)
         self._set_epoch_spans()
         self._update_lr_plans()
         self.paint(force=True)
@@ -187,7 +215,7 @@ class RunView(QObject):
         """Every epoch plot spans the same epochs (:meth:`_span`), so their x axes agree and a
         repaint does not re-lay them out."""
         last = self._span() or None
-        for plot in (self.w.loss_plot, self.w.lr_plot, self.w.accuracy_plot, self.w.per_class_plot):
+        for plot in (self.plots.loss, self.plots.lr, self.plots.accuracy, self.plots.per_class):
             plot.set_epoch_span(last)
 
     def paint(self, force: bool = False) -> None:
@@ -200,16 +228,16 @@ class RunView(QObject):
         if h.version != self._painted_version:
             self._painted_version = h.version
             self.paints += 1
-            self.w.loss_plot.show_history(h)
-            self.w.lr_plot.show_history(h)
+            self.plots.loss.show_history(h)
+            self.plots.lr.show_history(h)
         due = force or h is not self.live or now - self._epochs_painted_at >= EPOCH_VIEW_INTERVAL_S
         if len(h.epochs) != self._painted_epochs and due:  # epoch views change once an epoch
             self._painted_epochs = len(h.epochs)
             self._epochs_painted_at = now
-            self.w.loss_plot.show_epochs(h)
-            self.w.accuracy_plot.show_history(h)
-            self.w.per_class_plot.show_history(h)
-            self.w.confusion_view.show_history(h)
+            self.plots.loss.show_epochs(h)
+            self.plots.accuracy.show_history(h)
+            self.plots.per_class.show_history(h)
+            self.plots.confusion.show_history(h)
 
     # ------------------------------------------------------------------ learning-rate plans
 
@@ -223,19 +251,19 @@ class RunView(QObject):
         form, run = self.form_plan, self.run_plan
         if self.shown is None:
             if form is not None:
-                self.w.lr_plot.show_preview(form.lrs, form.steps_per_epoch)
-            self.w.lr_plot.show_forms_plan(None)
+                self.plots.lr.show_preview(form.lrs, form.steps_per_epoch)
+            self.plots.lr.show_forms_plan(None)
             return
         if run is None and form is not None and form.preset == self.shown_preset:
             run = form
         if run is not None:
-            self.w.lr_plot.show_preview(run.lrs, run.steps_per_epoch)
+            self.plots.lr.show_preview(run.lrs, run.steps_per_epoch)
         else:
-            self.w.lr_plot.show_preview([], 1)
+            self.plots.lr.show_preview([], 1)
         if form is not None and form.preset != self.shown_preset:
-            self.w.lr_plot.show_forms_plan(form.lrs, form.steps_per_epoch)
+            self.plots.lr.show_forms_plan(form.lrs, form.steps_per_epoch)
         else:
-            self.w.lr_plot.show_forms_plan(None)
+            self.plots.lr.show_forms_plan(None)
 
     # ------------------------------------------------------------------ past runs
 
@@ -254,18 +282,14 @@ class RunView(QObject):
                 preset = files.read_preset()
             except ValueError:
                 preset = None
-            history, _ = load_history(run_dir)
+            history = RunHistory.from_run_dir(run_dir)
             self.run_plan = None
             self._show(history, preset)
             if preset is not None:
                 self._request_run_plan(run_dir, preset, history.steps_per_epoch)
         if not self.running:  # while a run trains, the status bar follows it
-            speed = history.epochs[-1]["samples_per_s"] if history.epochs else None
-            try:
-                summary = files.read_summary()
-            except (OSError, ValueError):
-                summary = {}
-            self.status.show_summary(summary, speed)
+            speed = history.epochs[-1].samples_per_s if history.epochs else None
+            self.status.show_summary(files.read_summary(), speed)
         try:
             findings = files.read_diagnosis()
         except (OSError, ValueError):
@@ -273,28 +297,29 @@ class RunView(QObject):
         self.show_findings(findings, Path(run_dir).name)
 
     def _request_run_plan(self, run_dir: str, preset, steps_per_epoch: int) -> None:
-        def work():
-            from engine.inspection import lr_plan
-
-            return lr_plan(preset, steps_per_epoch)
-
         def done(result) -> None:
             lrs, steps = result
             if self.shown is not None and self.shown.run_dir == run_dir:
                 self.run_plan = LrPlan(preset, lrs, steps)
                 self._update_lr_plans()
 
-        self.w.jobs.submit("run-plan", work, done, lambda e: None)
+        self.jobs.submit(
+            "run-plan", lambda: engine_calls.lr_plan(preset, steps_per_epoch), done, lambda e: None
+        )
 
     def overlay_runs(self, run_dirs: list[str]) -> None:
         shown = self.shown.run_dir if self.shown else None
         runs = [
-            (_short_name(Path(d).name), RUN_COLOURS[(i + 1) % len(RUN_COLOURS)], load_history(d)[0])
+            (
+                _short_name(Path(d).name),
+                RUN_COLOURS[(i + 1) % len(RUN_COLOURS)],
+                RunHistory.from_run_dir(d),
+            )
             for i, d in enumerate(run_dirs)
             if d != shown
         ]
-        self.w.loss_plot.set_overlays(runs)
-        self.w.accuracy_plot.set_overlays(runs)
+        self.plots.loss.set_overlays(runs)
+        self.plots.accuracy.set_overlays(runs)
         self.overlay_epochs = max((len(h.epochs) for _, _, h in runs), default=0)
         self._set_epoch_spans()
 
@@ -314,66 +339,13 @@ class RunView(QObject):
             p = names[pred] if pred < len(names) else str(pred)
             description = f"true {t}, predicted {p}"
         run_dir = h.run_dir
-
-        def work():
-            from engine.inspection import error_samples
-
-            return error_samples(run_dir, true, pred, epoch, wrong_only=pred is None)
-
-        self.w.jobs.submit(
+        self.jobs.submit(
             "errors",
-            work,
-            lambda result: self.w.error_browser.show_samples(result, description),
-            lambda e: self.w.error_browser.show_error(f"Cannot show the images: {e}"),
+            lambda: engine_calls.error_samples(run_dir, true, pred, epoch),
+            lambda result: self.error_browser.show_samples(result, description),
+            lambda e: self.error_browser.show_error(f"Cannot show the images: {e}"),
         )
-        self.w.center_tabs.setCurrentWidget(self.w.error_browser)
-
-    # ------------------------------------------------------------------ export
-
-    def open_export_dialog(self) -> None:
-        from workbench.panels.export_dialog import ExportDialog
-
-        runs = [
-            r
-            for r in self.w.run_list.runs()
-            if (Path(r["path"]) / "checkpoints" / "last.pt").is_file()
-        ]
-        selected = self.w.run_list.selected_run()
-        runs.sort(key=lambda r: r["path"] != selected)
-
-        def export_fn(src, dest, fmt, on_done, on_error):
-            def work():
-                from engine.export import export
-
-                return export(src, dest, fmt)
-
-            self.w.jobs.submit("export", work, on_done, on_error)
-
-        dialog = ExportDialog(runs, export_fn, self.w.settings.get("folders/export"), self.w)
-        self.export_dialog = dialog
-        dialog.show()
-
-
-def load_history(run_dir: str) -> tuple[RunHistory, dict]:
-    """A past run's history (epochs, step readings, class names) and its summary."""
-    from engine.runs import RunFiles
-
-    files = RunFiles(run_dir)
-    try:
-        rows = files.read_metrics()
-    except (OSError, ValueError):
-        rows = []
-    history = RunHistory.from_rows(Path(run_dir).name, run_dir, rows)
-    try:
-        summary = files.read_summary()
-    except (OSError, ValueError):
-        summary = {}
-    history.class_names = list(summary.get("class_names", []))
-    history.steps_per_epoch = int(summary.get("steps_per_epoch") or 0)
-    steps = files.read_steps()
-    if len(steps):
-        history.add_steps(steps.step, steps.loss, steps.lr)
-    return history, summary
+        self.show_error_browser()
 
 
 def _short_name(name: str) -> str:

@@ -1,0 +1,22 @@
+"""What a dataset source delivers: images and labels as tensors, before splitting and
+normalization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class SourceData:
+    """Images and labels as a source delivers them, before splitting and normalization."""
+
+    x: torch.Tensor  # N×C×H×W, uint8 or float32
+    y: torch.Tensor  # N, int64
+    class_names: list[str]
+    value_max: float  # the format's largest value: 255 for bytes, 16 for digits, 1 for floats
+    x_val: torch.Tensor | None = None  # the source's own validation split, if it has one
+    y_val: torch.Tensor | None = None
+    skipped: list[dict] = field(default_factory=list)  # unreadable files: {file, reason}
+    origin: str = ""

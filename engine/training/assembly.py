@@ -1,0 +1,106 @@
+"""Everything a run trains with, assembled once from the preset, its data and the device: the
+network (plain, and wrapped for DDP and ``torch.compile``), optimizer, schedule, loss, batch
+order, augmentation and mixed precision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.data import DataBundle
+from engine.data.augment import BatchAugment
+from engine.data.balance import class_weights, epoch_length, focal_loss, steps_per_epoch
+from engine.distributed import Dist
+from engine.preset import Preset
+from engine.schedules import Schedule, build_optimizer
+
+
+@dataclass
+class Assembly:
+    """The objects one run trains with (built by :func:`assemble`)."""
+
+    model: torch.nn.Module  # the plain network: checkpoints, validation, probes
+    train_model: torch.nn.Module  # what a training step calls (DDP and/or compiled)
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    augment: BatchAugment
+    order_gen: torch.Generator  # the epoch order (balanced sampling included)
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    steps_per_epoch: int
+    y_train_cpu: torch.Tensor
+    balance: str  # data.balance: how each epoch's order is drawn
+    device: torch.device
+
+    def autocast(self):
+        """The mixed-precision context of training steps and validation (a no-op without AMP)."""
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+
+def assemble(
+    preset: Preset, data: DataBundle, model: torch.nn.Module, device: torch.device, dist: Dist
+) -> Assembly:
+    """Wrap ``model`` for training and build what trains it, for this rank of ``dist``."""
+    p = preset
+    y_train_cpu = data.y_train.cpu()
+    n = epoch_length(y_train_cpu, data.num_classes, p.data.balance)
+    n = -(-n // dist.world)  # this rank's share of an epoch
+    steps = steps_per_epoch(n, p.train.batch_size)
+    memory_format = torch.channels_last if p.train.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
+    train_model = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=ids)
+    if p.train.compile:  # after DDP, as PyTorch recommends
+        # Static shapes: an epoch has at most two batch sizes (full and the remainder), and a
+        # graph compiled for dynamic shapes would serve the full batches too, more slowly.
+        mode = None if p.train.compile_mode == "default" else p.train.compile_mode
+        train_model = torch.compile(train_model, mode=mode, dynamic=False)
+    optimizer = build_optimizer(model.parameters(), p.train)
+    amp_dtype = None
+    if p.train.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return Assembly(
+        model=model,
+        train_model=train_model,
+        optimizer=optimizer,
+        schedule=Schedule(optimizer, p.train, steps),
+        loss_fn=_loss(p, y_train_cpu, data.num_classes, device),
+        normalize=data.normalizer(device),
+        augment=BatchAugment(
+            p.data.augment, torch.Generator(device=device).manual_seed(p.seed + 2)
+        ),
+        order_gen=torch.Generator().manual_seed(p.seed + 1),
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        amp_dtype=amp_dtype,
+        memory_format=memory_format,
+        steps_per_epoch=steps,
+        y_train_cpu=y_train_cpu,
+        balance=p.data.balance,
+        device=device,
+    )
+
+
+def _loss(preset: Preset, y_train: torch.Tensor, num_classes: int, device: torch.device):
+    """The training objective ``data.balance`` and ``train.label_smoothing`` call for."""
+    smoothing = preset.train.label_smoothing
+    if preset.data.balance == "class-weights":
+        weight = class_weights(y_train, num_classes).to(device)
+        return lambda logits, y: F.cross_entropy(
+            logits, y, weight=weight, label_smoothing=smoothing
+        )
+    if preset.data.balance == "focal":
+        return lambda logits, y: focal_loss(logits, y, label_smoothing=smoothing)
+    return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=smoothing)

@@ -1,0 +1,111 @@
+"""What a checkpoint holds (model, optimizer, schedule, the step loop's state, the best epochs,
+random states, what the model needs to be used alone) and how a run continues from one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.data import DataBundle
+from engine.errors import CheckpointError, PresetError
+from engine.preset import Preset
+from engine.runs import RunFiles
+from engine.schedules import Schedule, reset_rates
+from engine.training.assembly import Assembly
+from engine.training.epoch import StepState
+from engine.training.progress import Best, RunProgress
+
+
+def checkpoint_state(
+    preset: Preset,
+    a: Assembly,
+    state: StepState,
+    progress: RunProgress,
+    data: DataBundle,
+    doctor_state: dict,
+) -> dict:
+    rng = {
+        "torch": torch.get_rng_state(),
+        "order": a.order_gen.get_state(),
+        "augment": a.augment.generator.get_state(),
+        "cuda": torch.cuda.get_rng_state_all() if a.device.type == "cuda" else None,
+    }
+    return {
+        "model": a.model.state_dict(),
+        "optimizer": a.optimizer.state_dict(),
+        "schedule": a.schedule.state_dict(),
+        "scaler": a.scaler.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "best": progress.best_state(),
+        "preset": preset.to_dict(),
+        "class_names": list(data.class_names),
+        "normalization": data.norm.as_dict(),
+        "input_shape": list(data.input_shape),
+        "arch": preset.model.arch,
+        "rng": rng,
+        "doctor": doctor_state,
+        "ema": state.ema.detach().cpu(),
+        "ema_best": state.ema_best.detach().cpu(),
+    }
+
+
+def restore(
+    checkpoint: dict,
+    run_dir: Path,
+    preset: Preset,
+    a: Assembly,
+    state: StepState,
+    progress: RunProgress,
+) -> dict | None:
+    """Put a run back where its checkpoint left it (a longer run re-plans its schedule); return
+    the doctor's saved state. Raises before anything in ``run_dir`` changes when it cannot go on.
+    """
+    done, planned = checkpoint["epoch"], preset.train.epochs
+    if planned <= done:
+        raise PresetError(
+            f"{run_dir} has already trained {done} epoch{'s' * (done != 1)} and "
+            f"'train.epochs' = {planned}; to train longer, set more epochs "
+            f"(plateau-train resume RUN_DIR --epochs {done + max(1, done // 2)})",
+            "train.epochs",
+        )
+    try:
+        a.model.load_state_dict(checkpoint["model"])
+        a.optimizer.load_state_dict(checkpoint["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"{run_dir}: the checkpoint does not fit the run's preset "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
+    files = RunFiles(run_dir)
+    progress.rows = files.read_metrics()[:done]
+    if _schedule_plan(checkpoint["preset"]) == _schedule_plan(preset.to_dict()):
+        a.schedule.load_state_dict(checkpoint["schedule"])
+    else:  # a longer run: re-plan the schedule for the new length, at the same position
+        reset_rates(a.optimizer, preset.train)
+        a.schedule = Schedule(a.optimizer, preset.train, a.steps_per_epoch)
+        a.schedule.fast_forward([r.val_loss for r in progress.rows])
+    a.scaler.load_state_dict(checkpoint["scaler"])
+    state.epoch, state.step = done, checkpoint["step"]
+    state.ema = checkpoint["ema"].to(a.device)
+    state.ema_best = checkpoint["ema_best"].to(a.device)
+    progress.best = Best.from_state(checkpoint["best"])
+    rng = checkpoint["rng"]
+    torch.set_rng_state(rng["torch"])
+    a.order_gen.set_state(rng["order"])
+    a.augment.generator.set_state(rng["augment"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    try:
+        progress.predictions = files.read_predictions()
+    except (FileNotFoundError, ValueError, OSError):
+        progress.predictions = {}
+    progress.step_log = files.read_steps().up_to(state.step)
+    return checkpoint.get("doctor")
+
+
+def _schedule_plan(preset: dict) -> tuple:
+    """What a schedule's state depends on: a resume that changes it re-plans the schedule."""
+    t = preset["train"]
+    return t["epochs"], t["schedule"], t["optimizer"]["lr"]

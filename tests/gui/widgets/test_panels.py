@@ -1,0 +1,138 @@
+"""The run list, the doctor panel, the error browser and the status bar, each on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from engine.events import RunSummary
+from tests.gui.widgets.builders import run_directory
+from workbench.panels.doctor_panel import DoctorPanel
+from workbench.panels.error_browser import ErrorBrowser
+from workbench.panels.run_list import RunList
+from workbench.status_bar import RunStatusBar, Stopwatch, clock
+
+
+def test_run_list_shows_each_run_and_compares_checked_presets(qtbot, tmp_path):
+    listing = RunList()
+    qtbot.addWidget(listing)
+    first = run_directory(tmp_path, "digits-20261126-101500", "stopped", epochs=1)
+    second = run_directory(tmp_path, "digits-20261126-111500", "finished", epochs=2)
+    listing.refresh(tmp_path)
+    rows = {r.name: r for r in listing.runs()}
+    assert rows[first.name].status == "stopped" and rows[second.name].status == "finished"
+    assert rows[second.name].best_val_acc == "0.9667"
+    assert listing.tree.textElideMode() == Qt.TextElideMode.ElideMiddle
+    listing.update_run(str(first), "running", 0.5)
+    assert {r.name: r for r in listing.runs()}[first.name].best_val_acc == "0.5000"
+    assert not listing.can_resume(str(first))  # no checkpoint yet
+    (first / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert listing.can_resume(str(first))
+    listing.set_checked(str(first), True)
+    with qtbot.waitSignal(listing.runs_checked) as checked:
+        listing.set_checked(str(second), True)
+    assert sorted(checked.args[0]) == sorted([str(first), str(second)])
+    assert listing.diff.text() == "The checked runs have identical presets."  # names aside
+    with qtbot.waitSignal(listing.run_selected) as selected:
+        listing.select(str(second))
+    assert selected.args == [str(second)]
+
+
+FINDINGS = [
+    {
+        "id": "lr-too-low",
+        "severity": "warning",
+        "title": "The learning rate is too low",
+        "evidence": "the loss fell 3 %",
+        "fix": {"set": {"train.optimizer.lr": 0.001}},
+        "advice": "",
+        "epoch": 3,
+    },
+    {
+        "id": "no-signal",
+        "severity": "error",
+        "title": "The labels cannot be predicted",
+        "evidence": "chance",
+        "fix": None,
+        "advice": "check the labels",
+        "epoch": 4,
+    },
+]
+
+
+def test_doctor_panel_lists_findings_and_applies_a_fix(qtbot):
+    panel = DoctorPanel()
+    qtbot.addWidget(panel)
+    panel.set_value_source(lambda key: 3e-6)
+    panel.show_findings(FINDINGS, "run-1")
+    assert panel.findings_shown() == 2 and "2 finding(s) for run-1" in panel.header.text()
+    panel.list.setCurrentRow(0)
+    assert "train.optimizer.lr: 3e-06 → 0.001" in panel.diff.text()
+    assert panel.apply.isEnabled() and panel.rerun.isEnabled()
+    with qtbot.waitSignal(panel.apply_requested) as applied:
+        panel.rerun.click()
+    assert applied.args == [{"train.optimizer.lr": 0.001}, True]
+    panel.list.setCurrentRow(1)
+    assert not panel.apply.isEnabled() and "check the labels" in panel.diff.text()
+    panel.set_can_apply(False)
+    panel.list.setCurrentRow(0)
+    assert not panel.apply.isEnabled()  # a run is training
+    panel.show_findings([], "run-2")
+    assert "no findings for run-2" in panel.header.text()
+
+
+def test_error_browser_shows_images_most_confident_first_and_clears(qtbot):
+    browser = ErrorBrowser()
+    qtbot.addWidget(browser)
+    result = {
+        "images": np.zeros((2, 4, 4, 3), np.uint8),
+        "true": ["cat", "cat"],
+        "pred": ["dog", "dog"],
+        "confidence": [0.9, 0.6],
+        "epoch": 3,
+        "count": 5,
+    }
+    browser.show_samples(result, "true cat, predicted dog")
+    assert browser.grid.count == 2 and browser.confidences == [0.9, 0.6]
+    text = browser.title.text()
+    assert "5 validation images at epoch 3, the 2 most confident shown" in text
+    browser.clear()
+    assert browser.grid.count == 0 and browser.title.text().startswith("Click")
+
+
+def test_status_bar_live_progress_pause_and_a_past_run(qtbot):
+    from PySide6.QtWidgets import QMainWindow
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    status = RunStatusBar(window.statusBar())
+    status.live_started(10)
+    status.live_device("cpu")
+    status.batch(1, 3, 20)
+    assert status.text("epoch") == "epoch 1/10 · batch 3/20" and status.text("state") == "running"
+    status.paused(True)
+    assert status.text("state") == "paused"
+    status.live_ended("finished", early=True)
+    assert status.text("state") == "stopped early"
+    summary = RunSummary(
+        "stopped", "r", "/r", device="cpu", epochs_planned=8, epochs_completed=3, seconds=75.0
+    )
+    status.show_summary(summary, 1234.0)
+    assert status.text("epoch") == "epoch 3/8" and status.text("elapsed") == "0:01:15"
+    assert status.text("speed") == "1,234 samples/s" and status.text("state") == "stopped"
+    status.show_summary(None, None)
+    assert status.text("epoch") == ""
+
+
+def test_stopwatch_leaves_out_paused_time(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("workbench.status_bar.time.monotonic", lambda: now[0])
+    watch = Stopwatch()
+    watch.start()
+    now[0] = 110.0
+    watch.pause()
+    now[0] = 200.0
+    assert watch.elapsed() == 10.0
+    watch.resume()
+    now[0] = 205.0
+    assert watch.elapsed() == 15.0 and clock(3725) == "1:02:05"

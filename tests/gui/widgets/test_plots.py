@@ -1,0 +1,91 @@
+"""Each plot on its own, fed a made-up run history: what it shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.gui.widgets.builders import history
+from workbench.plots.accuracy_plot import AccuracyPlot
+from workbench.plots.confusion_matrix_view import ConfusionMatrixView
+from workbench.plots.loss_plot import LossPlot
+from workbench.plots.lr_plot import LrPlot
+from workbench.plots.per_class_plot import PerClassPlot
+
+
+def test_loss_plot_shows_steps_smoothed_and_epochs(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    h = history(epochs=3, steps_per_epoch=4)
+    plot.show_history(h)
+    plot.show_epochs(h)
+    x, y = plot.raw.getOriginalDataset()
+    assert list(x) == pytest.approx([s / 4 for s in range(1, 13)])  # steps in epochs
+    smooth = plot.smooth.getOriginalDataset()[1]
+    assert len(smooth) == 12 and smooth[-1] > y[-1]  # the average lags a falling loss
+    assert plot.epoch_points() == 3
+    assert list(plot.val.getOriginalDataset()[1]) == pytest.approx([1.2, 0.6, 0.4])
+    plot.reset()
+    assert plot.epoch_points() == 0
+
+
+def test_accuracy_plot_marks_the_best_epoch_and_findings(qtbot):
+    plot = AccuracyPlot()
+    qtbot.addWidget(plot)
+    h = history(epochs=3)
+    plot.show_history(h)
+    assert plot.epoch_points() == 3
+    assert plot.best_line.value() == 3 and plot.best_line.label.format == "best 0.967"
+    plot.add_marker(2, "overfit")
+    assert [m.value() for m in plot.markers] == [2]
+    plot.clear_markers()
+    assert plot.markers == []
+
+
+def test_lr_plot_shows_the_plan_the_actual_rate_and_the_forms_plan(qtbot):
+    plot = LrPlot()
+    qtbot.addWidget(plot)
+    plot.show_preview([1e-3] * 8 + [1e-4] * 4, steps_per_epoch=4)
+    assert plot.preview_points() == 12
+    plot.show_history(history(epochs=3))
+    assert len(plot.actual.getOriginalDataset()[0]) == 12
+    plot.show_forms_plan([1e-2] * 12, 4)
+    assert len(plot.forms_plan.getOriginalDataset()[0]) == 12
+    plot.show_forms_plan(None)
+    x = plot.forms_plan.getOriginalDataset()[0]
+    assert x is None or len(x) == 0
+
+
+def test_per_class_plot_bars_trend_and_epoch_choice(qtbot):
+    plot = PerClassPlot()
+    qtbot.addWidget(plot)
+    h = history(epochs=3, k=3)
+    plot.show_history(h)
+    assert plot.classes_shown() == 3
+    assert list(plot.values) == pytest.approx([0.9, 1.0, 1.0])  # the last epoch: 1 error
+    assert plot.shown_epoch() == 3
+    plot.epoch.setValue(1)
+    assert list(plot.values) == pytest.approx([0.7, 1.0, 1.0]) and plot.shown_epoch() == 1
+    ticks = plot.bars_plot.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert [t[1] for t in ticks] == ["0", "1", "2"]  # "class " dropped
+    with qtbot.waitSignal(plot.class_clicked) as clicked:
+        plot.class_clicked.emit(1)
+    assert clicked.args == [1]
+    assert len(plot.trend_curves) == 3
+
+
+def test_confusion_matrix_counts_epochs_and_hover(qtbot):
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    assert not view.plot.getPlotItem().getAxis("left").style["showValues"]  # empty
+    h = history(epochs=3, k=3)
+    view.show_history(h)
+    assert view.counts.sum() == 30 and view.shown_epoch() == 3
+    view.slider.setValue(1)
+    assert view.counts[0, 1] == 3 and view.shown_epoch() == 1
+    assert view.epoch_label.text() == "epoch 1 of 3"
+    view.normalized.setChecked(True)
+    assert np.allclose(view.counts.sum(1), 10)  # the counts stay counts; only colours normalize
+    view.hover.setText("true 0 → predicted 1: 3")
+    view.show_history(history(epochs=1))
+    assert view.hover.text().strip() == ""  # another run: no stale hover text

@@ -1,0 +1,52 @@
+"""The engine functions the window runs as background jobs (each imports torch when called).
+Widgets name these functions; they never import the engine's torch side themselves."""
+
+from __future__ import annotations
+
+
+def inspect_data(preset, draw: int = 0) -> dict:
+    from engine.inspection import inspect_data
+
+    return inspect_data(preset, draw=draw)
+
+
+def model_summary(preset) -> dict:
+    from engine.inspection import model_summary
+
+    return model_summary(preset)
+
+
+def lr_preview(preset) -> tuple[list[float], int]:
+    from engine.inspection import lr_preview
+
+    return lr_preview(preset)
+
+
+def lr_plan(preset, steps_per_epoch: int) -> tuple[list[float], int]:
+    from engine.inspection import lr_plan
+
+    return lr_plan(preset, steps_per_epoch)
+
+
+def error_samples(run_dir: str, true: int, pred: int | None, epoch: int | None) -> dict:
+    from engine.inspection import error_samples
+
+    return error_samples(run_dir, true, pred, epoch, wrong_only=pred is None)
+
+
+def export(checkpoint: str, dest: str, fmt: str):
+    from engine.export import export
+
+    return export(checkpoint, dest, fmt)
+
+
+def find_lr(preset) -> dict:
+    from engine.doctor.lr_finder import find_lr
+
+    return find_lr(preset).to_dict()
+
+
+def available_devices() -> list[tuple[str, str]]:
+    from engine.devices import available_devices
+
+    return available_devices()

@@ -1,0 +1,176 @@
+"""A training run started from the window: the trainer works on a plain Python worker thread
+and its callback only puts events on a ``queue.Queue``; a ``QTimer`` on the GUI thread drains the
+queue and re-emits typed Qt signals there. So no Qt object is created, emitted or touched from the
+training thread (PYSIDE-3124), and the emit rate stays apart from the paint rate."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.preset import Preset
+from workbench.bridge.child_runs import run_processes
+
+DRAIN_INTERVAL_MS = 50  # 20 Hz
+
+
+def training_threads() -> int:
+    """Leave one core to the GUI thread."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class TrainingSession(QObject):
+    """Starts a run on a worker thread and re-emits its events on the GUI thread."""
+
+    started = Signal(object)  # RunStarted
+    batches = Signal(object)  # [BatchEnd, ...] since the last drain
+    epoch_ended = Signal(object)  # EpochEnd
+    diagnosed = Signal(object)  # Diagnosis
+    finished = Signal(object)  # summary, status finished
+    stopped = Signal(object)  # summary, status stopped
+    failed = Signal(str, str, object)  # error, hint, summary
+    state_changed = Signal(str)  # idle | running | paused | stopping
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._control = None
+        self._state = "idle"
+        self.run_dir: str | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_INTERVAL_MS)
+        self._timer.timeout.connect(self.drain)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def is_active(self) -> bool:
+        return self._state != "idle"
+
+    def start(self, preset: Preset, workspace: str | Path, resume_dir: str | None = None) -> None:
+        """Start training ``preset`` into ``workspace`` (or continue ``resume_dir``)."""
+        if self.is_active():
+            raise RuntimeError("a run is already active")
+        from engine.control import RunControl
+
+        self._control = RunControl()
+        self.run_dir = None
+        self._queue = queue.Queue()
+        put = self._queue.put
+        control = self._control
+
+        def work() -> None:
+            try:
+                if preset.train.processes > 1:
+                    run_processes(preset, workspace, put, control, resume_dir)
+                    return
+                from engine.trainer import Trainer
+
+                trainer = Trainer(
+                    preset,
+                    out=workspace,
+                    control=control,
+                    resume_dir=resume_dir,
+                    num_threads=training_threads(),
+                )
+                trainer.fit(put)
+            except Exception as exc:  # noqa: BLE001 - bad input or a bug: report, never crash
+                from engine.events import RunFailed, RunSummary
+                from engine.failures import BUG_HINT, explain
+
+                message, hint = explain(exc)
+                put(RunFailed(message, hint, RunSummary.failed_before_start(message, hint)))
+                if hint == BUG_HINT:
+                    traceback.print_exc()
+            finally:
+                put(_WorkerDone())
+
+        self._thread = threading.Thread(target=work, name="plateau-training", daemon=True)
+        self._set_state("running")
+        self._thread.start()
+        self._timer.start()
+
+    def pause(self) -> None:
+        if self._control and self._state == "running":
+            self._control.pause()
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if self._control and self._state == "paused":
+            self._control.resume()
+            self._set_state("running")
+
+    def stop(self) -> None:
+        if self._control and self._state in ("running", "paused"):
+            self._control.stop()
+            self._set_state("stopping")
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the worker thread has ended (for shutdown); True if it did."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        alive = self._thread.is_alive()
+        if not alive:
+            self.drain()
+        return not alive
+
+    def drain(self) -> None:
+        """Hand every queued event to the GUI as signals (runs on the GUI thread)."""
+        from engine import events as ev
+
+        batches = []
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(event, ev.BatchEnd):
+                batches.append(event)
+                continue
+            if batches:
+                self.batches.emit(batches)
+                batches = []
+            if isinstance(event, ev.RunStarted):
+                self.run_dir = event.run_dir
+                self.started.emit(event)
+            elif isinstance(event, ev.EpochEnd):
+                self.epoch_ended.emit(event)
+            elif isinstance(event, ev.Diagnosis):
+                self.diagnosed.emit(event)
+            elif isinstance(event, ev.RunFinished):
+                self._ended()
+                self.finished.emit(event.summary)
+            elif isinstance(event, ev.RunStopped):
+                self._ended()
+                self.stopped.emit(event.summary)
+            elif isinstance(event, ev.RunFailed):
+                self._ended()
+                self.failed.emit(event.error, event.hint, event.summary)
+            elif isinstance(event, _WorkerDone):
+                self._timer.stop()
+                self._ended()
+        if batches:
+            self.batches.emit(batches)
+
+    def _ended(self) -> None:
+        self._set_state("idle")
+
+    def thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+
+class _WorkerDone:
+    """Marks the end of the worker thread's queue."""

@@ -1,0 +1,83 @@
+"""The preset as forms: Dataset, Model and Training tabs, and under them every problem of the
+values entered (each invalid field is marked too)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from engine.preset import Preset, PresetError
+from workbench import forms
+
+
+class PresetPanel(QWidget):
+    """Edits one preset; ``edited`` fires on every change a person makes."""
+
+    edited = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.dataset_form = forms.dataset_form()
+        self.model_form = forms.model_form()
+        self.training_form = forms.training_form()
+        self.forms = [self.dataset_form, self.model_form, self.training_form]
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("presetTabs")
+        for form, title in zip(self.forms, ("Dataset", "Model", "Training"), strict=True):
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(form)
+            self.tabs.addTab(scroll, title)
+            form.edited.connect(self.edited)
+        self.problems_label = QLabel("")
+        self.problems_label.setObjectName("presetError")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet("color: #b52b27;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.problems_label)
+        self.setMinimumWidth(300)
+        self.base = Preset()  # the keys no form shows come from here
+
+    def show_preset(self, preset: Preset) -> None:
+        """Fill every form (emits no ``edited``) and clear the marks."""
+        self.base = preset
+        for form in self.forms:
+            form.set_preset(preset)
+        self.problems_label.setText("")
+
+    def preset(self) -> Preset:
+        """The preset the forms show; raises PresetError naming the first invalid value."""
+        values = {}
+        for form in self.forms:
+            values.update(form.values())
+        return self.base.with_changes(values)
+
+    def problems(self) -> list[PresetError]:
+        """Every problem of the forms' values: unreadable fields and invalid values alike."""
+        values, problems = {}, []
+        for form in self.forms:
+            readable, unreadable = form.read()
+            values.update(readable)
+            problems += unreadable
+        return problems + self.base.problems_with(values)
+
+    def mark_problems(self) -> list[PresetError]:
+        """Mark every invalid field and list every problem; return them."""
+        for form in self.forms:
+            form.clear_errors()
+        problems = self.problems()
+        for problem in problems:
+            for form in self.forms:
+                form.mark_error(problem.key or "", str(problem))
+        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
+        return problems
+
+    def set_devices(self, devices: list[tuple[str, str]]) -> None:
+        self.training_form.set_devices(devices)
+
+    def set_editable(self, editable: bool) -> None:
+        """Forms locked while a run trains (the tabs can still be looked through)."""
+        for form in self.forms:
+            form.setEnabled(editable)

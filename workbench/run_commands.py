@@ -1,0 +1,157 @@
+"""The commands that start and steer runs: start, resume (or train longer), pause, apply a
+doctor fix (and rerun), the learning-rate finder and export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QInputDialog, QMainWindow
+
+from engine.preset import PresetError
+from engine.runs import RunFiles
+from workbench.bridge import engine_calls
+from workbench.bridge.jobs import BackgroundJobs
+from workbench.bridge.training_session import TrainingSession
+from workbench.panels.error_banner import ErrorBanner
+from workbench.panels.run_list import RunList
+from workbench.preset_editor import PresetEditor
+from workbench.run_history import RunHistory
+from workbench.run_presenter import RunPresenter
+from workbench.settings import Settings
+
+
+class RunCommands(QObject):
+    """What the Run menu, the toolbar, the run list and the doctor panel ask for."""
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        session: TrainingSession,
+        presenter: RunPresenter,
+        editor: PresetEditor,
+        run_list: RunList,
+        banner: ErrorBanner,
+        jobs: BackgroundJobs,
+        settings: Settings,
+        workspace: Callable[[], str],
+    ):
+        super().__init__(window)
+        self.window, self.session, self.presenter, self.editor = window, session, presenter, editor
+        self.run_list, self.banner, self.jobs, self.settings = run_list, banner, jobs, settings
+        self.workspace = workspace
+
+    def start(self) -> None:
+        if self.session.is_active():
+            return
+        try:
+            preset = self.editor.current()
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot start: {exc}")
+            return
+        self.banner.hide()
+        self.presenter.begin_live(preset)
+        self.session.start(preset, self.workspace())
+
+    def resume(self, run_dir: str | None, epochs: int | None = None) -> bool:
+        """Continue a run in its own directory and curves: a stopped run to its planned epochs,
+        a finished one to ``epochs`` (asked for when not given)."""
+        if not run_dir or self.session.is_active():
+            return False
+        files, name = RunFiles(run_dir), Path(run_dir).name
+        if not files.last_checkpoint.is_file():
+            self.banner.show_message(f"Cannot resume {name}: it has no checkpoint")
+            return False
+        try:
+            preset = files.read_preset()
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot resume {name}: {exc}")
+            return False
+        history = RunHistory.from_run_dir(run_dir)
+        done = len(history.epochs)
+        if epochs is None and done >= preset.train.epochs:
+            epochs = self.ask_more_epochs(name, done)
+            if epochs is None:
+                return False
+        if epochs is not None:
+            preset = preset.with_changes({"train.epochs": epochs})
+        self.banner.hide()
+        self.presenter.begin_live(preset, history)
+        self.session.start(preset, self.workspace(), resume_dir=run_dir)
+        return True
+
+    def resume_selected(self) -> bool:
+        return self.resume(self.run_list.selected_run())
+
+    def ask_more_epochs(self, name: str, done: int) -> int | None:
+        """How many epochs a finished run should reach when it trains longer (None: cancel)."""
+        value, ok = QInputDialog.getInt(
+            self.window,
+            "Train longer",
+            f"{name} has trained all {done} of its epochs. Train it up to how many epochs?",
+            done * 2,
+            done + 1,
+            100_000,
+        )
+        return value if ok else None
+
+    def toggle_pause(self) -> None:
+        if self.session.state == "paused":
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def value_of(self, key: str):
+        """The forms' value of a dotted key (the doctor panel's diff shows it)."""
+        try:
+            return self.editor.current().get(key)
+        except (PresetError, AttributeError):
+            return "?"
+
+    def apply_fix(self, changes: dict, rerun: bool = False) -> bool:
+        """Apply a doctor fix to the preset in the forms; with ``rerun``, start a run and overlay
+        the run the finding came from."""
+        if self.session.is_active():
+            return False
+        try:
+            preset = self.editor.current().with_changes(changes)
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot apply the fix: {exc}")
+            return False
+        self.editor.show(preset)
+        if rerun:
+            previous = self.presenter.shown.run_dir if self.presenter.shown else None
+            self.start()
+            if previous:
+                self.run_list.set_checked(previous, True)
+        return True
+
+    def open_lr_finder(self) -> None:
+        from workbench.panels.lr_finder_dialog import LrFinderDialog
+
+        try:
+            preset = self.editor.current()
+        except PresetError as exc:
+            self.banner.show_message(f"Cannot run the LR finder: {exc}")
+            return
+        dialog = self.lr_finder_dialog = LrFinderDialog(self.window)
+        dialog.use_lr.connect(lambda lr: self.apply_fix({"train.optimizer.lr": lr}))
+        dialog.sweep(self.jobs, preset)
+        dialog.show()
+
+    def open_export_dialog(self) -> None:
+        from workbench.panels.export_dialog import ExportDialog
+
+        selected = self.run_list.selected_run()
+        runs = [r for r in self.run_list.runs() if RunFiles(r.path).last_checkpoint.is_file()]
+        runs.sort(key=lambda r: r.path != selected)
+
+        def export(src, dest, fmt, on_done, on_error):
+            self.jobs.submit(
+                "export", lambda: engine_calls.export(src, dest, fmt), on_done, on_error
+            )
+
+        folder = self.settings.get("folders/export")
+        self.export_dialog = ExportDialog(runs, export, folder, self.window)
+        self.export_dialog.show()
