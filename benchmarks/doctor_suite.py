@@ -47,7 +47,7 @@ def main() -> int:
             repaired = (after.best_val_acc or 0.0) > before_acc
             repairs.append(repaired)
             change = (
-                f"{top['id']}: {top['fix']['set']} → {before_acc:.3f} → {after['best_val_acc']:.3f}"
+                f"{top['id']}: {top['fix']['set']} → {before_acc:.3f} → {after.best_val_acc:.3f}"
             )
         else:
             change = f"{top['id']}: no setting can fix this" if top else "nothing found"

@@ -118,7 +118,7 @@ def interleaved_rates(fast: Preset, naive: NaiveLoop) -> tuple[list[float], list
 
     summary = Trainer(fast, out=tempfile.mkdtemp()).fit(on_event)
     if summary.status != "finished":
-        raise SystemExit(f"the Plateau run ended {summary['status']}: {summary.get('error')}")
+        raise SystemExit(f"the Plateau run ended {summary.status}: {summary.error}")
     from engine.runs import RunFiles
 
     rows = RunFiles(summary.run_dir).read_metrics()

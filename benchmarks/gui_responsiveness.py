@@ -92,8 +92,13 @@ def redraw_ms(app, points: int) -> tuple[float, float]:
     h = RunHistory(steps_per_epoch=100)
     rng = np.random.default_rng(0)
     h.add_batches([B(i + 1, float(v)) for i, v in enumerate(rng.random(points))])
+    from engine.events import EpochMetrics, PerClassMetrics
+
+    per_class = PerClassMetrics((1.0,), (1.0,), (1.0,), (1,))
     for epoch in range(1, points // 100 + 1):
-        h.add_epoch({"epoch": epoch, "train_loss": 0.5, "val_loss": 0.6})
+        h.add_epoch(
+            EpochMetrics(epoch, 0.5, 0.9, 0.6, 0.9, 1e-3, 1.0, 1.0, 1.0, per_class, ((1,),))
+        )
     x, y = h.step.view() / 100, h.loss.view()
 
     def median_ms(plot, draw) -> float:

@@ -58,6 +58,24 @@ def ending(event: ev.RunFinished | ev.RunStopped | ev.RunFailed) -> str:
     return f"failed after {count(done, 'epoch')}{best_text}"
 
 
+def data_lines(stats: dict) -> list[str]:
+    """What a person should know about the data before the first epoch: where the images came
+    from (the cache), what was skipped, and the notes (image size chosen, duplicates, …)."""
+    lines = []
+    cache = stats.get("cache", "off")
+    if cache != "off":
+        word = {"built": "decoded into", "updated": "updated in", "hit": "read from"}[cache]
+        lines.append(
+            f"images: {stats['images']:,} {word} the cache in {stats.get('load_seconds', 0):.1f} s "
+            f"({stats.get('cache_location', '')})"
+        )
+    skipped = skipped_files(stats.get("skipped", []))
+    if skipped:
+        lines.append(skipped)
+    lines += [f"note: {note}" for note in stats.get("notes", [])]
+    return lines
+
+
 class JsonPrinter:
     """Prints every event as one JSON line on stdout."""
 
@@ -78,6 +96,7 @@ class ProgressPrinter:
         self.batches = 0
         self.run_dir = ""
         self.reported: set[str] = set()
+        self.preparing = ""
         self.stream = stream or sys.stdout
         # a bar redraws itself with carriage returns: on a terminal only, never into a log
         self.bars = sys.stderr.isatty()
@@ -85,7 +104,10 @@ class ProgressPrinter:
     def __call__(self, event: ev.Event) -> None:
         from tqdm import tqdm
 
-        if isinstance(event, ev.RunStarted):
+        if isinstance(event, ev.Preparing):
+            self._preparing(event)
+        elif isinstance(event, ev.RunStarted):
+            self._close_bar()
             self.epochs = event.preset["train"]["epochs"]
             params = event.model_summary["total_params"]
             counts = event.data_stats["train_counts"]
@@ -97,9 +119,8 @@ class ProgressPrinter:
                 flush=True,
                 file=self.stream,
             )
-            skipped = skipped_files(event.data_stats.get("skipped", []))
-            if skipped:
-                print(skipped, flush=True, file=self.stream)
+            for line in data_lines(event.data_stats):
+                print(line, flush=True, file=self.stream)
             print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
             self.batches, self.run_dir = event.steps_per_epoch, event.run_dir
             if event.start_epoch < self.epochs:
@@ -140,6 +161,34 @@ class ProgressPrinter:
             self._close_bar()
             print(ending(event), file=self.stream)
             print(f"run directory: {event.summary.run_dir}", flush=True, file=self.stream)
+
+    def _preparing(self, event: ev.Preparing) -> None:
+        """A bar while a folder's images are decoded (a line at its start and end off a
+        terminal)."""
+        from tqdm import tqdm
+
+        if not event.total:  # waiting for another process
+            if self.preparing != event.what:
+                print(f"{event.what} …", flush=True, file=self.stream)
+                self.preparing = event.what
+            return
+        if self.preparing != event.what:
+            self.preparing = event.what
+            if self.bars:
+                self._close_bar()
+                self.bar = tqdm(
+                    total=event.total,
+                    desc=event.what,
+                    unit="image",
+                    leave=False,
+                    dynamic_ncols=True,
+                    mininterval=0,
+                    file=sys.stderr,
+                )
+            else:
+                print(f"{event.what}: {event.total:,} files …", flush=True, file=self.stream)
+        if self.bar is not None:
+            self.bar.update(event.done - self.bar.n)
 
     def _open_bar(self, epoch: int, batches: int) -> None:
         """A bar per epoch, opened when the epoch starts so its rate is right."""

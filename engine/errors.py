@@ -32,3 +32,8 @@ class TrainingError(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; the message names the file and why."""
+
+
+class Cancelled(Exception):
+    """The person stopped a run (or an inspection) before training began, e.g. while a folder's
+    images were being decoded."""

@@ -120,6 +120,16 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class Preparing:
+    """Before a run starts: what takes time (decoding a folder's images), and how far it got.
+    ``total`` 0: waiting, no count."""
+
+    what: str
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
 class RunStarted:
     preset: dict
     run_dir: str
@@ -169,11 +179,22 @@ class RunFailed:
     summary: RunSummary
 
 
-Event = RunStarted | BatchEnd | EpochEnd | Diagnosis | RunFinished | RunStopped | RunFailed
+Event = (
+    Preparing | RunStarted | BatchEnd | EpochEnd | Diagnosis | RunFinished | RunStopped | RunFailed
+)
 
 KINDS = {
     cls.__name__: cls
-    for cls in (RunStarted, BatchEnd, EpochEnd, Diagnosis, RunFinished, RunStopped, RunFailed)
+    for cls in (
+        Preparing,
+        RunStarted,
+        BatchEnd,
+        EpochEnd,
+        Diagnosis,
+        RunFinished,
+        RunStopped,
+        RunFailed,
+    )
 }
 
 

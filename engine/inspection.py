@@ -6,7 +6,8 @@ on a worker thread (they import and run torch).
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from engine.data import DataBundle, load_data
 from engine.data.augment import BatchAugment
+from engine.data.image_cache import Progress, no_progress
 from engine.models import build_model, summarize
 from engine.preset import Preset, dumps, from_dict, loads
 from engine.runs import RunFiles
@@ -25,14 +27,25 @@ def _data_key(preset: Preset) -> str:
     return dumps(from_dict({"seed": raw["seed"], "data": raw["data"]}))
 
 
-@lru_cache(maxsize=4)
-def _cached_data(key: str) -> DataBundle:
-    return load_data(loads(key))
+KEPT = 4  # data bundles kept in memory (the latest presets' data settings)
+_bundles: OrderedDict[str, DataBundle] = OrderedDict()
+_bundles_lock = threading.Lock()
 
 
-def data_for(preset: Preset) -> DataBundle:
-    """The preset's data, cached on its data settings and seed."""
-    return _cached_data(_data_key(preset))
+def data_for(preset: Preset, progress: Progress = no_progress) -> DataBundle:
+    """The preset's data, kept on its data settings and seed (images from the decoded-image
+    cache, so a folder is decoded once, here or by a run)."""
+    key = _data_key(preset)
+    with _bundles_lock:
+        if key in _bundles:
+            _bundles.move_to_end(key)
+            return _bundles[key]
+    data = load_data(loads(key), progress)
+    with _bundles_lock:
+        _bundles[key] = data
+        while len(_bundles) > KEPT:
+            _bundles.popitem(last=False)
+    return data
 
 
 def to_display(x: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -48,10 +61,12 @@ def to_display(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return (x.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def inspect_data(preset: Preset, samples: int = 32, draw: int = 0) -> dict:
+def inspect_data(
+    preset: Preset, samples: int = 32, draw: int = 0, progress: Progress = no_progress
+) -> dict:
     """Statistics and a grid of training samples *as the network sees them* (normalized and
     augmented, then mapped back to pixel range for display). ``draw`` picks another sample."""
-    data = data_for(preset)
+    data = data_for(preset, progress)
     gen = torch.Generator().manual_seed(preset.seed * 1000 + draw)
     idx = torch.randperm(len(data.y_train), generator=gen)[:samples]
     x = data.normalizer(torch.device("cpu"))(data.x_train[idx])

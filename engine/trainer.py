@@ -21,7 +21,7 @@ from engine.data import load_data
 from engine.devices import resolve_device
 from engine.distributed import Dist
 from engine.doctor.monitor import RunMonitor
-from engine.errors import DataError, TrainingError
+from engine.errors import Cancelled, DataError, TrainingError
 from engine.events import TIMING_FIELDS, RunSummary
 from engine.failures import explain
 from engine.models import build_model, locate_failure, summarize
@@ -71,7 +71,12 @@ class Trainer:
             self.dist.close()
 
     def _fit(self, events: Events) -> RunSummary:
-        model_summary = self._prepare()
+        try:
+            model_summary = self._prepare(events)
+        except Cancelled:  # stopped while the data was being prepared: no run yet
+            summary = RunSummary("stopped", self.preset.name, "")
+            events(ev.RunStopped(summary))
+            return summary
         self._open_run_directory()
         events(
             ev.RunStarted(
@@ -100,7 +105,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ before the first step
 
-    def _prepare(self) -> dict:
+    def _prepare(self, events: Events) -> dict:
         """Data, model and everything that trains it; a resumed run restored. Nothing is
         written yet, so bad input leaves no trace. Returns the model summary."""
         if self.num_threads:
@@ -108,7 +113,7 @@ class Trainer:
         p = self.preset
         device = self.dist.device(resolve_device(p.train.device))
         torch.manual_seed(p.seed)
-        data = load_data(p)
+        data = load_data(p, PreparingEvents(events, self.control))
         model = build_model(p.model, data.input_shape, data.num_classes).to(device)
         try:
             model_summary = summarize(model, data.input_shape)
@@ -234,6 +239,23 @@ class Trainer:
         else:
             events(ev.RunFailed(error, hint, summary))
         return summary
+
+
+class PreparingEvents:
+    """Reports a long data preparation as ``Preparing`` events (at most ~10 a second) and stops
+    it when the run is stopped."""
+
+    def __init__(self, events: Events, control: RunControl):
+        self.events, self.control = events, control
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if self.control.stopped:
+            raise Cancelled
+        now = time.perf_counter()
+        if now - self.last >= 0.1 or done == total:
+            self.last = now
+            self.events(ev.Preparing(what, done, total))
 
 
 def _device_label(device: torch.device) -> str:

@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
         self.run_list.runs_checked.connect(self.run_view.overlay_runs)
         self.run_list.resume_requested.connect(self.resume_run)
         self.data_inspector.redraw_requested.connect(lambda: self.refresh_inspection(redraw=True))
+        self.data_inspector.cancel_requested.connect(lambda: self.jobs.cancel("inspect"))
 
     # ------------------------------------------------------------------ the preset
 
@@ -253,14 +254,32 @@ class MainWindow(QMainWindow):
             return
         self._draws += 1 if redraw else 0
         draw = self._draws
+
+        def inspected(result) -> None:
+            self.data_inspector.show_inspection(result)
+            if not redraw:  # the data is loaded now: the summary and LR plan reuse it
+                self._summarize(preset)
+
         self.jobs.submit(
             "inspect",
-            lambda: engine_calls.inspect_data(preset, draw),
-            self.data_inspector.show_inspection,
-            lambda e: self.data_inspector.show_error(str(e)),
+            lambda progress: engine_calls.inspect_data(preset, draw, progress),
+            inspected,
+            self._inspection_failed,
+            self.data_inspector.show_progress,
         )
-        if redraw:
-            return
+
+    def _inspection_failed(self, error: BaseException) -> None:
+        from engine.errors import Cancelled
+
+        message = (
+            "cancelled (the images decoded so far are kept)"
+            if isinstance(error, Cancelled)
+            else str(error)
+        )
+        self.data_inspector.show_error(message)
+        self.model_summary.show_error(f"the data is not loaded: {message}")
+
+    def _summarize(self, preset: Preset) -> None:
         self.jobs.submit(
             "summary",
             lambda: engine_calls.model_summary(preset),

@@ -101,6 +101,7 @@ class RunPresenter(QObject):
         self.paint_timer.timeout.connect(self.paint)
         self.paint_timer.start()
         s = session
+        s.preparing.connect(self._preparing)
         s.started.connect(self._started)
         s.batches.connect(self._batches)
         s.epoch_ended.connect(self._epoch)
@@ -129,7 +130,20 @@ class RunPresenter(QObject):
         self._show(self.live, preset)
         self.show_findings([], preset.name)
 
+    def _preparing(self, event) -> None:
+        """Before the first epoch: a folder's images being decoded (Stop cancels it)."""
+        if event.total:
+            text = f"{event.what} {event.done:,}/{event.total:,} — once: later runs read the cache"
+        else:
+            text = f"{event.what} …"
+        self.status.preparing(
+            f"{event.what} {event.done:,}/{event.total:,}" if event.total else "waiting"
+        )
+        self.plots.hint.setText(text + " (Stop cancels)")
+        self.plots.hint.show()
+
     def _started(self, event) -> None:
+        self.plots.show_hint(None)
         if self.live is None:
             return
         self.live.run_dir = event.run_dir

@@ -99,6 +99,10 @@ class RunStatusBar:
         self.labels["state"].setText("running")
         self.start_epoch = start_epoch
 
+    def preparing(self, text: str) -> None:
+        self.labels["state"].setText("preparing")
+        self.labels["epoch"].setText(text)
+
     def batch(self, epoch: int, batch: int, batches: int) -> None:
         self.labels["epoch"].setText(f"epoch {epoch}/{self.planned} · batch {batch}/{batches}")
 

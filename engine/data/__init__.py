@@ -1,17 +1,21 @@
 """Data for a run: load a source, split, thin, measure, and describe how to normalize batches.
 
-The result, :class:`DataBundle`, holds the whole train and validation split as tensors in their
-stored dtype; batches are taken by indexing and normalized on the training device
+The result, :class:`DataBundle`, holds the train and validation split in their stored dtype —
+tensors, or for an image folder :class:`~engine.data.rows.Rows` views of the memory-mapped
+cache; batches are taken by indexing and normalized on the training device
 (``x * scale + shift`` per channel), so the hot path has no per-sample Python.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
 
 from engine.data.balance import class_counts
+from engine.data.image_cache import Progress, no_progress
+from engine.data.rows import Rows, take
 from engine.data.source_data import SourceData
 from engine.data.sources import load_source
 from engine.data.split import stratified_split, thin_classes
@@ -63,14 +67,22 @@ class DataBundle:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
+    @property
+    def resident(self) -> bool:
+        """True when the images are tensors (kept on the training device for the whole run);
+        False for cached images, read from the memory map a batch at a time."""
+        return not isinstance(self.x_train, Rows)
+
     def to(self, device: torch.device) -> DataBundle:
-        """Move the tensors to ``device`` (data is kept resident there for the whole run)."""
-        if self.x_train.device == device:
+        """Move the data to ``device``: tensors all at once; cached images stay in host memory
+        (page-locked batches for a GPU) while their labels move."""
+        if self.y_train.device == device and (not self.resident or self.x_train.device == device):
             return self
+        pin = device.type == "cuda"
         return DataBundle(
-            self.x_train.to(device),
+            self.x_train.to(device) if self.resident else _pinned(self.x_train, pin),
             self.y_train.to(device),
-            self.x_val.to(device),
+            self.x_val.to(device) if self.resident else _pinned(self.x_val, pin),
             self.y_val.to(device),
             self.class_names,
             self.norm,
@@ -89,10 +101,12 @@ class DataBundle:
         return normalize
 
 
-def load_data(preset: Preset) -> DataBundle:
-    """Load, split, thin and measure the data a preset describes."""
+def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
+    """Load, split, thin and measure the data a preset describes (``progress`` hears about a
+    long decode of an image folder, and may raise ``Cancelled``)."""
+    started = time.perf_counter()
     cfg = preset.data
-    source = load_source(cfg, preset.seed)
+    source = load_source(cfg, preset.seed, progress)
     gen = torch.Generator().manual_seed(preset.seed)
     x, y = source.x, source.y
     if cfg.image_size and tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
@@ -104,23 +118,34 @@ def load_data(preset: Preset) -> DataBundle:
         x_train, y_train = x, y
     else:
         train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
-        x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+        x_train, y_train = take(x, train_idx), y[train_idx]
+        x_val, y_val = take(x, val_idx), y[val_idx]
     if cfg.limit_per_class or cfg.class_fraction:
         keep = thin_classes(
             y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen
         )
-        x_train, y_train = x_train[keep], y_train[keep]
+        x_train, y_train = take(x_train, keep), y_train[keep]
     if len(y_val) == 0:
         raise DataError(
             f"the validation split is empty ({len(y_train)} training samples); raise "
             "'data.val_fraction' or add images",
             "data.val_fraction",
         )
-    norm = _normalization(x_train, cfg.normalize, source.value_max)
-    stats = _stats(source, x_train, y_train, y_val, norm)
+    moments = _channel_moments(x_train)
+    norm = _normalization(moments, cfg.normalize, source.value_max)
+    stats = _stats(source, x_train, y_train, y_val, norm, moments)
+    stats["load_seconds"] = round(time.perf_counter() - started, 3)
     return DataBundle(
         x_train.contiguous(), y_train, x_val.contiguous(), y_val, source.class_names, norm, stats
     )
+
+
+def _count_images(source: SourceData) -> int:
+    return len(source.y) + (len(source.y_val) if source.y_val is not None else 0)
+
+
+def _pinned(x, pin: bool):
+    return x.pinned() if pin else x
 
 
 def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
@@ -130,8 +155,11 @@ def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def _channel_moments(x: torch.Tensor) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Per-channel mean, std, min and max of raw values, computed in chunks in float64."""
+def _channel_moments(x) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per-channel mean, std, min and max of raw values: from cached images' row statistics
+    (no pixel read), else computed in chunks in float64."""
+    if isinstance(x, Rows) and (moments := x.moments()) is not None:
+        return moments
     c = x.shape[1]
     total = torch.zeros(c, dtype=torch.float64)
     total_sq = torch.zeros(c, dtype=torch.float64)
@@ -149,8 +177,8 @@ def _channel_moments(x: torch.Tensor) -> tuple[list[float], list[float], list[fl
     return mean.tolist(), std.tolist(), lo.tolist(), hi.tolist()
 
 
-def _normalization(x_train: torch.Tensor, mode: str, value_max: float) -> Normalization:
-    mean, std, _, _ = _channel_moments(x_train)
+def _normalization(moments, mode: str, value_max: float) -> Normalization:
+    mean, std, _, _ = moments
     c = len(mean)
     if mode == "standardize":
         safe = [s if s > 1e-8 else 1.0 for s in std]
@@ -163,9 +191,9 @@ def _normalization(x_train: torch.Tensor, mode: str, value_max: float) -> Normal
     return Normalization(mode, mean, std, scale, shift, value_max)
 
 
-def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization) -> dict:
+def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization, moments) -> dict:
     k = len(source.class_names)
-    mean, std, lo, hi = _channel_moments(x_train)
+    mean, std, lo, hi = moments
     return {
         "source": source.origin,
         "classes": source.class_names,
@@ -177,4 +205,10 @@ def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization) -> 
         "normalize": norm.mode,
         "skipped_files": len(source.skipped),
         "skipped": source.skipped,
+        "images": source.info.get(
+            "images", len(source.y) + len(y_val) * (source.y_val is not None)
+        ),
+        "cache": source.info.get("cache", "off"),
+        "notes": source.info.get("notes", []),
+        "duplicates": source.info.get("duplicates", []),
     }

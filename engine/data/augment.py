@@ -1,6 +1,8 @@
 """Augmentation on whole batches of tensors, on the training device, with per-sample randomness.
 
-Specs as written in presets: ``hflip``, ``crop:N`` (pad N pixels, random crop back), ``rotate:DEG``
+Specs as written in presets: ``hflip``, ``crop:N`` (pad N pixels, random crop back; on photos —
+images of 96 px or more — a random-resized crop instead, 35–100 % of the area at an aspect of
+3:4 to 4:3, as fine-tuning recipes use), ``rotate:DEG``
 (uniform in ±DEG), ``jitter:S`` (brightness and contrast factors in 1±S), ``blur:SIGMA``
 (Gaussian blur with sigma up to SIGMA on half the samples). Each sample draws its own parameters
 from one generator, so a run is reproducible and resumable.
@@ -16,6 +18,9 @@ import torch.nn.functional as F
 from engine.augment_spec import parse_augment
 
 __all__ = ["BatchAugment", "parse_augment"]
+
+PHOTO_MIN_SIZE = 96  # from this size on, crop:N is a random-resized crop
+RESIZED_CROP_SCALE = (0.35, 1.0)
 
 
 class BatchAugment:
@@ -43,6 +48,8 @@ class BatchAugment:
     def _crop(self, x: torch.Tensor, pad: float) -> torch.Tensor:
         p = int(pad)
         n, _, h, w = x.shape
+        if min(h, w) >= PHOTO_MIN_SIZE:
+            return self._resized_crop(x)
         padded = F.pad(x, (p, p, p, p))
         oy = (self._rand(n, device=x.device) * (2 * p + 1)).long().clamp_(max=2 * p)
         ox = (self._rand(n, device=x.device) * (2 * p + 1)).long().clamp_(max=2 * p)
@@ -51,6 +58,25 @@ class BatchAugment:
         batch = torch.arange(n, device=x.device)[:, None, None, None]
         chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         return padded[batch, chan, rows, cols]
+
+    def _resized_crop(self, x: torch.Tensor) -> torch.Tensor:
+        """torchvision's RandomResizedCrop on a whole batch: each sample a random region of
+        ``RESIZED_CROP_SCALE`` of its area and 3:4–4:3 aspect, resized back to the full size."""
+        n = x.shape[0]
+        lo, hi = RESIZED_CROP_SCALE
+        area = lo + self._rand(n, device=x.device) * (hi - lo)
+        log_ratio = (self._rand(n, device=x.device) * 2 - 1) * math.log(4 / 3)
+        ratio = torch.exp(log_ratio)
+        width = torch.sqrt(area * ratio).clamp(max=1.0)  # as fractions of the image
+        height = torch.sqrt(area / ratio).clamp(max=1.0)
+        cx = (self._rand(n, device=x.device) * 2 - 1) * (1 - width)
+        cy = (self._rand(n, device=x.device) * 2 - 1) * (1 - height)
+        zero = torch.zeros_like(width)
+        theta = torch.stack(
+            [torch.stack([width, zero, cx], 1), torch.stack([zero, height, cy], 1)], 1
+        )
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def _rotate(self, x: torch.Tensor, degrees: float) -> torch.Tensor:
         n = x.shape[0]

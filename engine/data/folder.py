@@ -1,94 +1,100 @@
 """The ``folder`` source: a person's own images, one sub-folder per class.
 
-Layouts: ``root/<class>/*`` (split by ``val_fraction``) or ``root/train/<class>/*`` plus
-``root/val/<class>/*``. Files that are not readable images are skipped and counted; grayscale,
-palette and RGBA images are converted (to RGB whenever any image has colour); every image is
-resized to ``image_size`` or, when that is 0, to the first image's size.
+Layouts: ``root/<class>/…`` (split by ``val_fraction``; nested folders inside a class count) or
+``root/train/<class>/…`` plus ``root/val/<class>/…``. Images come from the decoded-image cache
+(:mod:`engine.data.image_cache`), resized to the run's image size by ``data.resize``, as views
+of one memory-mapped array, so memory does not grow with the number of photos. Files that are
+not readable images are skipped and named with the reason; duplicates and classes too small to
+split are reported.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from engine.data.decode import GRAY_MODES, UnreadableImage, open_image, to_array
+from engine.data.image_cache import Progress, decode_folder, default_cache_dir, no_progress
+from engine.data.rows import Rows
+from engine.data.scan import FolderScan, scan_folder
 from engine.data.source_data import SourceData
 from engine.errors import DataError
+from engine.preset import DataConfig
 from engine.wording import count
 
 
-def image_folder(root: str, image_size: int = 0) -> SourceData:
-    """Read ``root`` into tensors; raise :class:`DataError` when it holds no usable classes."""
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise DataError(f"image folder not found: {base} ('data.root')", "data.root")
-    train_dir, val_dir = base / "train", base / "val"
-    if train_dir.is_dir() and val_dir.is_dir():
-        classes = _class_dirs(train_dir)
-        names = [d.name for d in classes]
-        train, skipped = _read_split(train_dir, names, base)
-        val, skipped_val = _read_split(val_dir, names, base)
-        skipped += skipped_val
-    else:
-        names = [d.name for d in _class_dirs(base)]
-        train, skipped = _read_split(base, names, base)
-        val = None
-    images = train[0] + (val[0] if val else [])
-    if len(images) == 0:
+def image_folder(cfg: DataConfig, progress: Progress = no_progress) -> SourceData:
+    """The images under ``cfg.root``; raises :class:`DataError` when they make no classifier."""
+    scan = scan_folder(cfg.root)
+    cache_root = (
+        (Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()) if cfg.cache else None
+    )
+    decoded = decode_folder(scan, cfg.image_size, cfg.resize, cache_root, progress)
+    base = scan.root
+    kept = [f for f in scan.files if f.rel in decoded.rows]
+    if not kept:
         raise DataError(
-            f"no readable images in {base} ({count(len(skipped), 'file')} skipped); expected one "
-            "sub-folder per class holding .png/.jpg/.bmp/… images",
+            f"no readable images in {base} ({count(len(decoded.skipped), 'file')} skipped); "
+            "expected one sub-folder per class holding .jpg/.png/.webp/… images",
             "data.root",
         )
-    present = sorted(set(train[1]))
+    train = [f for f in kept if f.split != "val"]
+    present = sorted({f.label for f in train})
     if len(present) < 2:
         raise DataError(
-            f"{base}: found images for {len(present)} class(es) only "
-            f"({', '.join(names[i] for i in present) or 'none'}); a classifier needs at least "
-            "two class sub-folders with images",
+            f"{base}: found images for {count(len(present), 'class')} only "
+            f"({', '.join(scan.classes[i] for i in present) or 'none'}); a classifier needs at "
+            "least two class sub-folders with images",
             "data.root",
         )
-    color = any(img.mode not in GRAY_MODES for img in images)
-    size = (image_size, image_size) if image_size else images[0].size
-    x = _stack(train[0], color, size)
-    y = torch.tensor(train[1], dtype=torch.int64)
-    source = SourceData(x, y, names, 255.0, skipped=skipped, origin=f"folder {base}")
-    if val:
-        source.x_val = _stack(val[0], color, size)
-        source.y_val = torch.tensor(val[1], dtype=torch.int64)
+
+    def view(files) -> Rows:
+        index = torch.tensor([decoded.rows[f.rel] for f in files], dtype=torch.long)
+        return Rows(decoded.storage, index, decoded.row_stats)
+
+    source = SourceData(
+        view(train),
+        torch.tensor([f.label for f in train], dtype=torch.int64),
+        scan.classes,
+        255.0,
+        skipped=decoded.skipped,
+        origin=f"folder {base}",
+        info={
+            "cache": decoded.status,
+            "cache_location": decoded.location,
+            "images": len(kept),
+            "decoded": decoded.decoded,
+            "duplicates": decoded.duplicates,
+            "notes": decoded.notes + _notes(scan, train, decoded.duplicates),
+        },
+    )
+    if scan.has_val:
+        val = [f for f in kept if f.split == "val"]
+        source.x_val = view(val)
+        source.y_val = torch.tensor([f.label for f in val], dtype=torch.int64)
     return source
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not dirs:
-        raise DataError(
-            f"{folder} has no class sub-folders; put each class's images in a sub-folder named "
-            "after the class (e.g. cats/, dogs/)",
-            "data.root",
+def _notes(scan: FolderScan, train, duplicates: list[list[str]]) -> list[str]:
+    """What a person should know about the folder: tiny classes, copies of the same file."""
+    notes = []
+    counts = [0] * len(scan.classes)
+    for f in train:
+        counts[f.label] += 1
+    small = [scan.classes[c] for c, n in enumerate(counts) if n == 1]
+    if small and not scan.has_val:
+        notes.append(
+            f"{count(len(small), 'class')} with a single image ({', '.join(small[:5])}): used "
+            "for training only, none of it is validated"
         )
-    return dirs
-
-
-def _read_split(folder: Path, names: list[str], base: Path):
-    images, labels, skipped = [], [], []
-    for label, name in enumerate(names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            continue
-        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
-            if path.name.startswith("."):
-                continue
-            try:
-                images.append(open_image(path))
-            except UnreadableImage as exc:
-                skipped.append({"file": str(path.relative_to(base)), "reason": exc.reason})
-                continue
-            labels.append(label)
-    return (images, labels), skipped
-
-
-def _stack(images, color: bool, size: tuple[int, int]) -> torch.Tensor:
-    return torch.from_numpy(np.stack([to_array(img, color, size) for img in images]))
+    empty = [scan.classes[c] for c, n in enumerate(counts) if n == 0]
+    if empty:
+        notes.append(f"no readable images for {', '.join(empty[:5])}")
+    if duplicates:
+        first = " = ".join(duplicates[0][:3])
+        notes.append(
+            f"{count(len(duplicates), 'group')} of identical files ({first}"
+            + (" …" if len(duplicates) > 1 else "")
+            + "): each copy counts as another image"
+        )
+    return notes

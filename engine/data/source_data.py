@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.data.rows import Rows
+
 
 @dataclass
 class SourceData:
     """Images and labels as a source delivers them, before splitting and normalization."""
 
-    x: torch.Tensor  # N×C×H×W, uint8 or float32
+    x: torch.Tensor | Rows  # N×C×H×W, uint8 or float32 (Rows: a view of cached images)
     y: torch.Tensor  # N, int64
     class_names: list[str]
     value_max: float  # the format's largest value: 255 for bytes, 16 for digits, 1 for floats
@@ -20,3 +22,4 @@ class SourceData:
     y_val: torch.Tensor | None = None
     skipped: list[dict] = field(default_factory=list)  # unreadable files: {file, reason}
     origin: str = ""
+    info: dict = field(default_factory=dict)  # cache status, images, notes, duplicates

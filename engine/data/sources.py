@@ -14,19 +14,20 @@ import numpy as np
 import torch
 
 from engine.data.folder import image_folder
+from engine.data.image_cache import Progress, no_progress
 from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.preset import DataConfig
 
 
-def load_source(cfg: DataConfig, seed: int) -> SourceData:
-    """Load the images ``cfg.source`` names."""
+def load_source(cfg: DataConfig, seed: int, progress: Progress = no_progress) -> SourceData:
+    """Load the images ``cfg.source`` names (``progress`` hears about a long decode)."""
     if cfg.source == "digits":
         return digits()
     if cfg.source == "synthetic":
         return synthetic(cfg, seed)
     if cfg.source == "folder":
-        return image_folder(cfg.root, cfg.image_size)
+        return image_folder(cfg, progress)
     return torchvision_dataset(cfg)
 
 

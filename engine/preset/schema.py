@@ -15,6 +15,7 @@ SUPPORTED_FORMATS = (FORMAT,)
 
 SOURCES = ("digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
 NORMALIZE = ("none", "unit", "standardize")
+RESIZE = ("crop", "squash")
 BALANCE = ("none", "oversample", "undersample", "class-weights", "focal")
 ARCHS = ("simple-cnn", "convnet", "resnet18", "vgg11", "mlp")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -59,6 +60,9 @@ class DataConfig:
     augment: list = _field([], "list[str]")
     limit_per_class: int = _field(0, "int", min=0, max=10_000_000)
     class_fraction: dict = _field({}, "dict[float]", min=0.0, max=1.0)
+    cache: bool = _field(True, "bool")
+    cache_dir: str = _field("", "str")
+    resize: str = _field("crop", "str", choices=RESIZE)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

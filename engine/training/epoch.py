@@ -72,8 +72,10 @@ def train_epoch(
     """Train one epoch; raise :class:`Stopped` when stopped, ``TrainingError`` on a NaN loss."""
     a.model.train()
     device = a.device
-    order = epoch_order(a.y_train_cpu, data.num_classes, a.balance, a.order_gen)
-    order = dist.shard(order).to(device)
+    order = dist.shard(epoch_order(a.y_train_cpu, data.num_classes, a.balance, a.order_gen))
+    # resident images are indexed on the device; cached ones are gathered on the host, so the
+    # order stays there (page-locked, its slices reach the device without a sync)
+    order = order.to(device) if data.resident else _host(order, device)
     params = [q for q in a.model.parameters() if q.requires_grad]
     zero = torch.zeros((), device=device)
     loss_sum, correct, grad_sum, pending = zero.clone(), zero.clone(), zero.clone(), zero.clone()
@@ -89,7 +91,8 @@ def train_epoch(
         idx = order[b * batch_size : (b + 1) * batch_size]
         if b == n_steps - 1 and len(order) > (b + 1) * batch_size:
             idx = order[b * batch_size :]
-        xb, yb = a.normalize(data.x_train[idx]), data.y_train[idx]
+        xb = a.normalize(data.x_train[idx])
+        yb = data.y_train[idx if data.resident else idx.to(device, non_blocking=True)]
         if a.augment:
             xb = a.augment(xb)
         xb = xb.contiguous(memory_format=a.memory_format)
@@ -154,6 +157,10 @@ def train_epoch(
         lr=lr,
         samples=int(seen_all),
     )
+
+
+def _host(order: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return order.pin_memory() if device.type == "cuda" else order
 
 
 def non_finite(where: str) -> TrainingError:

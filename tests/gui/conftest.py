@@ -47,9 +47,9 @@ def window(qtbot, tmp_path):
 
 
 def wait_jobs(qtbot, w, timeout=60_000):
-    """Let background jobs (data inspection, summaries, exports) finish and deliver."""
-    qtbot.waitUntil(w.jobs.idle, timeout=timeout)
-    w.jobs.drain()
+    """Let background jobs (data inspection, summaries, exports) finish and deliver, and the
+    jobs their results start too."""
+    qtbot.waitUntil(w.jobs.settled, timeout=timeout)
 
 
 def digits_preset(tmp_path, **changes):

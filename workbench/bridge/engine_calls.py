@@ -4,10 +4,12 @@ Widgets name these functions; they never import the engine's torch side themselv
 from __future__ import annotations
 
 
-def inspect_data(preset, draw: int = 0) -> dict:
+def inspect_data(preset, draw: int = 0, progress=None) -> dict:
     from engine.inspection import inspect_data
 
-    return inspect_data(preset, draw=draw)
+    if progress is None:
+        return inspect_data(preset, draw=draw)
+    return inspect_data(preset, draw=draw, progress=progress)
 
 
 def model_summary(preset) -> dict:

@@ -15,12 +15,16 @@ DRAIN_INTERVAL_MS = 50  # 20 Hz
 
 class BackgroundJobs(QObject):
     """Runs engine functions (which may import or run torch) off the GUI thread and delivers
-    their results to callbacks on the GUI thread."""
+    their results — and, for long ones, their progress — to callbacks on the GUI thread. A job
+    can be cancelled (its progress callback raises ``Cancelled``) or superseded by a newer job of
+    the same kind."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._results: queue.Queue = queue.Queue()
         self._latest: dict[str, int] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._progress: dict[str, tuple] = {}  # kind → the latest (ticket, value, callback)
         self._pending = 0
         self._lock = threading.Lock()
         self._timer = QTimer(self)
@@ -30,19 +34,32 @@ class BackgroundJobs(QObject):
     def submit(
         self,
         kind: str,
-        fn: Callable[[], Any],
+        fn: Callable[..., Any],
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
+        on_progress: Callable[[int, int, str], None] | None = None,
     ) -> None:
-        """Run ``fn()`` on a worker thread; a newer job of the same ``kind`` supersedes it."""
+        """Run ``fn()`` on a worker thread — ``fn(progress)`` when ``on_progress`` is given,
+        ``progress(done, total, what)`` then reaching ``on_progress`` on the GUI thread — ; a
+        newer job of the same ``kind`` supersedes it."""
+        from engine.errors import Cancelled
+
         ticket = self._latest.get(kind, 0) + 1
         self._latest[kind] = ticket
+        cancel = self._cancel[kind] = threading.Event()
         with self._lock:
             self._pending += 1
 
+        def progress(done: int, total: int, what: str) -> None:
+            if cancel.is_set() or self._latest.get(kind) != ticket:
+                raise Cancelled
+            with self._lock:
+                self._progress[kind] = (ticket, (done, total, what), on_progress)
+
         def work() -> None:
             try:
-                result, error = fn(), None
+                result = fn(progress) if on_progress is not None else fn()
+                error = None
             except Exception as exc:  # noqa: BLE001 - delivered to on_error
                 result, error = None, exc
             self._results.put((kind, ticket, result, error, on_done, on_error))
@@ -52,12 +69,29 @@ class BackgroundJobs(QObject):
         threading.Thread(target=work, name=f"plateau-{kind}", daemon=True).start()
         self._timer.start()
 
+    def cancel(self, kind: str) -> None:
+        """Ask the running job of ``kind`` to stop (at its next progress report)."""
+        if kind in self._cancel:
+            self._cancel[kind].set()
+
     def idle(self) -> bool:
         """True when no job is still computing (results may wait for :meth:`drain`)."""
         with self._lock:
             return self._pending == 0
 
+    def settled(self) -> bool:
+        """True when no job computes and no result waits (for tests and shutdown): results are
+        delivered first, so jobs their callbacks start count too."""
+        self.drain()
+        with self._lock:
+            return self._pending == 0 and self._results.empty()
+
     def drain(self) -> None:
+        with self._lock:
+            reports, self._progress = self._progress, {}
+        for kind, (ticket, value, callback) in reports.items():
+            if ticket == self._latest.get(kind) and callback is not None:
+                callback(*value)
         while True:
             try:
                 kind, ticket, result, error, on_done, on_error = self._results.get_nowait()

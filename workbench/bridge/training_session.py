@@ -27,6 +27,7 @@ def training_threads() -> int:
 class TrainingSession(QObject):
     """Starts a run on a worker thread and re-emits its events on the GUI thread."""
 
+    preparing = Signal(object)  # Preparing (the latest since the last drain)
     started = Signal(object)  # RunStarted
     batches = Signal(object)  # [BatchEnd, ...] since the last drain
     epoch_ended = Signal(object)  # EpochEnd
@@ -138,7 +139,9 @@ class TrainingSession(QObject):
             if batches:
                 self.batches.emit(batches)
                 batches = []
-            if isinstance(event, ev.RunStarted):
+            if isinstance(event, ev.Preparing):
+                self.preparing.emit(event)
+            elif isinstance(event, ev.RunStarted):
                 self.run_dir = event.run_dir
                 self.started.emit(event)
             elif isinstance(event, ev.EpochEnd):

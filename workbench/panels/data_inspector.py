@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -28,6 +29,7 @@ class DataInspector(QWidget):
     """Shows what ``engine.inspection.inspect_data`` returns."""
 
     redraw_requested = Signal()
+    cancel_requested = Signal()  # stop decoding the folder's images
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -43,6 +45,25 @@ class DataInspector(QWidget):
         top.addWidget(self.summary, 1)
         top.addWidget(self.redraw)
         layout.addLayout(top)
+        loading = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("dataProgress")
+        self.progress.setFormat("%v / %m images")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setObjectName("cancelDataLoading")
+        self.cancel.clicked.connect(self.cancel_requested)
+        loading.addWidget(self.progress, 1)
+        loading.addWidget(self.cancel)
+        self.loading = QWidget()
+        self.loading.setLayout(loading)
+        self.loading.hide()
+        layout.addWidget(self.loading)
+        self.notes = QLabel("")
+        self.notes.setObjectName("dataNotes")
+        self.notes.setWordWrap(True)
+        self.notes.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notes.hide()
+        layout.addWidget(self.notes)
         self.skipped = QLabel("")
         self.skipped.setObjectName("skippedFiles")
         self.skipped.setWordWrap(True)
@@ -89,6 +110,7 @@ class DataInspector(QWidget):
         self.last: dict | None = None
 
     def show_inspection(self, result: dict) -> None:
+        self.loading.hide()
         self.last = result
         stats = result["stats"]
         train = np.asarray(stats["train_counts"], dtype=float)
@@ -116,6 +138,16 @@ class DataInspector(QWidget):
             f"of {shape}, {k} classes (largest:smallest {ratio:.1f}:1); "
             f"normalization: {stats['normalize']}"
         )
+        notes = list(stats.get("notes", []))
+        if stats.get("cache", "off") != "off":
+            verb = {"built": "decoded into", "updated": "updated in", "hit": "read from"}
+            notes.insert(
+                0,
+                f"{stats['images']:,} images {verb[stats['cache']]} the cache in "
+                f"{stats.get('load_seconds', 0):.1f} s ({stats.get('cache_location', '')})",
+            )
+        self.notes.setText("\n".join(notes).replace("/", "/\u200b"))
+        self.notes.setVisible(bool(notes))
         skipped = stats.get("skipped", [])
         # a break opportunity after each "/" so long paths wrap instead of widening the window
         self.skipped.setText(skipped_files(skipped).replace("/", "/\u200b"))
@@ -128,6 +160,14 @@ class DataInspector(QWidget):
         )
         self.grid.set_images(result["images"], result["labels"])
 
+    def show_progress(self, done: int, total: int, what: str) -> None:
+        """A folder's images being decoded (``total`` 0: waiting for another process)."""
+        self.loading.show()
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.summary.setText(f"{what[:1].upper()}{what[1:]}… (once: later runs read the cache)")
+
     def show_error(self, message: str) -> None:
+        self.loading.hide()
         self.summary.setText(f"Cannot load the data: {message}")
         self.grid.set_images(np.zeros((0, 1, 1, 3), np.uint8), [])

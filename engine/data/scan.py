@@ -1,0 +1,73 @@
+"""Finding a person's images: the files of an image folder, one sub-folder per class (nested
+folders inside a class count too), or ``train/`` and ``val/`` folders of class sub-folders.
+Only names and file sizes are read here; decoding is the cache's job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import DataError
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One file of the folder (not yet known to be a readable image)."""
+
+    rel: str  # path relative to the folder, with "/" separators
+    label: int
+    split: str  # "train" or "val" for a train/val layout, else ""
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    root: Path
+    classes: list[str]
+    files: list[ImageFile]
+    has_val: bool  # a train/ + val/ layout
+
+    def path(self, f: ImageFile) -> Path:
+        return self.root / f.rel
+
+
+def scan_folder(root: str | Path) -> FolderScan:
+    """Every file under the class folders of ``root``; raises :class:`DataError` naming the
+    folder when it has no class folders."""
+    base = Path(root).expanduser().resolve()
+    if not base.is_dir():
+        raise DataError(f"image folder not found: {base} ('data.root')", "data.root")
+    train_dir, val_dir = base / "train", base / "val"
+    if train_dir.is_dir() and val_dir.is_dir():
+        names = [d.name for d in _class_dirs(train_dir)]
+        files = _files(base, train_dir, names, "train") + _files(base, val_dir, names, "val")
+        return FolderScan(base, names, files, True)
+    names = [d.name for d in _class_dirs(base)]
+    return FolderScan(base, names, _files(base, base, names, ""), False)
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not dirs:
+        raise DataError(
+            f"{folder} has no class sub-folders; put each class's images in a sub-folder named "
+            "after the class (e.g. cats/, dogs/)",
+            "data.root",
+        )
+    return dirs
+
+
+def _files(base: Path, folder: Path, names: list[str], split: str) -> list[ImageFile]:
+    out = []
+    for label, name in enumerate(names):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            continue
+        for path in sorted(class_dir.rglob("*")):
+            rel = path.relative_to(base)
+            if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+                continue  # hidden files and folders (.DS_Store, .git) are not data
+            stat = path.stat()
+            out.append(ImageFile(rel.as_posix(), label, split, stat.st_size, stat.st_mtime_ns))
+    return out
