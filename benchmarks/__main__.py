@@ -14,6 +14,8 @@ RESULT = re.compile(r"^[\w-]+(\[[^\]]*\])?: \w+=")
 SCRIPTS = [
     "overhead",
     "data_pipeline",
+    "photos",
+    "frozen_path",
     "startup",
     "gui_responsiveness",
     "doctor_overhead",

@@ -119,7 +119,8 @@ class ProgressPrinter:
                 flush=True,
                 file=self.stream,
             )
-            for line in data_lines(event.data_stats):
+            notes = event.model_summary.get("notes", [])
+            for line in data_lines(event.data_stats) + [f"note: {n}" for n in notes]:
                 print(line, flush=True, file=self.stream)
             print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
             self.batches, self.run_dir = event.steps_per_epoch, event.run_dir

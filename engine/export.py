@@ -28,6 +28,7 @@ from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.export_formats import FORMATS, SUFFIX
 from engine.models import build_model
 from engine.preset import from_dict
+from engine.training.validation import validation_chunk
 
 KEEP = ("model", "arch", "preset", "class_names", "normalization", "input_shape", "epoch")
 MAX_ABS_DIFF = 1e-4
@@ -80,7 +81,8 @@ def metadata(state: dict) -> dict:
 def model_from_checkpoint(state: dict) -> torch.nn.Module:
     """Rebuild the network a checkpoint describes, load its weights, switch to eval mode."""
     preset = from_dict(state["preset"])
-    model = build_model(preset.model, tuple(state["input_shape"]), len(state["class_names"]))
+    shape, k = tuple(state["input_shape"]), len(state["class_names"])
+    model = build_model(preset.model, shape, k, weights=False)  # the checkpoint has them all
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -110,9 +112,14 @@ def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "p
         reload = writer(state, model, x, dest)
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    chunk = validation_chunk(tuple(x.shape[1:]))  # photos: a few at a time, not 256 at once
     with torch.no_grad():
-        expected = model(x).float().numpy()
-    got = np.asarray(reload(x), dtype=np.float32)
+        expected = np.concatenate(
+            [model(x[i : i + chunk]).float().numpy() for i in range(0, len(x), chunk)]
+        )
+    got = np.concatenate(
+        [np.asarray(reload(x[i : i + chunk]), dtype=np.float32) for i in range(0, len(x), chunk)]
+    )
     diff = float(np.abs(expected - got).max())
     agree = float((expected.argmax(1) == got.argmax(1)).mean())
     report = ExportReport(
@@ -154,7 +161,10 @@ def _write_safetensors(state, model, x, dest):
     data = Path(dest).read_bytes()  # verify what is on disk
     header = _safetensors_metadata(data)
     fresh = build_model(
-        from_dict(header["preset"]).model, tuple(header["input_shape"]), len(header["class_names"])
+        from_dict(header["preset"]).model,
+        tuple(header["input_shape"]),
+        len(header["class_names"]),
+        weights=False,
     )
     fresh.load_state_dict(load(data))
     fresh.eval()

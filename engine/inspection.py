@@ -84,7 +84,8 @@ def model_summary(preset: Preset) -> dict:
     """The model's layers, output shapes and parameter counts for the preset's data."""
     data = data_for(preset)
     torch.manual_seed(preset.seed)
-    model = build_model(preset.model, data.input_shape, data.num_classes)
+    # shapes and what trains need no weights (no download from the Model tab)
+    model = build_model(preset.model, data.input_shape, data.num_classes, weights=False)
     return {**summarize(model, data.input_shape), "input_shape": list(data.input_shape)}
 
 

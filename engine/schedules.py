@@ -59,7 +59,7 @@ class Schedule:
         elif s.name == "onecycle":
             self.main = lr_scheduler.OneCycleLR(
                 optimizer,
-                max_lr=cfg.optimizer.lr,
+                max_lr=[cfg.optimizer.lr * g.get("lr_factor", 1.0) for g in optimizer.param_groups],
                 total_steps=cfg.epochs * steps_per_epoch,
             )
         elif s.name == "plateau":

@@ -24,9 +24,10 @@ from engine.doctor.monitor import RunMonitor
 from engine.errors import Cancelled, DataError, TrainingError
 from engine.events import TIMING_FIELDS, RunSummary
 from engine.failures import explain
-from engine.models import build_model, locate_failure, summarize
+from engine.models import build_model, locate_failure, parts, summarize
 from engine.preset import Preset
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
+from engine.training import frozen_features
 from engine.training.assembly import assemble
 from engine.training.checkpoint_state import checkpoint_state, restore
 from engine.training.epoch import StepState, Stopped, train_epoch
@@ -36,6 +37,7 @@ from engine.training.validation import validate
 __all__ = ["RunControl", "Trainer", "TIMING_FIELDS"]
 
 Events = Callable[[ev.Event], None]
+FEATURE_STATUS = {"hit": "read from the feature cache", "built": "now cached", "off": "not cached"}
 
 
 class Trainer:
@@ -113,8 +115,10 @@ class Trainer:
         p = self.preset
         device = self.dist.device(resolve_device(p.train.device))
         torch.manual_seed(p.seed)
-        data = load_data(p, PreparingEvents(events, self.control))
-        model = build_model(p.model, data.input_shape, data.num_classes).to(device)
+        progress = PreparingEvents(events, self.control)
+        data = load_data(p, progress)
+        notes: list[str] = []
+        model = build_model(p.model, data.input_shape, data.num_classes, notes=notes).to(device)
         try:
             model_summary = summarize(model, data.input_shape)
         except RuntimeError as exc:
@@ -122,14 +126,29 @@ class Trainer:
             raise TrainingError(
                 f"'{p.model.arch}' cannot run on {tuple(data.input_shape)} images: {message}", hint
             ) from None
+        forward = None
+        if frozen_features.applies(p, self.dist):
+            forward = parts(model, p.model.arch).head
+            data, status = frozen_features.feature_data(p, data, model, forward, device, progress)
+            notes.append(
+                "frozen backbone and no augmentation: the backbone's features are computed once "
+                f"({FEATURE_STATUS[status]}) and only the head trains on them"
+            )
+        model_summary["notes"] = notes
         self.data = data = data.to(device)
-        self.a = assemble(p, data, model, device, self.dist)
+        self.a = assemble(p, data, model, device, self.dist, forward)
         self.state = StepState().to(device)
         self.progress = RunProgress(
             p, data.class_names, _device_label(device), self.a.steps_per_epoch
         )
         self.monitor = RunMonitor(
-            p, data, model, self.a.loss_fn, self.a.normalize, self.a.steps_per_epoch, device
+            p,
+            data,
+            self.a.forward_model,
+            self.a.loss_fn,
+            self.a.normalize,
+            self.a.steps_per_epoch,
+            device,
         )
         self.doctor_state = None
         if self.resume_dir:
@@ -211,7 +230,7 @@ class Trainer:
         state = self.state
         failing = state.last_batch if state.last_batch is not None else self.monitor.last_input
         if not isinstance(exc, (TrainingError, OSError)) and failing is not None:
-            where = locate_failure(self.a.model, failing)
+            where = locate_failure(self.a.forward_model, failing)
             if where:
                 message = f"{message} — in {where}"
         if isinstance(exc, TrainingError) and exc.non_finite:

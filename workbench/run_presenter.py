@@ -143,7 +143,9 @@ class RunPresenter(QObject):
         self.plots.hint.show()
 
     def _started(self, event) -> None:
-        self.plots.show_hint(None)
+        notes = event.model_summary.get("notes", [])  # weights, warm start, the fast path
+        self.plots.hint.setText(" · ".join(notes))
+        self.plots.hint.setVisible(bool(notes))
         if self.live is None:
             return
         self.live.run_dir = event.run_dir
@@ -265,13 +267,13 @@ class RunPresenter(QObject):
         form, run = self.form_plan, self.run_plan
         if self.shown is None:
             if form is not None:
-                self.plots.lr.show_preview(form.lrs, form.steps_per_epoch)
+                self.plots.lr.show_preview(form.lrs, form.steps_per_epoch, _backbone(form))
             self.plots.lr.show_forms_plan(None)
             return
         if run is None and form is not None and form.preset == self.shown_preset:
             run = form
         if run is not None:
-            self.plots.lr.show_preview(run.lrs, run.steps_per_epoch)
+            self.plots.lr.show_preview(run.lrs, run.steps_per_epoch, _backbone(run))
         else:
             self.plots.lr.show_preview([], 1)
         if form is not None and form.preset != self.shown_preset:
@@ -360,6 +362,11 @@ class RunPresenter(QObject):
             lambda e: self.error_browser.show_error(f"Cannot show the images: {e}"),
         )
         self.show_error_browser()
+
+
+def _backbone(plan: LrPlan) -> float:
+    """The rate factor of a plan's pretrained layers (1: one rate for the whole network)."""
+    return plan.preset.train.backbone_lr_factor if plan.preset is not None else 1.0
 
 
 def _short_name(name: str) -> str:

@@ -58,6 +58,8 @@ class DataBundle:
     class_names: list[str]
     norm: Normalization
     stats: dict = field(default_factory=dict)
+    upsample: tuple[int, int] | None = None  # enlarge each batch to this (height, width)
+    model_input: tuple[int, int, int] | None = None  # features: the images the model takes
 
     @property
     def num_classes(self) -> int:
@@ -65,7 +67,11 @@ class DataBundle:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+        """What the whole network takes: C×H×W (also for a bundle of backbone features)."""
+        if self.model_input is not None:
+            return self.model_input
+        c, h, w = self.x_train.shape[1:]
+        return (c, *self.upsample) if self.upsample else (c, h, w)
 
     @property
     def resident(self) -> bool:
@@ -87,16 +93,26 @@ class DataBundle:
             self.class_names,
             self.norm,
             self.stats,
+            self.upsample,
+            self.model_input,
         )
 
     def normalizer(self, device: torch.device):
-        """A function mapping a raw batch to normalized float32 on ``device``."""
+        """A function mapping a raw batch to normalized float32 on ``device`` (features, which
+        are normalized already, only move there)."""
+        if self.model_input is not None:
+            return lambda xb: xb.to(device, non_blocking=True).float()
         c = len(self.norm.scale)
         scale = torch.tensor(self.norm.scale, device=device).view(1, c, 1, 1)
         shift = torch.tensor(self.norm.shift, device=device).view(1, c, 1, 1)
 
+        size = self.upsample
+
         def normalize(xb: torch.Tensor) -> torch.Tensor:
-            return torch.addcmul(shift, xb.to(device, non_blocking=True).float(), scale)
+            x = torch.addcmul(shift, xb.to(device, non_blocking=True).float(), scale)
+            if size is not None:
+                x = torch.nn.functional.interpolate(x, size=size, mode="bilinear")
+            return x
 
         return normalize
 
@@ -106,11 +122,16 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     long decode of an image folder, and may raise ``Cancelled``)."""
     started = time.perf_counter()
     cfg = preset.data
-    source = load_source(cfg, preset.seed, progress)
+    size = image_size(preset)
+    source = load_source(cfg, preset.seed, progress, size)
     gen = torch.Generator().manual_seed(preset.seed)
     x, y = source.x, source.y
-    if cfg.image_size and tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
-        x = _resize(x, [cfg.image_size, cfg.image_size])
+    upsample = None
+    if size and tuple(x.shape[-2:]) != (size, size):
+        if size > min(x.shape[-2:]):  # enlarged batch by batch: never a bigger copy in memory
+            upsample = (size, size)
+        else:
+            x = _resize(x, [size, size])
     if source.x_val is not None:
         x_val, y_val = source.x_val, source.y_val
         if x_val.shape[1:] != x.shape[1:]:
@@ -135,8 +156,18 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     norm = _normalization(moments, cfg.normalize, source.value_max)
     stats = _stats(source, x_train, y_train, y_val, norm, moments)
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
+    if upsample:
+        stats["image_shape"] = [stats["image_shape"][0], *upsample]
+        stats["notes"] = [*stats["notes"], f"images enlarged to {size}×{size} batch by batch"]
     return DataBundle(
-        x_train.contiguous(), y_train, x_val.contiguous(), y_val, source.class_names, norm, stats
+        x_train.contiguous(),
+        y_train,
+        x_val.contiguous(),
+        y_val,
+        source.class_names,
+        norm,
+        stats,
+        upsample,
     )
 
 
@@ -186,9 +217,33 @@ def _normalization(moments, mode: str, value_max: float) -> Normalization:
         shift = [-m / s for m, s in zip(mean, safe, strict=True)]
     elif mode == "unit":
         scale, shift = [1.0 / value_max] * c, [0.0] * c
+    elif mode == "pretrained":  # the mean and std the pretrained weights were trained with
+        from engine.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+        rgb_mean, rgb_std = _per_channel(IMAGENET_MEAN, c), _per_channel(IMAGENET_STD, c)
+        scale = [1.0 / (value_max * s) for s in rgb_std]
+        shift = [-m / s for m, s in zip(rgb_mean, rgb_std, strict=True)]
     else:
         scale, shift = [1.0] * c, [0.0] * c
     return Normalization(mode, mean, std, scale, shift, value_max)
+
+
+def _per_channel(rgb: tuple[float, float, float], channels: int) -> list[float]:
+    """RGB constants for ``channels`` inputs: their mean for a gray image, repeated beyond 3."""
+    if channels == 1:
+        return [sum(rgb) / 3]
+    return [rgb[i % 3] for i in range(channels)]
+
+
+def image_size(preset: Preset) -> int:
+    """The run's image size: ``data.image_size``, or, when that is 0 and the network starts
+    from pretrained weights, the size they were trained at."""
+    from engine.models.pretrained import WEIGHTS_SIZE
+
+    m = preset.model
+    if preset.data.image_size or not (m.pretrained or m.weights):
+        return preset.data.image_size
+    return WEIGHTS_SIZE
 
 
 def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization, moments) -> dict:

@@ -23,13 +23,14 @@ from engine.preset import DataConfig
 from engine.wording import count
 
 
-def image_folder(cfg: DataConfig, progress: Progress = no_progress) -> SourceData:
-    """The images under ``cfg.root``; raises :class:`DataError` when they make no classifier."""
+def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 0) -> SourceData:
+    """The images under ``cfg.root`` at ``size`` (0: as :mod:`image_cache` decides); raises
+    :class:`DataError` when they make no classifier."""
     scan = scan_folder(cfg.root)
     cache_root = (
         (Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()) if cfg.cache else None
     )
-    decoded = decode_folder(scan, cfg.image_size, cfg.resize, cache_root, progress)
+    decoded = decode_folder(scan, size, cfg.resize, cache_root, progress)
     base = scan.root
     kept = [f for f in scan.files if f.rel in decoded.rows]
     if not kept:

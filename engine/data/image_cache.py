@@ -20,9 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +28,8 @@ import numpy as np
 import torch
 
 from engine import atomic
-from engine.data.decode import Header, UnreadableImage, decode, probe
+from engine.data.decode import Header
+from engine.data.decode_many import decode_many, probe_all
 from engine.data.rows import row_stats
 from engine.data.scan import FolderScan, ImageFile
 
@@ -120,66 +119,6 @@ def _target(image_size: int, headers: list[Header]) -> tuple[tuple[int, int], st
     )
 
 
-def _decode_file(path: Path, color: bool, size_hw, policy: str):
-    """One file's pixels and content hash, or the reason it cannot be read (runs on a worker
-    thread: reading, hashing, decoding and resizing release the GIL)."""
-    try:
-        data = path.read_bytes()
-        return decode(data, color, size_hw, policy, path), hashlib.sha1(data).hexdigest()
-    except UnreadableImage as exc:
-        return None, exc.reason
-    except OSError as exc:
-        return None, exc.strerror or str(exc)
-
-
-def _decode_many(scan, files, color, size_hw, policy, sink, progress, done=0, total=0):
-    """Decode ``files`` on a thread per core, in order; ``sink(file, array, hash_or_reason)``
-    on this thread."""
-    workers = max(1, os.cpu_count() or 1)
-    total = total or len(files)
-    with ThreadPoolExecutor(workers, thread_name_prefix="plateau-decode") as pool:
-        pending: deque = deque()
-        queue = iter(files)
-        for f in queue:
-            pending.append((f, pool.submit(_decode_file, scan.path(f), color, size_hw, policy)))
-            if len(pending) >= 2 * workers:
-                break
-        try:
-            while pending:
-                f, future = pending.popleft()
-                array, extra = future.result()
-                sink(f, array, extra)
-                done += 1
-                progress(done, total, "decoding images")
-                nxt = next(queue, None)
-                if nxt is not None:
-                    fut = pool.submit(_decode_file, scan.path(nxt), color, size_hw, policy)
-                    pending.append((nxt, fut))
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-
-def _probe_all(scan: FolderScan, known: dict, bad: dict):
-    """Headers of the readable files (from the manifest where unchanged), and the skipped."""
-    headers: dict[str, Header] = {}
-    skipped: list[dict] = []
-    for f in scan.files:
-        entry, failed = known.get(f.rel), bad.get(f.rel)
-        if entry and (entry["size"], entry["mtime_ns"]) == (f.size, f.mtime_ns):
-            headers[f.rel] = Header(entry["w"], entry["h"], entry["mode"])
-        elif failed and (failed["size"], failed["mtime_ns"]) == (f.size, f.mtime_ns):
-            skipped.append({"file": f.rel, "reason": failed["reason"]})
-        else:
-            try:
-                headers[f.rel] = probe(scan.path(f))
-            except UnreadableImage as exc:
-                skipped.append({"file": f.rel, "reason": exc.reason})
-            except OSError as exc:
-                skipped.append({"file": f.rel, "reason": exc.strerror or str(exc)})
-    return headers, skipped
-
-
 def _duplicates(hashes: dict[str, str]) -> list[list[str]]:
     groups: dict[str, list[str]] = {}
     for rel, digest in hashes.items():
@@ -188,7 +127,7 @@ def _duplicates(hashes: dict[str, str]) -> list[list[str]]:
 
 
 def _in_memory(scan: FolderScan, image_size: int, policy: str, progress) -> DecodedFolder:
-    headers, skipped = _probe_all(scan, {}, {})
+    headers, skipped = probe_all(scan, {}, {})
     if not headers:
         return DecodedFolder(
             torch.zeros(0, 1, 1, 1, dtype=torch.uint8), np.zeros((0, 1, 4)), {}, skipped
@@ -210,7 +149,7 @@ def _in_memory(scan: FolderScan, image_size: int, policy: str, progress) -> Deco
         stats[row] = row_stats(array[None])[0]
         rows[f.rel], hashes[f.rel] = row, extra
 
-    _decode_many(scan, files, color, size_hw, policy, sink, progress)
+    decode_many(scan, files, color, size_hw, policy, sink, progress)
     n = len(rows)
     return DecodedFolder(
         torch.from_numpy(pixels[:n]),
@@ -256,7 +195,7 @@ class _CacheUpdate:
         m = self.manifest
         known = {e["rel"]: e for e in m["entries"]} if m else {}
         bad = m.get("bad", {}) if m else {}
-        headers, skipped = _probe_all(self.scan, known, bad)
+        headers, skipped = probe_all(self.scan, known, bad)
         files = [f for f in self.scan.files if f.rel in headers]
         if not files:
             empty = torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
@@ -330,9 +269,7 @@ class _CacheUpdate:
                 last_publish = time.monotonic()
 
         try:
-            _decode_many(
-                self.scan, todo, self.color, self.size_hw, self.policy, sink, self.progress
-            )
+            decode_many(self.scan, todo, self.color, self.size_hw, self.policy, sink, self.progress)
         finally:  # cancelled or failed: what is complete stays usable
             self._publish(rows_file, stats_file)
             rows_file.close()

@@ -20,14 +20,18 @@ from engine.errors import DataError
 from engine.preset import DataConfig
 
 
-def load_source(cfg: DataConfig, seed: int, progress: Progress = no_progress) -> SourceData:
-    """Load the images ``cfg.source`` names (``progress`` hears about a long decode)."""
+def load_source(
+    cfg: DataConfig, seed: int, progress: Progress = no_progress, image_size: int | None = None
+) -> SourceData:
+    """Load the images ``cfg.source`` names (``progress`` hears about a long decode; an image
+    folder is decoded at ``image_size``, by default ``cfg.image_size``)."""
     if cfg.source == "digits":
         return digits()
     if cfg.source == "synthetic":
         return synthetic(cfg, seed)
     if cfg.source == "folder":
-        return image_folder(cfg, progress)
+        size = cfg.image_size if image_size is None else image_size
+        return image_folder(cfg, progress, size)
     return torchvision_dataset(cfg)
 
 

@@ -29,7 +29,9 @@ class Doctor:
 
     def preflight(self, init_loss: float | None, lrs: list[float]) -> list[Finding]:
         p, stats = self.preset, self.stats
-        unnorm = pf.unnormalized_input(p, stats, self.norm)
+        unnorm = pf.pretrained_normalization(p, self.norm) or pf.unnormalized_input(
+            p, stats, self.norm
+        )
         found = [
             unnorm,
             pf.class_imbalance(p, stats),
@@ -61,6 +63,8 @@ class Doctor:
         found = [f for f in found if f is not None]
         ids = {f.id for f in found} | set(self.found)
         found.append(er.underfitting(ctx, ids))
+        ids |= {f.id for f in found if f is not None}
+        found.append(er.from_scratch_small_data(ctx, ids))
         self.found = merge(self.found, [f for f in found if f is not None])
         return self.findings()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from engine.doctor.finding import Finding, fix_set
 from engine.doctor.preflight import imbalance_finding
 from engine.events import EpochMetrics
-from engine.preset import Preset
+from engine.preset import PRETRAINED_ARCHS, Preset
 from engine.wording import count
 
 MIN_EPOCHS = 3  # most trend rules wait for this many epochs
@@ -34,6 +34,9 @@ DEAD_FRACTION = 0.7  # a ReLU layer with this share of units never positive
 VANISHING_RATIO = 1e-3  # first/last layer gradient-norm ratio below this …
 EXPLODING_RATIO = 70.0  # … or above this
 SHALLOW_DEPTH = 4  # the depth a vanishing-gradient fix goes back to
+FEW_PER_CLASS = 1000  # training from scratch on fewer images per class than this …
+NATURAL_IMAGES = ("folder", "cifar10", "cifar100")  # … of photo-like images, is slow to learn
+PRETRAINED_FIX_ARCH = "resnet18"  # what a from-scratch architecture without weights becomes
 
 
 @dataclass
@@ -244,6 +247,35 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
         f"training set ({m.arch}, width {m.width}, depth {m.depth}).",
         fix_set(**changes),
         epoch=ctx.rows[-MIN_EPOCHS].epoch,
+    )
+
+
+def from_scratch_small_data(ctx: EpochContext, others: set[str]) -> Finding | None:
+    """Random initialization on a few hundred photos per class, and the run over- or
+    underfits: starting from pretrained weights is the usual cure."""
+    m, d = ctx.preset.model, ctx.preset.data
+    symptom = others & {"overfitting", "underfitting"}
+    if m.pretrained or m.weights or m.init_from or d.source not in NATURAL_IMAGES or not symptom:
+        return None
+    counts = ctx.stats["train_counts"]
+    per_class = sum(counts) / max(len(counts), 1)
+    if per_class >= FEW_PER_CLASS:
+        return None
+    arch = m.arch if m.arch in PRETRAINED_ARCHS else PRETRAINED_FIX_ARCH
+    changes = {"model.arch": arch} if arch != m.arch else {}
+    changes.update(
+        {"model.pretrained": True, "data.image_size": 224, "data.normalize": "pretrained"}
+    )
+    return Finding(
+        "from-scratch-small-data",
+        "warning",
+        "Too few images to train from scratch",
+        f"{m.arch} learns from random weights on {per_class:.0f} training images per class "
+        f"({count(len(counts), 'class')}) and the run is {' and '.join(sorted(symptom))} "
+        f"(best validation accuracy {max(ctx.val_acc()):.2f}); networks pretrained on ImageNet "
+        "reach far higher accuracy on a few hundred photos per class.",
+        fix_set(**changes),
+        epoch=ctx.epoch,
     )
 
 

@@ -43,13 +43,32 @@ def network_input(stats: dict, norm: dict) -> list[dict]:
     return out
 
 
+def pretrained_normalization(preset: Preset, norm: dict) -> Finding | None:
+    """Pretrained weights fed inputs scaled another way than the images they learnt from."""
+    m = preset.model
+    if not (m.pretrained or m.weights) or norm["mode"] == "pretrained":
+        return None
+    return Finding(
+        "unnormalized-input",
+        "warning",
+        "Inputs are not scaled as the pretrained weights expect",
+        f"{m.arch} starts from weights trained on images normalized with ImageNet's mean and std "
+        f"(data.normalize = 'pretrained'); with data.normalize = '{preset.data.normalize}' its "
+        "first layers see inputs on another scale, and what they learnt fits less well.",
+        fix_set(**{"data.normalize": "pretrained"}),
+    )
+
+
 def unnormalized_input(preset: Preset, stats: dict, norm: dict) -> Finding | None:
-    """The scale of what the network actually receives."""
+    """The scale of what the network actually receives. With ``normalize = "pretrained"`` the
+    inputs are meant to follow the pretraining images' statistics, not the data's own, so only
+    extreme values count."""
     problems = []
+    as_pretrained = norm["mode"] == "pretrained"
     for c, ch in enumerate(network_input(stats, norm)):
-        if abs(ch["mean"]) > INPUT_MEAN_MAX:
+        if not as_pretrained and abs(ch["mean"]) > INPUT_MEAN_MAX:
             problems.append(f"channel {c} mean {ch['mean']:.3g} (|mean| > {INPUT_MEAN_MAX})")
-        if not INPUT_STD_RANGE[0] <= ch["std"] <= INPUT_STD_RANGE[1]:
+        if not as_pretrained and not INPUT_STD_RANGE[0] <= ch["std"] <= INPUT_STD_RANGE[1]:
             lo, hi = INPUT_STD_RANGE
             problems.append(f"channel {c} std {ch['std']:.3g} (outside {lo}–{hi})")
         if max(abs(ch["min"]), abs(ch["max"])) > INPUT_ABS_MAX:

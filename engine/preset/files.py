@@ -94,6 +94,9 @@ def parse_value(key: str, text: str) -> Any:
     spec = keys.field_spec(Preset, key)
     kind = spec["kind"]
     text = text.strip()
+    if kind == "freeze":
+        text = text.strip("'\"")
+        return int(text) if text.isdigit() else text
     if kind in ("str", "name", "device"):
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             return text[1:-1]

@@ -113,6 +113,7 @@ def describe(spec: dict[str, Any]) -> str:
         "list[str]": "a list of strings",
         "list[int]": "a list of integers",
         "dict[float]": "a table of numbers",
+        "freeze": "'none', 'backbone' or the number of final blocks that train",
     }[kind]
     if "min" in spec and "max" in spec and kind in ("int", "float", "list[int]", "dict[float]"):
         noun += f" from {fmt(spec['min'])} to {fmt(spec['max'])}"

@@ -14,10 +14,18 @@ FORMAT = "plateau-preset/1"
 SUPPORTED_FORMATS = (FORMAT,)
 
 SOURCES = ("digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
-NORMALIZE = ("none", "unit", "standardize")
+NORMALIZE = ("none", "unit", "standardize", "pretrained")
 RESIZE = ("crop", "squash")
 BALANCE = ("none", "oversample", "undersample", "class-weights", "focal")
-ARCHS = ("simple-cnn", "convnet", "resnet18", "vgg11", "mlp")
+PRETRAINED_ARCHS = (  # torchvision's, with pretrained weights
+    "resnet18",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+)
+ARCHS = ("simple-cnn", "convnet", "vgg11", "mlp", *PRETRAINED_ARCHS)
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
@@ -75,6 +83,10 @@ class ModelConfig:
     depth: int = _field(3, "int", min=1, max=64)
     batch_norm: bool = _field(True, "bool")
     dropout: float = _field(0.0, "float", min=0.0, max=0.99)
+    pretrained: bool = _field(False, "bool")
+    weights: str = _field("", "str")
+    freeze: Any = _field("none", "freeze", min=0, max=1000)
+    init_from: str = _field("", "str")
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ class TrainConfig:
     channels_last: bool = _field(False, "bool")
     compile: bool = _field(False, "bool")
     compile_mode: str = _field("default", "str", choices=COMPILE_MODES)
+    backbone_lr_factor: float = _field(1.0, "float", min=0.0, max=10.0)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 

@@ -36,6 +36,15 @@ def coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
         if not isinstance(value, bool):
             raise bad
         return value
+    if kind == "freeze":  # "none", "backbone", or a number of trainable final blocks
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if value in ("none", "backbone"):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        _check_range(key, value, spec)
+        return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():

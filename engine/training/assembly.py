@@ -15,6 +15,8 @@ from engine.data import DataBundle
 from engine.data.augment import BatchAugment
 from engine.data.balance import class_weights, epoch_length, focal_loss, steps_per_epoch
 from engine.distributed import Dist
+from engine.models import parameter_groups
+from engine.models.finetune import frozen_norms, keep_frozen_statistics
 from engine.preset import Preset
 from engine.schedules import Schedule, build_optimizer
 
@@ -23,7 +25,8 @@ from engine.schedules import Schedule, build_optimizer
 class Assembly:
     """The objects one run trains with (built by :func:`assemble`)."""
 
-    model: torch.nn.Module  # the plain network: checkpoints, validation, probes
+    model: torch.nn.Module  # the whole network: checkpoints
+    forward_model: torch.nn.Module  # what maps the data to logits: the network, or its head
     train_model: torch.nn.Module  # what a training step calls (DDP and/or compiled)
     optimizer: torch.optim.Optimizer
     schedule: Schedule
@@ -38,6 +41,12 @@ class Assembly:
     y_train_cpu: torch.Tensor
     balance: str  # data.balance: how each epoch's order is drawn
     device: torch.device
+    frozen_norms: list  # batch-norm layers of frozen blocks: their statistics stay as they are
+
+    def train_mode(self) -> None:
+        """The network in training mode, its frozen batch-norm layers excepted."""
+        self.forward_model.train()
+        keep_frozen_statistics(self.frozen_norms)
 
     def autocast(self):
         """The mixed-precision context of training steps and validation (a no-op without AMP)."""
@@ -47,33 +56,46 @@ class Assembly:
 
 
 def assemble(
-    preset: Preset, data: DataBundle, model: torch.nn.Module, device: torch.device, dist: Dist
+    preset: Preset,
+    data: DataBundle,
+    model: torch.nn.Module,
+    device: torch.device,
+    dist: Dist,
+    forward: torch.nn.Module | None = None,
 ) -> Assembly:
-    """Wrap ``model`` for training and build what trains it, for this rank of ``dist``."""
+    """Wrap ``model`` for training and build what trains it, for this rank of ``dist``
+    (``forward``: the part the data goes through when it is not all of ``model`` — the head,
+    on the frozen-feature fast path)."""
+    forward = model if forward is None else forward
     p = preset
     y_train_cpu = data.y_train.cpu()
     n = epoch_length(y_train_cpu, data.num_classes, p.data.balance)
     n = -(-n // dist.world)  # this rank's share of an epoch
     steps = steps_per_epoch(n, p.train.batch_size)
-    memory_format = torch.channels_last if p.train.channels_last else torch.contiguous_format
+    images = forward is model  # not features
+    memory_format = (
+        torch.channels_last if p.train.channels_last and images else torch.contiguous_format
+    )
     model.to(memory_format=memory_format)
-    train_model = model
+    train_model = forward
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        train_model = DistributedDataParallel(model, device_ids=ids)
+        train_model = DistributedDataParallel(forward, device_ids=ids)
     if p.train.compile:  # after DDP, as PyTorch recommends
         # Static shapes: an epoch has at most two batch sizes (full and the remainder), and a
         # graph compiled for dynamic shapes would serve the full batches too, more slowly.
         mode = None if p.train.compile_mode == "default" else p.train.compile_mode
         train_model = torch.compile(train_model, mode=mode, dynamic=False)
-    optimizer = build_optimizer(model.parameters(), p.train)
+    groups = parameter_groups(model, p.model.arch, p.train.optimizer.lr, p.train.backbone_lr_factor)
+    optimizer = build_optimizer(groups, p.train)
     amp_dtype = None
     if p.train.amp and device.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return Assembly(
         model=model,
+        forward_model=forward,
         train_model=train_model,
         optimizer=optimizer,
         schedule=Schedule(optimizer, p.train, steps),
@@ -90,6 +112,7 @@ def assemble(
         y_train_cpu=y_train_cpu,
         balance=p.data.balance,
         device=device,
+        frozen_norms=frozen_norms(model, p.model.arch, p.model.freeze),
     )
 
 

@@ -70,13 +70,13 @@ def train_epoch(
     events: Callable[[ev.Event], None],
 ) -> EpochTotals:
     """Train one epoch; raise :class:`Stopped` when stopped, ``TrainingError`` on a NaN loss."""
-    a.model.train()
+    a.train_mode()
     device = a.device
     order = dist.shard(epoch_order(a.y_train_cpu, data.num_classes, a.balance, a.order_gen))
     # resident images are indexed on the device; cached ones are gathered on the host, so the
     # order stays there (page-locked, its slices reach the device without a sync)
     order = order.to(device) if data.resident else _host(order, device)
-    params = [q for q in a.model.parameters() if q.requires_grad]
+    params = [q for q in a.forward_model.parameters() if q.requires_grad]
     zero = torch.zeros((), device=device)
     loss_sum, correct, grad_sum, pending = zero.clone(), zero.clone(), zero.clone(), zero.clone()
     seen = pending_n = steps = 0

@@ -176,3 +176,55 @@ def test_monitoring_budget():
     assert probe_every(400) == 1
     doctor = Doctor(Preset(), {**STATS, "raw": {}}, {}, 23)
     assert doctor.findings() == []
+
+
+def test_from_scratch_on_a_few_photos_per_class_suggests_pretrained_weights():
+    photos = Preset().with_changes(
+        {"data.source": "folder", "data.root": "/photos", "model.arch": "convnet"}
+    )
+    stats = {
+        "train_counts": [300, 280, 310],
+        "classes": ["a", "b", "c"],
+        "image_shape": [3, 64, 64],
+    }
+    rows = [_row(e, 0.95, 0.55, k=3) for e in (1, 2, 3)]
+    ctx = er.EpochContext(photos, stats, rows)
+    finding = er.from_scratch_small_data(ctx, {"overfitting"})
+    assert (
+        finding.id == "from-scratch-small-data"
+        and "297 training images per class" in finding.evidence
+    )
+    assert finding.fix["set"] == {
+        "model.arch": "resnet18",
+        "model.pretrained": True,
+        "data.image_size": 224,
+        "data.normalize": "pretrained",
+    }
+    assert photos.with_changes(finding.fix["set"]) != photos  # the fix changes the preset
+    assert er.from_scratch_small_data(ctx, set()) is None  # no symptom yet
+    pretrained = photos.with_changes({"model.arch": "resnet18", "model.pretrained": True})
+    assert (
+        er.from_scratch_small_data(er.EpochContext(pretrained, stats, rows), {"overfitting"})
+        is None
+    )
+    digits = Preset()  # not photos: ImageNet weights are no cure for 8×8 digits
+    assert er.from_scratch_small_data(er.EpochContext(digits, stats, rows), {"overfitting"}) is None
+
+
+def test_pretrained_weights_with_their_own_normalization_are_not_unnormalized():
+    from engine.doctor import preflight as pf
+
+    p = Preset().with_changes({"model.arch": "resnet18", "model.pretrained": True})
+    stats = {"raw": {"mean": [120.0] * 3, "std": [60.0] * 3, "min": [0.0] * 3, "max": [255.0] * 3}}
+    imagenet = {
+        "mode": "pretrained",
+        "scale": [1 / (255 * 0.226)] * 3,
+        "shift": [-0.449 / 0.226] * 3,
+    }
+    assert (
+        pf.unnormalized_input(p.with_changes({"data.normalize": "pretrained"}), stats, imagenet)
+        is None
+    )
+    finding = pf.pretrained_normalization(p, {"mode": "standardize"})
+    assert finding.fix == {"set": {"data.normalize": "pretrained"}}
+    assert pf.pretrained_normalization(p, imagenet) is None

@@ -225,3 +225,43 @@ def test_crop_keeps_the_aspect_and_squash_does_not(tmp_path):
     squash = decode(path, True, (100, 100), "squash", path)
     assert crop[0].mean() == pytest.approx(255, abs=2)  # the centre crop: all white
     assert squash[0].mean() == pytest.approx(255 / 4, abs=8)  # the whole width, squeezed
+
+
+def test_stopping_a_run_while_its_images_decode_leaves_no_run(tmp_path):
+    from engine import events as ev
+    from engine.control import RunControl
+
+    root = _folder(tmp_path / "photos", per_class=10)
+    control, seen = RunControl(), []
+
+    def events(event):
+        seen.append(event)
+        if isinstance(event, ev.Preparing) and event.done >= 1:
+            control.stop()
+
+    preset = _preset(root, tmp_path / "cache", **{"data.image_size": 32})
+    summary = Trainer(preset, out=tmp_path / "runs", control=control).fit(events)
+    assert summary.status == "stopped" and summary.run_dir == ""
+    assert not (tmp_path / "runs").exists() and isinstance(seen[-1], ev.RunStopped)
+    assert any(isinstance(e, ev.Preparing) and e.what == "decoding images" for e in seen)
+
+
+def test_predict_sees_an_image_as_training_did(tmp_path):
+    from engine.predict import load_model, preprocess
+
+    root = _folder(tmp_path / "photos", per_class=6)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _photo(root / "cats" / "sideways.jpg", 70, size=(400, 300), exif=exif.tobytes())
+    preset = _preset(root, tmp_path / "cache", **{"data.image_size": 48, "train.epochs": 1})
+    summary = Trainer(preset, out=tmp_path / "runs").fit()
+    _, meta = load_model(RunFiles(summary.run_dir).best_checkpoint)
+    norm = meta["normalization"]
+    for name in ("sideways.jpg", "1.jpg"):
+        x = preprocess(root / "cats" / name, meta)
+        seen = decode(root / "cats" / name, True, (48, 48), "crop")  # as the cache holds it
+        scale = torch.tensor(norm["scale"]).view(-1, 1, 1)
+        shift = torch.tensor(norm["shift"]).view(-1, 1, 1)
+        assert torch.allclose(
+            x[0], torch.from_numpy(seen.copy()).float() * scale + shift, atol=1e-5
+        )

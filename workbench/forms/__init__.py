@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.preset import all_keys
+from engine.preset import PRETRAINED_ARCHS, all_keys
 from workbench.forms.preset_form import PresetForm
 
 TORCHVISION = ("mnist", "fashion-mnist", "cifar10", "cifar100")
@@ -19,10 +19,23 @@ def dataset_visibility(v: dict[str, Any]) -> dict[str, bool]:
     shown = {
         "data.root": source == "folder" or source in TORCHVISION,
         "data.download": source in TORCHVISION,
+        "data.cache": source == "folder",
+        "data.cache_dir": source == "folder",
+        "data.resize": source == "folder",
     }
     for key in _keys("data.synthetic."):
         shown[key] = source == "synthetic"
     return shown
+
+
+def model_visibility(v: dict[str, Any]) -> dict[str, bool]:
+    arch = v["model.arch"]
+    return {
+        "model.width": arch in ("convnet", "mlp"),
+        "model.depth": arch in ("convnet", "mlp"),
+        "model.pretrained": arch in PRETRAINED_ARCHS,
+        "model.weights": arch in PRETRAINED_ARCHS,
+    }
 
 
 def training_visibility(v: dict[str, Any]) -> dict[str, bool]:
@@ -46,7 +59,7 @@ def dataset_form() -> PresetForm:
 
 
 def model_form() -> PresetForm:
-    return PresetForm("modelForm", [("Model", _keys("model."))])
+    return PresetForm("modelForm", [("Model", _keys("model."))], model_visibility)
 
 
 def training_form() -> PresetForm:

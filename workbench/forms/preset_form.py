@@ -47,6 +47,27 @@ LABELS = {
     "step_size": "Step size (epochs)",
     "warmup_epochs": "Warmup epochs",
     "arch": "Architecture",
+    "pretrained": "Pretrained weights",
+    "weights": "Weights file (offline)",
+    "freeze": "Freeze",
+    "init_from": "Start from run…",
+    "backbone_lr_factor": "Backbone LR factor",
+    "cache": "Decoded-image cache",
+    "cache_dir": "Cache folder",
+    "resize": "Resize",
+}
+
+# path fields with a "…" button: (dialog title, a folder?, file pattern, button name)
+BROWSE = {
+    "data.root": ("Image or dataset folder", True, "", "browseRoot"),
+    "data.cache_dir": ("Folder for the decoded-image cache", True, "", "browseCacheDir"),
+    "model.weights": (
+        "Weights file",
+        False,
+        "State dicts (*.pth *.pt *.safetensors)",
+        "browseWeights",
+    ),
+    "model.init_from": ("Start from run (its run directory)", True, "", "browseInitFrom"),
 }
 
 PLACEHOLDERS = {
@@ -54,6 +75,9 @@ PLACEHOLDERS = {
     "data.class_fraction": "e.g. 3=0.05 (class index or name = fraction)",
     "train.schedule.milestones": "e.g. 5, 8",
     "data.root": "folder of images, or where dataset files are",
+    "data.cache_dir": "default: the user cache folder",
+    "model.weights": "a .pth/.safetensors state dict instead of the download",
+    "model.init_from": "a run directory or checkpoint to start from",
 }
 
 
@@ -74,7 +98,7 @@ class PresetForm(QWidget):
         self._visibility = visibility
         self.widgets: dict[str, QWidget] = {}
         self._rows: dict[str, tuple[QFormLayout, QWidget]] = {}
-        self._loading = False
+        self.loading = False
         self._groups: list[tuple[QGroupBox, list[str]]] = []
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -89,8 +113,8 @@ class PresetForm(QWidget):
                     key.rsplit(".", 1)[-1], key.rsplit(".", 1)[-1].replace("_", " ").capitalize()
                 )
                 field = widget
-                if key == "data.root":
-                    field = self._with_browse(widget)
+                if key in BROWSE:
+                    field = self._with_browse(widget, key)
                 form.addRow(label, field)
                 self._rows[key] = (form, field)
             outer.addWidget(box)
@@ -107,6 +131,11 @@ class PresetForm(QWidget):
             w = QComboBox()
             w.addItems(list(spec["choices"]))
             w.currentIndexChanged.connect(self._changed)
+        elif kind == "freeze":
+            w = QComboBox()
+            w.setEditable(True)  # any number of final blocks
+            w.addItems(["none", "backbone", "1", "2", "3", "4"])
+            w.currentTextChanged.connect(self._changed)
         elif kind == "device":
             w = QComboBox()
             w.addItem("auto", "auto")
@@ -129,15 +158,16 @@ class PresetForm(QWidget):
         w.setProperty("plateauKey", key)
         return w
 
-    def _with_browse(self, line: QLineEdit) -> QWidget:
-        field = PathField(
-            line,
-            lambda current: QFileDialog.getExistingDirectory(
-                self, "Image or dataset folder", current
-            ),
-            self._changed,
-        )
-        field.button.setObjectName("browseRoot")
+    def _with_browse(self, line: QLineEdit, key: str) -> QWidget:
+        title, folder, pattern, name = BROWSE[key]
+
+        def choose(current: str) -> str:
+            if folder:
+                return QFileDialog.getExistingDirectory(self, title, current)
+            return QFileDialog.getOpenFileName(self, title, current, pattern)[0]
+
+        field = PathField(line, choose, self._changed)
+        field.button.setObjectName(name)
         return field
 
     def set_devices(self, devices: list[tuple[str, str]]) -> None:
@@ -146,25 +176,25 @@ class PresetForm(QWidget):
         if not isinstance(w, QComboBox):
             return
         current = self._read(w, "train.device")
-        self._loading = True
+        self.loading = True
         w.clear()
         w.addItem("auto", "auto")
         for value, label in devices:
             w.addItem(label, value)
         self._write(w, "train.device", current)
-        self._loading = False
+        self.loading = False
         self.update_visibility()
 
     # ------------------------------------------------------------------ values
 
     def set_preset(self, preset: Preset) -> None:
         """Show ``preset``'s values (does not emit ``edited``)."""
-        self._loading = True
+        self.loading = True
         try:
             for key, w in self.widgets.items():
                 self._write(w, key, preset.get(key))
         finally:
-            self._loading = False
+            self.loading = False
         self.clear_errors()
         self.update_visibility()
 
@@ -188,6 +218,9 @@ class PresetForm(QWidget):
     def _write(self, w: QWidget, key: str, value: Any) -> None:
         kind = presets.field_spec(key)["kind"]
         if isinstance(w, QComboBox):
+            if kind == "freeze":
+                w.setCurrentText(str(value))
+                return
             index = w.findData(value) if kind == "device" else w.findText(str(value))
             if index < 0:
                 w.addItem(str(value), value)
@@ -203,6 +236,9 @@ class PresetForm(QWidget):
     def _read(self, w: QWidget, key: str) -> Any:
         kind = presets.field_spec(key)["kind"]
         if isinstance(w, QComboBox):
+            if kind == "freeze":
+                text = w.currentText().strip()
+                return int(text) if text.isdigit() else text
             return w.currentData() if kind == "device" else w.currentText()
         if isinstance(w, QCheckBox):
             return w.isChecked()
@@ -213,7 +249,7 @@ class PresetForm(QWidget):
     # ------------------------------------------------------------------ feedback
 
     def _changed(self, *_: Any) -> None:
-        if self._loading:
+        if self.loading:
             return
         self.update_visibility()
         self.edited.emit()

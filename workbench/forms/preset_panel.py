@@ -39,6 +39,19 @@ class PresetPanel(QWidget):
         layout.addWidget(self.problems_label)
         self.setMinimumWidth(300)
         self.base = Preset()  # the keys no form shows come from here
+        pretrained = self.model_form.widgets["model.pretrained"]
+        pretrained.toggled.connect(self._pretrained_toggled)
+
+    def _pretrained_toggled(self, on: bool) -> None:
+        """Pretrained weights expect inputs scaled as theirs were: ticking the box switches
+        standardization to the weights' mean and std (and back), in plain sight in the form."""
+        if self.model_form.loading:
+            return
+        normalize = self.dataset_form.widgets["data.normalize"]
+        if on and normalize.currentText() == "standardize":
+            normalize.setCurrentText("pretrained")
+        elif not on and normalize.currentText() == "pretrained":
+            normalize.setCurrentText("standardize")
 
     def show_preset(self, preset: Preset) -> None:
         """Fill every form (emits no ``edited``) and clear the marks."""

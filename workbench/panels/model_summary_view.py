@@ -13,8 +13,10 @@ class ModelSummaryView(QWidget):
         self.setObjectName("modelSummary")
         layout = QVBoxLayout(self)
         self.totals = QLabel("Building the model…")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["layer", "type", "output shape", "parameters"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(
+            ["layer", "type", "output shape", "parameters", "trains"]
+        )
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.totals)
@@ -25,13 +27,17 @@ class ModelSummaryView(QWidget):
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             shape = "×".join(str(s) for s in row["output"][1:]) if row["output"] else "–"
-            for c, text in enumerate([row["name"], row["type"], shape, f"{row['params']:,}"]):
+            trains = {True: "yes", False: "frozen", None: ""}[row.get("trainable")]
+            cells = [row["name"], row["type"], shape, f"{row['params']:,}", trains]
+            for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
         inp = "×".join(str(s) for s in summary["input_shape"])
+        frozen = summary["total_params"] - summary["trainable_params"]
         self.totals.setText(
-            f"{summary['total_params']:,} parameters ({summary['trainable_params']:,} trainable); "
-            f"input {inp}"
+            f"{summary['total_params']:,} parameters ({summary['trainable_params']:,} trainable"
+            + (f", {frozen:,} frozen" if frozen else "")
+            + f"); input {inp}"
         )
 
     def show_error(self, message: str) -> None:

@@ -22,11 +22,19 @@ class LrPlot(pg.PlotWidget):
         self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
         self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
         self.forms_plan = item.plot(pen=style.pen(style.FORMS_PLAN, 1.5, dashed=True))
+        self.backbone = item.plot(pen=style.pen(style.PREVIEW, 1.0, dashed=True))
         self._legend = item.legend
 
-    def show_preview(self, lrs: list[float], steps_per_epoch: int) -> None:
-        """The shown run's plan (or, before any run is shown, the forms' preset's)."""
+    def show_preview(self, lrs: list[float], steps_per_epoch: int, backbone: float = 1.0) -> None:
+        """The shown run's plan (or, before any run is shown, the forms' preset's); with a
+        ``backbone`` factor other than 1, the pretrained layers' plan too (thinner)."""
         self._set_plan(self.preview, lrs, steps_per_epoch)
+        self._legend.removeItem(self.backbone)
+        if backbone == 1.0 or not len(lrs):
+            self.backbone.setData([], [])
+            return
+        self._set_plan(self.backbone, [lr * backbone for lr in lrs], steps_per_epoch)
+        self._legend.addItem(self.backbone, f"planned, backbone (×{backbone:g})")
 
     def show_forms_plan(self, lrs: list[float] | None, steps_per_epoch: int = 1) -> None:
         """The forms' plan beside the shown run's, when it differs (None hides it)."""

@@ -1,0 +1,92 @@
+"""A person's own folder in the window: decoding shows progress, can be cancelled, and what
+was decoded is kept for the run."""
+
+from __future__ import annotations
+
+import time
+
+from PIL import Image
+
+from engine import preset as presets
+from tests.gui.conftest import wait_jobs
+
+RUN_TIMEOUT_MS = 120_000
+
+
+def _folder(root, per_class=30):
+    for c, value in (("cats", 40), ("dogs", 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (64, 48), (value, i * 4, 90)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
+    window, qtbot, tmp_path, monkeypatch
+):
+    import engine.data.decode_many as cache_module
+
+    real = cache_module.decode
+
+    def slow(*args, **kwargs):  # a big folder: time to press Cancel
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "decode", slow)
+    root = _folder(tmp_path / "photos")
+    preset = presets.load(presets.default_preset_path()).with_changes(
+        {
+            "name": "mine",
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 32,
+            "train.epochs": 1,
+        }
+    )
+    presets.save(preset, tmp_path / "mine.toml")
+    window.load_preset(tmp_path / "mine.toml")
+    inspector = window.data_inspector
+    qtbot.waitUntil(lambda: inspector.progress.value() > 2, timeout=30_000)
+    assert not inspector.loading.isHidden() and inspector.progress.maximum() == 60
+    assert "Decoding images" in inspector.summary.text()
+    inspector.cancel.click()
+    qtbot.waitUntil(lambda: "cancelled" in inspector.summary.text(), timeout=30_000)
+    assert inspector.loading.isHidden()
+    wait_jobs(qtbot, window)
+    monkeypatch.setattr(cache_module, "decode", real)
+    started = []
+    window.session.started.connect(started.append)
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        window.actions["actionStart"].trigger()
+    stats = started[0].data_stats
+    assert stats["cache"] == "updated" and stats["images"] == 60  # the rest decoded, not all
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert "read from the cache" in inspector.notes.text()
+
+
+def test_the_model_form_offers_pretrained_networks_and_shows_frozen_layers(window, qtbot):
+    form = window.model_form
+    form.widgets["model.arch"].setCurrentText("mobilenet_v3_small")
+    assert not form.widgets["model.pretrained"].isHidden()
+    assert form.widgets["model.width"].isHidden()  # a torchvision network has its own sizes
+    form.widgets["model.pretrained"].setChecked(True)
+    normalize = window.dataset_form.widgets["data.normalize"]
+    assert normalize.currentText() == "pretrained"  # the weights' scaling, in plain sight
+    form.widgets["model.freeze"].setCurrentText("backbone")
+    preset = window.current_preset()
+    assert preset.model.pretrained and preset.model.freeze == "backbone"
+    from PySide6.QtWidgets import QPushButton
+
+    assert window.findChild(QPushButton, "browseInitFrom") is not None  # "Start from run…"
+    # the Model tab: what trains (a summary needs no weights, so no download here)
+    window.dataset_form.widgets["data.image_size"].setValue(32)
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    table = window.model_summary.table
+    trains = {table.item(r, 4).text() for r in range(table.rowCount())}
+    assert {"yes", "frozen"} <= trains
+    assert "frozen" in window.model_summary.totals.text()
+    form.widgets["model.pretrained"].setChecked(False)
+    assert normalize.currentText() == "standardize"
