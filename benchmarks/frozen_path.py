@@ -105,7 +105,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    folder = Path(os.environ.get("PLATEAU_BENCH_PHOTOS", tempfile.gettempdir())) / "plateau-photos"
+    from benchmarks.photos import PHOTOS
+
+    folder = Path(os.environ.get("PLATEAU_BENCH_PHOTOS", tempfile.gettempdir())) / PHOTOS
     root = subset(folder)
     print(ensure_weights(), flush=True)
     cache = Path(tempfile.mkdtemp(prefix="plateau-frozen-cache-"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,23 +28,67 @@ import numpy as np
 CLASSES = ("beach", "forest", "city")
 PHONE = (4032, 3024)
 SIZES = (300, 1200)
+PHOTOS = "plateau-photos-2"  # the folder under the temp dir (2: scenes, not stripes)
+
+
+def _scene(label: int, rng: np.random.Generator, w: int, h: int):
+    """A photo-like scene of its class, composed at random: a beach (sky, sea, sand, a sun,
+    umbrellas), a forest (trunks and foliage) or a city (buildings with lit windows)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (w, h))
+    draw = ImageDraw.Draw(img)
+
+    def colour(base, spread=30):
+        return tuple(int(np.clip(c + rng.normal(0, spread), 0, 255)) for c in base)
+
+    if label == 0:
+        horizon = int(h * rng.uniform(0.35, 0.6))
+        draw.rectangle([0, 0, w, horizon], fill=colour((120, 170, 230)))
+        shore = int(horizon + (h - horizon) * rng.uniform(0.2, 0.6))
+        draw.rectangle([0, horizon, w, shore], fill=colour((40, 100, 170)))
+        draw.rectangle([0, shore, w, h], fill=colour((220, 200, 150)))
+        x, y, r = rng.uniform(0, w), rng.uniform(0, horizon * 0.7), rng.uniform(15, 45)
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour((255, 230, 120), 10))
+        for _ in range(rng.integers(1, 6)):
+            x, y = rng.uniform(0, w), rng.uniform(shore, h)
+            s = rng.uniform(15, 60)
+            draw.pieslice([x - s, y - s, x + s, y + s], 180, 360, fill=colour((200, 60, 60), 80))
+    elif label == 1:
+        draw.rectangle([0, 0, w, h], fill=colour((60, 110, 50)))
+        for _ in range(rng.integers(4, 12)):
+            x, tw = rng.uniform(0, w), rng.uniform(8, 40)
+            draw.rectangle([x, rng.uniform(0, h * 0.4), x + tw, h], fill=colour((80, 55, 35), 20))
+        for _ in range(rng.integers(5, 15)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h * 0.6), rng.uniform(20, 80)
+            draw.ellipse([x - r, y - r * 0.7, x + r, y + r * 0.7], fill=colour((40, 140, 40), 40))
+    else:
+        draw.rectangle([0, 0, w, h], fill=colour((170, 175, 185)))
+        x = 0.0
+        while x < w:
+            bw, bh = rng.uniform(30, 110), rng.uniform(h * 0.2, h * 0.9)
+            grey = int(rng.uniform(60, 150))
+            draw.rectangle([x, h - bh, x + bw, h], fill=colour((grey, grey, grey + 10), 10))
+            for _ in range(int(bw * bh / 900)):
+                wx, wy = rng.uniform(x + 3, x + bw - 8), rng.uniform(h - bh + 3, h - 8)
+                draw.rectangle([wx, wy, wx + 5, wy + 7], fill=colour((240, 220, 140), 20))
+            x += bw + rng.uniform(0, 15)
+    return img
 
 
 def _photo(args) -> None:
-    """One phone photo: a class-coloured, class-striped scene with noise; every 4th rotated."""
+    """One phone photo of a random scene of its class, with sensor noise; every 4th stored
+    sideways with EXIF orientation 6, as phones do."""
     from PIL import Image
 
     path, label, index = args
     if path.exists():
         return
     rng = np.random.default_rng(index)
-    w, h = 504, 378  # drawn at 1/8 and upscaled: smooth like a photo, fast to make
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    angle = (label * 60 + rng.uniform(-15, 15)) * np.pi / 180
-    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / (8 + 4 * label))
-    tint = np.array([(200, 170, 90), (40, 130, 60), (120, 120, 140)][label], np.float32)
-    image = tint * (0.7 + 0.3 * stripes[..., None]) + rng.normal(0, 25, (h, w, 3))
-    img = Image.fromarray(image.clip(0, 255).astype(np.uint8)).resize(PHONE)
+    w, h = 504, 378  # composed at 1/8 and upscaled: fast to make
+    scene = np.asarray(_scene(label, rng, w, h), dtype=np.float32)
+    noisy = (scene + rng.normal(0, 8, scene.shape)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(noisy).resize(PHONE, Image.Resampling.BILINEAR)
     exif = Image.Exif()
     if index % 4 == 0:
         exif[0x0112] = 6  # stored sideways, shown upright
@@ -196,7 +241,7 @@ def epoch_seconds(root: Path, cache: Path, in_memory: bool, epochs: int = 3) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("PLATEAU_BENCH_PHOTOS", tempfile.gettempdir())) / "plateau-photos"
+    default = Path(os.environ.get("PLATEAU_BENCH_PHOTOS", tempfile.gettempdir())) / PHOTOS
     parser.add_argument("--folder", type=Path, default=default)
     args = parser.parse_args()
     import torch
@@ -207,7 +252,14 @@ def main() -> int:
     size_mb = sum(p.stat().st_size for p in big.rglob("*.jpg")) / 2**20
     print(f"{max(SIZES)} photos of {PHONE[0]}×{PHONE[1]}, {size_mb:,.0f} MB of JPEG", flush=True)
     work = Path(tempfile.mkdtemp(prefix="plateau-photos-bench-"))
+    try:
+        return measure(roots, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def measure(roots: dict[int, Path], work: Path) -> int:
+    big = roots[max(SIZES)]
     memory = {}
     for n in SIZES:
         mb, seconds = peak_memory_mb(roots[n], work / f"mem-{n}")

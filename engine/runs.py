@@ -117,6 +117,27 @@ class RunFiles:
         except (OSError, ValueError, KeyError):
             return StepLog()
 
+    def write_samples(self, arrays: dict[str, np.ndarray]) -> None:
+        """Per training sample: margins, last prediction, label (``samples.npz``)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic.write_bytes(self.path / "samples.npz", buffer.getvalue())
+
+    def write_suspects(self, ids: list[str]) -> Path:
+        """The samples the doctor suspects of a wrong label, most suspicious first, as a
+        ``data.exclude`` list (``suspected-mislabeled.txt``)."""
+        path = self.path / "suspected-mislabeled.txt"
+        header = "# Training samples whose label looks wrong (doctor: label-noise), worst first.\n"
+        atomic.write_text(path, header + "".join(f"{i}\n" for i in ids))
+        return path
+
+    def read_samples(self) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(self.path / "samples.npz", allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError):
+            return None
+
     def write_summary(self, summary: RunSummary) -> None:
         atomic.write_json(self.path / "summary.json", summary.to_json())
 
@@ -161,7 +182,10 @@ class ReadOnlyRunFiles(RunFiles):
         return None
 
     write_preset = write_metrics = write_summary = write_diagnosis = _skip
-    write_doctor_state = write_predictions = write_steps = _skip
+    write_doctor_state = write_predictions = write_steps = write_samples = _skip
+
+    def write_suspects(self, ids: list[str]) -> Path:
+        return self.path / "suspected-mislabeled.txt"
 
     def remove_stale_temporaries(self) -> list[Path]:
         return []

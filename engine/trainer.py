@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine import events as ev
@@ -156,6 +157,8 @@ class Trainer:
             self.doctor_state = restore(
                 checkpoint, self.resume_dir, p, self.a, self.state, self.progress
             )
+            if checkpoint.get("samples") is not None:
+                self.monitor.margins.load_state(checkpoint["samples"])
         return model_summary
 
     def _open_run_directory(self) -> None:
@@ -202,16 +205,21 @@ class Trainer:
             self.monitor.doctor.note_divergence,
             self.progress.step_log,
             events,
+            self.monitor.margins,
         )
         val = validate(a, self.data, p.train.batch_size, self.dist)
         state.epoch += 1
         metrics = epoch_metrics(state.epoch, totals, val, time.perf_counter() - t0)
         improved = self.progress.record(metrics, val, self.data.y_val.cpu().numpy())
+        self.monitor.margins.end_epoch(self.dist)
         self.monitor.after_epoch(self.progress.rows)
         a.schedule.after_epoch(val.loss)
         self.files.write_metrics(self.progress.rows)
         self.files.write_steps(self.progress.step_log)
         self.files.write_predictions(self.progress.predictions)
+        self.files.write_samples(
+            {**self.monitor.samples().to_arrays(), "ids": np.array(self.data.train_ids, str)}
+        )
         if self.dist.is_main:
             best = [self.files.best_checkpoint] if improved else []
             save_checkpoint(self.files.last_checkpoint, self._checkpoint(), *best)
@@ -220,7 +228,13 @@ class Trainer:
 
     def _checkpoint(self) -> dict:
         return checkpoint_state(
-            self.preset, self.a, self.state, self.progress, self.data, self.monitor.doctor.state()
+            self.preset,
+            self.a,
+            self.state,
+            self.progress,
+            self.data,
+            self.monitor.doctor.state(),
+            self.monitor.margins.state(),
         )
 
     # ------------------------------------------------------------------ the end

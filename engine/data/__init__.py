@@ -11,16 +11,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from engine.data.balance import class_counts
 from engine.data.image_cache import Progress, no_progress
 from engine.data.rows import Rows, take
+from engine.data.sample_lists import SampleLists, label_of
 from engine.data.source_data import SourceData
 from engine.data.sources import load_source
 from engine.data.split import stratified_split, thin_classes
 from engine.errors import DataError
 from engine.preset import Preset
+from engine.wording import count
 
 __all__ = ["DataBundle", "DataError", "Normalization", "load_data"]
 
@@ -60,6 +63,8 @@ class DataBundle:
     stats: dict = field(default_factory=dict)
     upsample: tuple[int, int] | None = None  # enlarge each batch to this (height, width)
     model_input: tuple[int, int, int] | None = None  # features: the images the model takes
+    train_ids: list[str] = field(default_factory=list)  # each sample's name (sample_lists)
+    val_ids: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -95,6 +100,8 @@ class DataBundle:
             self.stats,
             self.upsample,
             self.model_input,
+            self.train_ids,
+            self.val_ids,
         )
 
     def normalizer(self, device: torch.device):
@@ -124,8 +131,9 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     cfg = preset.data
     size = image_size(preset)
     source = load_source(cfg, preset.seed, progress, size)
+    marked = apply_marks(source, SampleLists.read(cfg.exclude, cfg.relabel), cfg.relabel)
     gen = torch.Generator().manual_seed(preset.seed)
-    x, y = source.x, source.y
+    x, y, ids = source.x, source.y, np.asarray(source.ids, dtype=object)
     upsample = None
     if size and tuple(x.shape[-2:]) != (size, size):
         if size > min(x.shape[-2:]):  # enlarged batch by batch: never a bigger copy in memory
@@ -136,16 +144,17 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
         x_val, y_val = source.x_val, source.y_val
         if x_val.shape[1:] != x.shape[1:]:
             x_val = _resize(x_val, list(x.shape[-2:]))
-        x_train, y_train = x, y
+        x_train, y_train, train_ids = x, y, ids
+        val_ids = np.asarray(source.val_ids, dtype=object)
     else:
         train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
-        x_train, y_train = take(x, train_idx), y[train_idx]
-        x_val, y_val = take(x, val_idx), y[val_idx]
+        x_train, y_train, train_ids = take(x, train_idx), y[train_idx], ids[train_idx.numpy()]
+        x_val, y_val, val_ids = take(x, val_idx), y[val_idx], ids[val_idx.numpy()]
     if cfg.limit_per_class or cfg.class_fraction:
         keep = thin_classes(
             y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen
         )
-        x_train, y_train = take(x_train, keep), y_train[keep]
+        x_train, y_train, train_ids = take(x_train, keep), y_train[keep], train_ids[keep.numpy()]
     if len(y_val) == 0:
         raise DataError(
             f"the validation split is empty ({len(y_train)} training samples); raise "
@@ -156,6 +165,7 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     norm = _normalization(moments, cfg.normalize, source.value_max)
     stats = _stats(source, x_train, y_train, y_val, norm, moments)
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
+    stats["notes"] = [*stats["notes"], *marked]
     if upsample:
         stats["image_shape"] = [stats["image_shape"][0], *upsample]
         stats["notes"] = [*stats["notes"], f"images enlarged to {size}×{size} batch by batch"]
@@ -168,7 +178,38 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
         norm,
         stats,
         upsample,
+        train_ids=list(train_ids),
+        val_ids=list(val_ids),
     )
+
+
+def apply_marks(source: SourceData, lists: SampleLists, relabel_path: str) -> list[str]:
+    """Leave out the excluded samples and correct the relabelled ones, before the split (so an
+    excluded file is gone entirely); return notes saying how many."""
+    if not lists:
+        return []
+    notes, removed, changed = [], 0, 0
+    for part in ("", "_val"):
+        x, y = getattr(source, "x" + part), getattr(source, "y" + part)
+        if x is None:
+            continue
+        ids = getattr(source, "ids" if not part else "val_ids")
+        keep = [i for i, name in enumerate(ids) if name not in lists.exclude]
+        removed += len(ids) - len(keep)
+        y = y.clone()
+        for i, name in enumerate(ids):
+            if name in lists.relabel:
+                y[i] = label_of(lists.relabel[name], source.class_names, relabel_path)
+                changed += 1
+        index = torch.tensor(keep, dtype=torch.long)
+        setattr(source, "x" + part, take(x, index))
+        setattr(source, "y" + part, y[index])
+        setattr(source, "ids" if not part else "val_ids", [ids[i] for i in keep])
+    if lists.exclude:
+        notes.append(f"{count(removed, 'sample')} left out (data.exclude)")
+    if lists.relabel:
+        notes.append(f"{count(changed, 'label')} corrected (data.relabel)")
+    return notes
 
 
 def _count_images(source: SourceData) -> int:

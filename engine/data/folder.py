@@ -68,11 +68,13 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "duplicates": decoded.duplicates,
             "notes": decoded.notes + _notes(scan, train, decoded.duplicates),
         },
+        ids=[f.rel for f in train],
     )
     if scan.has_val:
         val = [f for f in kept if f.split == "val"]
         source.x_val = view(val)
         source.y_val = torch.tensor([f.label for f in val], dtype=torch.int64)
+        source.val_ids = [f.rel for f in val]
     return source
 
 

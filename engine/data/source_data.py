@@ -23,3 +23,11 @@ class SourceData:
     skipped: list[dict] = field(default_factory=list)  # unreadable files: {file, reason}
     origin: str = ""
     info: dict = field(default_factory=dict)  # cache status, images, notes, duplicates
+    ids: list[str] = field(default_factory=list)  # each image's name (see sample_lists)
+    val_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.ids:  # images named by their position in the source
+            self.ids = [f"#{i}" for i in range(len(self.y))]
+        if self.y_val is not None and not self.val_ids:
+            self.val_ids = [f"val#{i}" for i in range(len(self.y_val))]

@@ -47,7 +47,11 @@ class Doctor:
         if self.divergence is None or ratio > self.divergence["ratio"]:
             self.divergence = {"ratio": ratio, "step": step, "epoch": epoch}
 
-    def after_epoch(self, rows: list[EpochMetrics], probe: dict | None = None) -> list[Finding]:
+    def after_epoch(
+        self, rows: list[EpochMetrics], probe: dict | None = None, samples: tuple = ()
+    ) -> list[Finding]:
+        """The rules over the epochs so far; ``samples``: findings about single training samples
+        (``label-noise``), made by the run's monitor, which holds the samples' margins."""
         if probe is not None:
             self.probes[rows[-1].epoch] = probe
         ctx = er.EpochContext(self.preset, self.stats, rows, self.probes, self.divergence)
@@ -65,6 +69,9 @@ class Doctor:
         found.append(er.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
         found.append(er.from_scratch_small_data(ctx, ids))
+        found.extend(samples)
+        if not samples:  # judged on the margins as they stand now, not kept once seen
+            self.found.pop("label-noise", None)
         self.found = merge(self.found, [f for f in found if f is not None])
         return self.findings()
 
@@ -120,9 +127,9 @@ def diagnose_run(run_dir) -> list[Finding]:
     if state is None:
         return [Finding(**f) for f in files.read_diagnosis()]
     doctor = Doctor.from_state(preset, state, [])
-    for f in files.read_diagnosis():
-        if f["id"] == "non-finite-loss":
-            doctor.found = merge(doctor.found, [Finding(**f)])
     for i in range(1, len(rows) + 1):
         doctor.after_epoch(rows[:i])
+    for f in files.read_diagnosis():
+        if f["id"] in ("non-finite-loss", "label-noise"):  # recorded, not re-derivable
+            doctor.found = merge(doctor.found, [Finding(**f)])
     return doctor.findings()

@@ -8,6 +8,7 @@ import torch
 from engine import events as ev
 from engine.doctor import Doctor
 from engine.doctor.probe import probe, probe_batch, probe_every
+from engine.doctor.samples import SampleMargins, SampleSummary, label_noise, suspects
 from engine.schedules import preview_lr
 
 
@@ -24,9 +25,11 @@ class RunMonitor:
         self.probe_idx = picks[: probe_batch(preset.train.batch_size)].to(device)
         self.every = probe_every(steps_per_epoch)
         self.doctor = Doctor(preset, data.stats, data.norm.as_dict(), steps_per_epoch)
+        self.margins = SampleMargins(data.y_train, device)
         self.last_input: torch.Tensor | None = None  # for locating a failing layer
         self.files = self.events = None
         self._published: list[dict] | None = None
+        self._summary: SampleSummary | None = None
 
     def start(self, files, events, rows: list, state: dict | None) -> None:
         """Pre-flight checks on a fresh run; the saved doctor state on a resumed one."""
@@ -45,7 +48,24 @@ class RunMonitor:
     def after_epoch(self, rows: list) -> None:
         epoch = rows[-1].epoch
         sampled = epoch == self.preset.train.epochs or epoch % self.every == 0
-        self.publish(self.doctor.after_epoch(rows, self.probe() if sampled else None))
+        self._summary = self.margins.summary()
+        picks = suspects(self._summary)
+        found = ()
+        if len(picks):
+            exclude = self.files.write_suspects([self.data.train_ids[i] for i in picks])
+            classes = self.data.stats["classes"]
+            found = (
+                label_noise(
+                    self._summary, picks, self.data.train_ids, classes, epoch, str(exclude)
+                ),
+            )
+        self.publish(self.doctor.after_epoch(rows, self.probe() if sampled else None, found))
+
+    def samples(self) -> SampleSummary:
+        """The training samples' margins as of the last epoch, on the host."""
+        if self._summary is None:
+            self._summary = self.margins.summary()
+        return self._summary
 
     def non_finite(self, message: str, epoch: int) -> None:
         self.publish(self.doctor.non_finite(message, epoch))

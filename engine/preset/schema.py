@@ -71,6 +71,8 @@ class DataConfig:
     cache: bool = _field(True, "bool")
     cache_dir: str = _field("", "str")
     resize: str = _field("crop", "str", choices=RESIZE)
+    exclude: str = _field("", "str")
+    relabel: str = _field("", "str")
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

@@ -24,6 +24,7 @@ def checkpoint_state(
     progress: RunProgress,
     data: DataBundle,
     doctor_state: dict,
+    samples_state: dict | None = None,
 ) -> dict:
     rng = {
         "torch": torch.get_rng_state(),
@@ -46,6 +47,7 @@ def checkpoint_state(
         "arch": preset.model.arch,
         "rng": rng,
         "doctor": doctor_state,
+        "samples": samples_state,
         "ema": state.ema.detach().cpu(),
         "ema_best": state.ema_best.detach().cpu(),
     }

@@ -16,6 +16,7 @@ from engine.control import RunControl
 from engine.data import DataBundle
 from engine.data.balance import epoch_order
 from engine.distributed import Dist
+from engine.doctor.samples import SampleMargins
 from engine.errors import TrainingError
 from engine.readout import Readout
 from engine.runs import StepLog
@@ -68,6 +69,7 @@ def train_epoch(
     on_divergence: Callable[[float, int, int], None],
     step_log: StepLog,
     events: Callable[[ev.Event], None],
+    margins: SampleMargins | None = None,
 ) -> EpochTotals:
     """Train one epoch; raise :class:`Stopped` when stopped, ``TrainingError`` on a NaN loss."""
     a.train_mode()
@@ -92,7 +94,8 @@ def train_epoch(
         if b == n_steps - 1 and len(order) > (b + 1) * batch_size:
             idx = order[b * batch_size :]
         xb = a.normalize(data.x_train[idx])
-        yb = data.y_train[idx if data.resident else idx.to(device, non_blocking=True)]
+        idx = idx if data.resident else idx.to(device, non_blocking=True)
+        yb = data.y_train[idx]
         if a.augment:
             xb = a.augment(xb)
         xb = xb.contiguous(memory_format=a.memory_format)
@@ -100,6 +103,8 @@ def train_epoch(
         with a.autocast():
             logits = a.train_model(xb)
             loss = a.loss_fn(logits.float(), yb)
+        if margins is not None:
+            margins.add(idx, logits, yb)
         a.optimizer.zero_grad(set_to_none=True)
         a.scaler.scale(loss).backward()
         a.scaler.unscale_(a.optimizer)

@@ -93,6 +93,8 @@ def feature_data(
         data.norm,
         data.stats,
         model_input=data.input_shape,
+        train_ids=data.train_ids,
+        val_ids=data.val_ids,
     )
     return bundle, status
 

@@ -1,0 +1,131 @@
+"""The doctor reads single training samples: labels that look wrong (label-noise), found from
+the margins the training step already computes, listed worst first in a file that the one-click
+fix hands to data.exclude; data.exclude and data.relabel files applied before the split."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import events as ev
+from engine.data import load_data
+from engine.data.sources import load_source
+from engine.doctor.suite import build
+from engine.errors import DataError
+from engine.runs import RunFiles
+from engine.trainer import Trainer
+
+
+def _flip(preset, share: float, folder: Path) -> tuple:
+    """The preset with ``share`` of its labels changed to another class (a relabel file), and
+    the names of the changed samples."""
+    source = load_source(preset.data, preset.seed)
+    k, rng = len(source.class_names), random.Random(0)
+    flipped = {}
+    for i in rng.sample(range(len(source.y)), int(share * len(source.y))):
+        old = int(source.y[i])
+        flipped[f"#{i}"] = str(rng.choice([c for c in range(k) if c != old]))
+    path = folder / "flips.txt"
+    path.write_text("".join(f"{name}\t{label}\n" for name, label in flipped.items()))
+    return preset.with_changes({"data.relabel": str(path)}), set(flipped)
+
+
+def test_flipped_labels_are_found_and_the_fix_leaves_them_out(tmp_path):
+    noisy, flipped = _flip(build({"train.epochs": 8}), 0.2, tmp_path)
+    summary = Trainer(noisy, out=tmp_path / "runs").fit()
+    files = RunFiles(summary.run_dir)
+    finding = next(f for f in files.read_diagnosis() if f["id"] == "label-noise")
+    assert finding["severity"] == "warning"
+    exclude = Path(finding["fix"]["set"]["data.exclude"])
+    listed = [line for line in exclude.read_text().splitlines() if not line.startswith("# ")]
+    # Most of the listed samples really were flipped, and most flips are listed.
+    top = listed[: len(listed) // 2]
+    assert sum(name in flipped for name in top) / len(top) >= 0.9
+    assert sum(name in flipped for name in listed) / len(flipped) >= 0.5
+    assert f"{len(listed)} of " in finding["evidence"]
+    # samples.npz names every training sample, with its margin.
+    samples = files.read_samples()
+    assert len(samples["ids"]) == len(samples["aum"]) and samples["epochs"] == 8
+    # The one-click fix: the listed samples are gone from training and validation.
+    fixed = noisy.with_changes(finding["fix"]["set"])
+    data = load_data(fixed)
+    assert not set(listed) & set(data.train_ids) | set(data.val_ids) & set(listed)
+    assert f"{len(listed)} samples left out (data.exclude)" in data.stats["notes"]
+
+
+def test_a_clean_run_has_no_label_noise(tmp_path):
+    summary = Trainer(build({"train.epochs": 8}), out=tmp_path / "runs").fit()
+    ids = {f["id"] for f in RunFiles(summary.run_dir).read_diagnosis()}
+    assert "label-noise" not in ids
+    assert not (Path(summary.run_dir) / "suspected-mislabeled.txt").exists()
+
+
+def test_relabel_changes_labels_and_names_bad_lines(tmp_path):
+    preset = build({})
+    plain = load_data(preset)
+    name = plain.train_ids[0]
+    old = int(plain.y_train[0])
+    new = (old + 1) % plain.num_classes
+    good = tmp_path / "relabel.txt"
+    good.write_text(f"# corrected by hand\n{name}\t{new}\n")
+    data = load_data(preset.with_changes({"data.relabel": str(good)}))
+    assert int(data.y_train[data.train_ids.index(name)]) == new
+    assert "1 label corrected (data.relabel)" in data.stats["notes"]
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{name}\n")
+    with pytest.raises(DataError, match=r"line 1 of .*bad.txt"):
+        load_data(preset.with_changes({"data.relabel": str(bad)}))
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text(f"{name}\tgiraffe\n")
+    with pytest.raises(DataError, match="giraffe"):
+        load_data(preset.with_changes({"data.relabel": str(unknown)}))
+    with pytest.raises(DataError, match="file not found"):
+        load_data(preset.with_changes({"data.exclude": str(tmp_path / "missing.txt")}))
+
+
+def test_margins_survive_a_resume(tmp_path):
+    from engine.control import RunControl
+
+    stopper = RunControl()
+    preset = build({"train.epochs": 4})
+
+    def stop_after_two(event):
+        if isinstance(event, ev.EpochEnd) and event.epoch == 2:
+            stopper.stop()
+
+    first = Trainer(preset, out=tmp_path / "runs", control=stopper).fit(stop_after_two)
+    resumed = Trainer(preset, resume_dir=first.run_dir).fit()
+    samples = RunFiles(resumed.run_dir).read_samples()
+    assert samples["epochs"] == 4
+    assert np.isfinite(samples["aum"]).all()
+
+
+def test_margins_equal_a_reference_computation():
+    import torch
+
+    from engine.doctor.samples import SampleMargins
+
+    class OneRank:
+        def sum(self, t):
+            return t
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (10,), generator=gen)
+    margins = SampleMargins(labels, torch.device("cpu"))
+    seen = {i: [] for i in range(10)}
+    for _ in range(3):  # epochs
+        for idx in (torch.arange(0, 6), torch.arange(6, 9)):  # sample 9 never trained on
+            logits = torch.randn(len(idx), 4, generator=gen)
+            margins.add(idx, logits, labels[idx])
+            for row, i in zip(logits.numpy(), idx.tolist(), strict=True):
+                own = row[labels[i]]
+                seen[i].append(own - np.delete(row, labels[i]).max())
+        margins.end_epoch(OneRank())
+    summary = margins.summary()
+    assert summary.epochs == 3
+    np.testing.assert_allclose(summary.aum[:9], [np.mean(seen[i]) for i in range(9)], rtol=1e-5)
+    assert np.isnan(summary.aum[9]) and summary.pred[9] == -1
