@@ -155,3 +155,37 @@ def error_samples(
         "epoch": shown,
         "count": int(len(idx)),
     }
+
+
+def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
+    """The run's training images whose label looks wrong, most suspicious first: those the
+    doctor's ``label-noise`` rule flags, else the lowest margins below zero (``samples.npz``)."""
+    from engine.doctor.samples import SampleSummary, suspects
+
+    files = RunFiles(run_dir)
+    arrays = files.read_samples()
+    if arrays is None or "ids" not in arrays:
+        raise ValueError(f"{run_dir} has no per-sample margins (runs from before they were kept)")
+    summary = SampleSummary.from_arrays(arrays)
+    picks = suspects(summary)
+    flagged = len(picks) > 0
+    if not flagged:
+        negative = np.flatnonzero(summary.aum < 0)  # NaN compares False: untrained left out
+        picks = negative[np.argsort(summary.aum[negative])]
+    data = data_for(files.read_preset())
+    position = {name: i for i, name in enumerate(data.train_ids)}
+    shown = [i for i in picks if str(arrays["ids"][i]) in position][:limit]
+    rows = torch.as_tensor([position[str(arrays["ids"][i])] for i in shown], dtype=torch.long)
+    x = data.normalizer(torch.device("cpu"))(data.x_train[rows])
+    names = data.class_names
+    return {
+        "images": to_display(x) if len(shown) else np.zeros((0, 1, 1, 3), np.uint8),
+        "ids": [str(arrays["ids"][i]) for i in shown],
+        "given": [names[summary.label[i]] for i in shown],
+        "pred": [names[summary.pred[i]] if summary.pred[i] >= 0 else "?" for i in shown],
+        "margin": [float(summary.aum[i]) for i in shown],
+        "count": int(len(picks)),
+        "flagged": flagged,
+        "epochs": summary.epochs,
+        "classes": list(names),
+    }

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QInputDialog, QMainWindow
 
 from engine.preset import PresetError
 from engine.runs import RunFiles
+from engine.wording import count
 from workbench.bridge import engine_calls
 from workbench.bridge.jobs import BackgroundJobs
 from workbench.bridge.training_session import TrainingSession
@@ -155,3 +156,31 @@ class RunCommands(QObject):
         folder = self.settings.get("folders/export")
         self.export_dialog = ExportDialog(runs, export, folder, self.window)
         self.export_dialog.show()
+
+    def mark_samples(self, samples: list[str], relabel_as: str | None) -> None:
+        """Add samples marked in the Errors tab to the preset's exclude (or relabel) list —
+        the one the preset names, else ``<workspace>/labels/<preset>-exclude.txt`` — and point
+        the preset at it, so the next run uses it."""
+        key = "data.exclude" if relabel_as is None else "data.relabel"
+        try:
+            preset = self.editor.current()
+        except PresetError as exc:
+            self.presenter.error_browser.show_marked(f"Cannot mark: {exc}")
+            return
+        named = preset.data.exclude if relabel_as is None else preset.data.relabel
+        kind = "exclude" if relabel_as is None else "relabel"
+        path = named or str(Path(self.workspace()) / "labels" / f"{preset.name}-{kind}.txt")
+        try:
+            written = engine_calls.mark_samples(path, samples, relabel_as)
+        except (OSError, ValueError) as exc:
+            self.presenter.error_browser.show_marked(f"Cannot write {path}: {exc}")
+            return
+        what = "left out" if relabel_as is None else f"relabelled as {relabel_as}"
+        done = f"{count(len(samples), 'image')} {what} in {written}"
+        if named == written or self.apply_fix({key: written}):
+            self.presenter.error_browser.show_marked(f"{done}; the next run uses it ({key}).")
+        else:
+            self.presenter.error_browser.show_marked(
+                f"{done}; set {key} to it once the run ends (the preset cannot change while "
+                "a run is active)."
+            )

@@ -363,6 +363,25 @@ class RunPresenter(QObject):
         )
         self.show_error_browser()
 
+    def browse_suspects(self) -> None:
+        """The shown run's training images whose label looks wrong (Errors tab)."""
+        h = self.shown
+        if h is None or not h.run_dir or not h.epochs:
+            self.error_browser.show_error(
+                "Select a run that has trained at least one epoch to see its likely mislabeled "
+                "training images."
+            )
+            self.show_error_browser()
+            return
+        run_dir = h.run_dir
+        self.jobs.submit(
+            "errors",
+            lambda: engine_calls.suspect_samples(run_dir),
+            self.error_browser.show_suspects,
+            lambda e: self.error_browser.show_error(f"Cannot show the images: {e}"),
+        )
+        self.show_error_browser()
+
 
 def _backbone(plan: LrPlan) -> float:
     """The rate factor of a plan's pretrained layers (1: one rate for the whole network)."""

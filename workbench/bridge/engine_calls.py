@@ -52,3 +52,18 @@ def available_devices() -> list[tuple[str, str]]:
     from engine.devices import available_devices
 
     return available_devices()
+
+
+def suspect_samples(run_dir: str) -> dict:
+    from engine.inspection import suspect_samples
+
+    return suspect_samples(run_dir)
+
+
+def mark_samples(path: str, samples: list[str], relabel_as: str | None) -> str:
+    """Add ``samples`` to an exclude list, or (``relabel_as``) to a relabel list; the file."""
+    from engine.data.sample_lists import add_to_exclude, add_to_relabel
+
+    if relabel_as is None:
+        return str(add_to_exclude(path, samples, "marked in the Errors tab"))
+    return str(add_to_relabel(path, dict.fromkeys(samples, relabel_as)))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 CELL = 72
 
@@ -31,6 +38,7 @@ class ImageGrid(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._cells: list[QWidget] = []
+        self._boxes: list[QCheckBox] = []
         self._inner = QWidget()
         self._grid = QGridLayout(self._inner)
         self._grid.setSpacing(4)
@@ -38,14 +46,14 @@ class ImageGrid(QScrollArea):
         self.setWidget(self._inner)
         self.count = 0
 
-    def set_images(self, images: np.ndarray, captions: list[str]) -> None:
+    def set_images(self, images: np.ndarray, captions: list[str], checkable: bool = False) -> None:
+        """``checkable``: each caption is a check box (see :meth:`checked`)."""
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
-        self._cells = []
-        self.columns = self._fitting_columns()
-        for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
+        self._cells, self._boxes = [], []
+        for image, caption in zip(images, captions, strict=True):
             cell = QWidget()
             box = QVBoxLayout(cell)
             box.setContentsMargins(0, 0, 0, 0)
@@ -53,18 +61,28 @@ class ImageGrid(QScrollArea):
             picture = QLabel()
             picture.setPixmap(to_pixmap(image))
             picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            text = QLabel(caption)
-            text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            text = QCheckBox(caption) if checkable else QLabel(caption)
+            if checkable:
+                self._boxes.append(text)
+            else:
+                text.setAlignment(Qt.AlignmentFlag.AlignCenter)
             text.setStyleSheet("font-size: 8pt;")
             box.addWidget(picture)
             box.addWidget(text)
-            self._grid.addWidget(cell, i // self.columns, i % self.columns)
             self._cells.append(cell)
+        self.columns = self._fitting_columns()
+        for i, cell in enumerate(self._cells):
+            self._grid.addWidget(cell, i // self.columns, i % self.columns)
         self.count = len(captions)
+
+    def checked(self) -> list[int]:
+        """The positions of the checked images (checkable grids)."""
+        return [i for i, box in enumerate(self._boxes) if box.isChecked()]
 
     def _fitting_columns(self) -> int:
         room = self.viewport().width() - 8
-        return max(1, min(self.max_columns, room // (CELL + self._grid.spacing())))
+        cell = max((c.sizeHint().width() for c in self._cells), default=CELL)
+        return max(1, min(self.max_columns, room // (max(cell, CELL) + self._grid.spacing())))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

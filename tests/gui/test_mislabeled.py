@@ -1,0 +1,69 @@
+"""The Errors tab's Likely mislabeled view: a finished run's training images whose label looks
+wrong, ranked, each markable to leave out or relabel — written to the list the preset names (or
+a new one under the workspace) and set in the preset, so the next run uses it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from engine.data.sample_lists import SampleLists
+from engine.data.sources import load_source
+from engine.preset import Preset
+from tests.gui.conftest import digits_preset, wait_jobs
+
+RUN_TIMEOUT_MS = 180_000
+
+
+def _noisy_digits(tmp_path: Path) -> tuple[Path, Path]:
+    """The digits preset with a fifth of its labels changed (a relabel file)."""
+    source = load_source(Preset().data, 0)
+    rng = random.Random(1)
+    lines = []
+    for i in rng.sample(range(len(source.y)), len(source.y) // 5):
+        old = int(source.y[i])
+        lines.append(f"#{i}\t{rng.choice([c for c in range(10) if c != old])}\n")
+    flips = tmp_path / "flips.txt"
+    flips.write_text("".join(lines))
+    changes = {"name": "noisy", "data.relabel": str(flips), "train.epochs": 8}
+    return digits_preset(tmp_path, **changes), flips
+
+
+def test_likely_mislabeled_images_are_shown_and_marked(window, qtbot, tmp_path):
+    preset_file, flips = _noisy_digits(tmp_path)
+    window.load_preset(preset_file)
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        window.actions["actionStart"].trigger()
+    window.run_view.paint()
+    browser = window.error_browser
+    qtbot.mouseClick(browser.suspects_button, Qt.MouseButton.LeftButton)
+    wait_jobs(qtbot, window)
+    assert window.center_tabs.currentWidget() is browser
+    assert browser.title.text().startswith("Likely mislabeled: ")
+    assert "the doctor flags" in browser.title.text()
+    assert browser.grid.count == 48 and browser.marking.isVisible()
+
+    # Nothing checked: told so, nothing written.
+    qtbot.mouseClick(browser.exclude_button, Qt.MouseButton.LeftButton)
+    assert browser.mark_result.text() == "Check the images to mark first."
+
+    boxes = browser.grid._boxes
+    boxes[0].setChecked(True)
+    boxes[1].setChecked(True)
+    qtbot.mouseClick(browser.exclude_button, Qt.MouseButton.LeftButton)
+    exclude = Path(window.current_preset().data.exclude)
+    assert exclude == tmp_path / "runs" / "labels" / "noisy-exclude.txt"
+    assert SampleLists.read(str(exclude), "").exclude == set(browser.sample_ids[:2])
+    assert "2 images left out" in browser.mark_result.text()
+    assert "the next run uses it" in browser.mark_result.text()
+
+    # Relabel goes to the list the preset already names.
+    boxes[0].setChecked(False)
+    boxes[1].setChecked(False)
+    boxes[2].setChecked(True)
+    browser.relabel_class.setCurrentText("3")
+    qtbot.mouseClick(browser.relabel_button, Qt.MouseButton.LeftButton)
+    assert window.current_preset().data.relabel == str(flips)
+    assert SampleLists.read("", str(flips)).relabel[browser.sample_ids[2]] == "3"
