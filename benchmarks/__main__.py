@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks`` (about 9 minutes on 2 cores).
+"""Run every benchmark: ``python -m benchmarks`` (about 20 minutes on 2 cores).
 
 Each script prints its raw figures and ends with ``NAME: ratio=X`` lines; this collects them.
 """
@@ -20,6 +20,7 @@ SCRIPTS = [
     "gui_responsiveness",
     "doctor_overhead",
     "doctor_suite",
+    "label_noise",
     "gpu_path",  # prints a note and measures nothing without CUDA
 ]
 

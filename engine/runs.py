@@ -123,12 +123,11 @@ class RunFiles:
         np.savez(buffer, **arrays)
         atomic.write_bytes(self.path / "samples.npz", buffer.getvalue())
 
-    def write_suspects(self, ids: list[str]) -> Path:
-        """The samples the doctor suspects of a wrong label, most suspicious first, as a
-        ``data.exclude`` list (``suspected-mislabeled.txt``)."""
-        path = self.path / "suspected-mislabeled.txt"
-        header = "# Training samples whose label looks wrong (doctor: label-noise), worst first.\n"
-        atomic.write_text(path, header + "".join(f"{i}\n" for i in ids))
+    def write_sample_list(self, name: str, why: str, ids: list[str]) -> Path:
+        """A ``data.exclude`` list the doctor's fix refers to (``suspected-mislabeled.txt``,
+        ``leaked-into-training.txt``): a comment saying why, then one sample per line."""
+        path = self.path / name
+        atomic.write_text(path, f"# {why}\n" + "".join(f"{i}\n" for i in ids))
         return path
 
     def read_samples(self) -> dict[str, np.ndarray] | None:
@@ -184,8 +183,8 @@ class ReadOnlyRunFiles(RunFiles):
     write_preset = write_metrics = write_summary = write_diagnosis = _skip
     write_doctor_state = write_predictions = write_steps = write_samples = _skip
 
-    def write_suspects(self, ids: list[str]) -> Path:
-        return self.path / "suspected-mislabeled.txt"
+    def write_sample_list(self, name: str, why: str, ids: list[str]) -> Path:
+        return self.path / name
 
     def remove_stale_temporaries(self) -> list[Path]:
         return []

@@ -27,7 +27,11 @@ class Doctor:
         self.probes: dict[int, dict] = {}
         self.divergence: dict | None = None
 
-    def preflight(self, init_loss: float | None, lrs: list[float]) -> list[Finding]:
+    def preflight(
+        self, init_loss: float | None, lrs: list[float], data_found: list[Finding] = ()
+    ) -> list[Finding]:
+        """Checks before the first step; ``data_found``: findings about the samples themselves
+        (``split-leakage``), made by the run's monitor, which holds the images."""
         p, stats = self.preset, self.stats
         unnorm = pf.pretrained_normalization(p, self.norm) or pf.unnormalized_input(
             p, stats, self.norm
@@ -39,7 +43,7 @@ class Doctor:
         ]
         if init_loss is not None:
             found.append(pf.bad_init_loss(init_loss, len(stats["classes"]), unnorm is not None))
-        self.preflight_found = [f for f in found if f is not None]
+        self.preflight_found = [f for f in [*found, *data_found] if f is not None]
         self.found = merge(self.found, self.preflight_found)
         return self.findings()
 

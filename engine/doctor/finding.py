@@ -38,6 +38,7 @@ CAUSE_ORDER = [
     "lr-too-low",
     "schedule-too-aggressive",
     "class-imbalance",
+    "split-leakage",
     "label-noise",
     "from-scratch-small-data",
     "vanishing-gradients",

@@ -7,6 +7,7 @@ import torch
 
 from engine import events as ev
 from engine.doctor import Doctor
+from engine.doctor.leakage import find_copies, split_leakage
 from engine.doctor.probe import probe, probe_batch, probe_every
 from engine.doctor.samples import SampleMargins, SampleSummary, label_noise, suspects
 from engine.schedules import preview_lr
@@ -38,7 +39,29 @@ class RunMonitor:
             self.doctor = Doctor.from_state(self.preset, state, rows)
             return
         lrs = preview_lr(self.preset, self.steps_per_epoch)
-        self.publish(self.doctor.preflight(self.probe(backward=False)["loss"], lrs))
+        loss = self.probe(backward=False)["loss"]
+        self.publish(self.doctor.preflight(loss, lrs, self._leakage()))
+
+    def _leakage(self) -> list:
+        """Copies of validation images in training (images only, not cached features)."""
+        d = self.data
+        if d.model_input is not None:
+            return []
+        copies = find_copies(d.x_train, d.x_val)
+        leaked = sorted({i for i, _ in copies.train_val})
+        exclude = ""
+        if leaked:
+            exclude = str(
+                self.files.write_sample_list(
+                    "leaked-into-training.txt",
+                    "Training copies of validation images (doctor: split-leakage).",
+                    [d.train_ids[i] for i in leaked],
+                )
+            )
+        found = split_leakage(
+            copies, d.y_train.cpu(), d.y_val.cpu(), d.train_ids, d.val_ids, exclude
+        )
+        return [found] if found is not None else []
 
     def probe(self, backward: bool = True) -> dict:
         x = self.normalize(self.data.x_train[self.probe_idx])
@@ -52,7 +75,11 @@ class RunMonitor:
         picks = suspects(self._summary)
         found = ()
         if len(picks):
-            exclude = self.files.write_suspects([self.data.train_ids[i] for i in picks])
+            exclude = self.files.write_sample_list(
+                "suspected-mislabeled.txt",
+                "Training samples whose label looks wrong (doctor: label-noise), worst first.",
+                [self.data.train_ids[i] for i in picks],
+            )
             classes = self.data.stats["classes"]
             found = (
                 label_noise(

@@ -1,0 +1,128 @@
+"""Images that are in the training and the validation split at once (or twice in validation):
+exact copies, and near copies — re-encoded, resized a few per cent. Each image is reduced to a
+16×16 grey thumbnail, centred and scaled to unit length; two images are copies when their
+thumbnails correlate above ``NEAR``. Calibrated on benchmarks/photos.py's phone photos at 224 px
+with copies re-encoded at JPEG quality 70 and resized by ±8–10 %: copies correlate ≥ 0.9998,
+the closest unrelated pair 0.964; small 96×72 JPEGs resized by 10 % at quality 70 still
+correlate 0.994 (tests/doctor/test_leakage.py). A 64-bit difference hash, fastdup's and
+cleanvision's default, did not separate them: copies 3–10 bits apart, unrelated pairs from 8.
+The search is a chunked matrix product, once per run. Images under ``MIN_SIDE`` px are compared
+by their bytes: at that size unrelated images have near-identical thumbnails (two written 1s)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+NEAR = 0.985
+MIN_SIDE = 32
+THUMB = 16
+CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Pairs (training position, validation position) and (validation, validation, i < j)."""
+
+    train_val: list[tuple[int, int]]
+    val_val: list[tuple[int, int]]
+
+
+def thumbnails(x) -> torch.Tensor:
+    """N×256 unit vectors: each image's centred 16×16 grey thumbnail (tensor or Rows)."""
+    out = []
+    for start in range(0, len(x), CHUNK):
+        grey = x[start : start + CHUNK].float().mean(1, keepdim=True)
+        t = torch.nn.functional.interpolate(grey, size=(THUMB, THUMB), mode="area").flatten(1)
+        t = t - t.mean(1, keepdim=True)
+        out.append(t / t.norm(dim=1, keepdim=True).clamp_min(1e-6))
+    return torch.cat(out) if out else torch.zeros(0, THUMB * THUMB)
+
+
+def _near_pairs(a: torch.Tensor, b: torch.Tensor, same: bool) -> list[tuple[int, int]]:
+    pairs = []
+    for start in range(0, len(a), CHUNK):
+        corr = a[start : start + CHUNK] @ b.T
+        if same:  # each pair once, never an image with itself
+            corr = torch.triu(corr, diagonal=start + 1)
+        i, j = torch.nonzero(corr >= NEAR, as_tuple=True)
+        pairs += zip((i + start).tolist(), j.tolist(), strict=True)
+    return pairs
+
+
+def _exact_keys(x) -> list[bytes]:
+    keys = []
+    for start in range(0, len(x), CHUNK):
+        batch = x[start : start + CHUNK].cpu().contiguous()
+        keys += [hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest() for row in batch]
+    return keys
+
+
+def _exact_pairs(a: list[bytes], b: list[bytes], same: bool) -> list[tuple[int, int]]:
+    where = defaultdict(list)
+    for j, key in enumerate(b):
+        where[key].append(j)
+    return [(i, j) for i, key in enumerate(a) for j in where.get(key, ()) if not same or i < j]
+
+
+def find_copies(x_train, x_val) -> Copies:
+    """Copies between the splits and within validation."""
+    if min(x_train.shape[-2:]) >= MIN_SIDE:
+        tt, tv = thumbnails(x_train), thumbnails(x_val)
+        return Copies(_near_pairs(tt, tv, False), _near_pairs(tv, tv, True))
+    kt, kv = _exact_keys(x_train), _exact_keys(x_val)
+    return Copies(_exact_pairs(kt, kv, False), _exact_pairs(kv, kv, True))
+
+
+def split_leakage(
+    copies: Copies, y_train, y_val, train_ids: list[str], val_ids: list[str], exclude_file: str
+):
+    """The ``split-leakage`` finding (None without copies)."""
+    from engine.doctor.finding import Finding
+
+    if not copies.train_val and not copies.val_val:
+        return None
+    y_train, y_val = np.asarray(y_train), np.asarray(y_val)
+    leaked = sorted({i for i, _ in copies.train_val})
+    shown_val = len({j for _, j in copies.train_val})
+    conflicts = sum(y_train[i] != y_val[j] for i, j in copies.train_val) + sum(
+        y_val[i] != y_val[j] for i, j in copies.val_val
+    )
+    examples = "; ".join(f"{train_ids[i]} = {val_ids[j]}" for i, j in copies.train_val[:3])
+    parts = []
+    if copies.train_val:
+        parts.append(
+            f"{shown_val} of {len(y_val)} validation images ({shown_val / len(y_val):.1%}) also "
+            f"appear in training ({len(leaked)} training copies, e.g. {examples})"
+        )
+    if copies.val_val:
+        parts.append(f"{len(copies.val_val)} pairs of validation images are copies of each other")
+    evidence = (
+        "; ".join(parts)
+        + ". Validation accuracy on images the network trained on overstates how it does on "
+        "new ones."
+        + (
+            f" {conflicts} of these copies carry different labels (label conflicts)."
+            if conflicts
+            else ""
+        )
+    )
+    return Finding(
+        "split-leakage",
+        "warning",
+        "Validation images also appear in training",
+        evidence,
+        {"set": {"data.exclude": exclude_file}} if leaked else None,
+        advice="Leave the training copies out with the fix (the list is a text file you can "
+        "edit), or remove the duplicate files from the folder.",
+        extra={
+            "train_copies": len(leaked),
+            "val_copies": shown_val,
+            "conflicts": int(conflicts),
+            "exclude": exclude_file,
+        },
+    )
