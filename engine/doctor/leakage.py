@@ -12,6 +12,7 @@ by their bytes: at that size unrelated images have near-identical thumbnails (tw
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ NEAR = 0.985
 MIN_SIDE = 32
 THUMB = 16
 CHUNK = 1024
+CHUNK_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,9 @@ class Copies:
 def thumbnails(x) -> torch.Tensor:
     """N×256 unit vectors: each image's centred 16×16 grey thumbnail (tensor or Rows)."""
     out = []
-    for start in range(0, len(x), CHUNK):
-        grey = x[start : start + CHUNK].float().mean(1, keepdim=True)
+    step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))  # float copies stay small
+    for start in range(0, len(x), step):
+        grey = x[start : start + step].float().mean(1, keepdim=True)
         t = torch.nn.functional.interpolate(grey, size=(THUMB, THUMB), mode="area").flatten(1)
         t = t - t.mean(1, keepdim=True)
         out.append(t / t.norm(dim=1, keepdim=True).clamp_min(1e-6))
@@ -45,8 +48,9 @@ def thumbnails(x) -> torch.Tensor:
 
 def _near_pairs(a: torch.Tensor, b: torch.Tensor, same: bool) -> list[tuple[int, int]]:
     pairs = []
-    for start in range(0, len(a), CHUNK):
-        corr = a[start : start + CHUNK] @ b.T
+    step = max(1, CHUNK_BYTES // (4 * max(len(b), 1)))  # rows of the product at a time
+    for start in range(0, len(a), step):
+        corr = a[start : start + step] @ b.T
         if same:  # each pair once, never an image with itself
             corr = torch.triu(corr, diagonal=start + 1)
         i, j = torch.nonzero(corr >= NEAR, as_tuple=True)
