@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.doctor.finding import Finding
+
 NEAR = 0.985
 MIN_SIDE = 32
 THUMB = 16
@@ -86,8 +88,6 @@ def split_leakage(
     copies: Copies, y_train, y_val, train_ids: list[str], val_ids: list[str], exclude_file: str
 ):
     """The ``split-leakage`` finding (None without copies)."""
-    from engine.doctor.finding import Finding
-
     if not copies.train_val and not copies.val_val:
         return None
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.doctor.finding import Finding
+
 
 @dataclass(frozen=True)
 class SampleSummary:
@@ -127,8 +129,6 @@ def label_noise(
     exclude_file: str,
 ):
     """The ``label-noise`` finding for the suspects ``picks`` (see :func:`suspects`)."""
-    from engine.doctor.finding import Finding
-
     n = int((~np.isnan(summary.aum)).sum())
     share = len(picks) / n
     by_class = np.bincount(summary.label[picks].astype(np.int64), minlength=len(classes))
