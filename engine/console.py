@@ -76,6 +76,25 @@ def data_lines(stats: dict) -> list[str]:
     return lines
 
 
+def speed_line(speed: dict) -> str:
+    """What a run trains with for speed, and why ``auto`` chose it (``RunStarted.speed``)."""
+    reasons = "; ".join(speed.get("reasons", []))
+    return f"speed: {speed.get('summary', '')} — {reasons}"
+
+
+def compiling_line(event: ev.Compiling) -> str:
+    """A line for each stage of a compiled run's first step."""
+    if event.stage == "compiling":
+        cache = f", cached in {event.cache_dir}" if event.cache_dir else ""
+        return (
+            f"compiling (first epoch): torch.compile, mode {event.mode} — paid once{cache}; "
+            "later runs of this model and shapes start faster"
+        )
+    if event.stage == "compiled":
+        return f"compiled in {event.seconds:.1f} s"
+    return f"warning: {event.message}"
+
+
 class JsonPrinter:
     """Prints every event as one JSON line on stdout."""
 
@@ -122,10 +141,14 @@ class ProgressPrinter:
             notes = event.model_summary.get("notes", [])
             for line in data_lines(event.data_stats) + [f"note: {n}" for n in notes]:
                 print(line, flush=True, file=self.stream)
+            if event.speed:
+                print(speed_line(event.speed), flush=True, file=self.stream)
             print(f"run directory: {event.run_dir}", flush=True, file=self.stream)
             self.batches, self.run_dir = event.steps_per_epoch, event.run_dir
             if event.start_epoch < self.epochs:
                 self._open_bar(event.start_epoch + 1, self.batches)
+        elif isinstance(event, ev.Compiling):
+            tqdm.write(compiling_line(event), file=self.stream)
         elif isinstance(event, ev.BatchEnd):
             if self.bar is None:
                 self._open_bar(event.epoch, event.batches)

@@ -138,6 +138,24 @@ class RunStarted:
     device: str = "cpu"
     start_epoch: int = 0  # epochs already done (non-zero on resume)
     steps_per_epoch: int = 0
+    # what trains it fast, and why: {"amp": "bf16"|"fp16"|None, "channels_last", "compile",
+    # "compile_mode", "reasons": [...], "auto": [keys that were "auto"], "summary": "bf16 · …"}
+    speed: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Compiling:
+    """``torch.compile`` at work in a compiled run's first step (it takes a while, once: the
+    result is cached for later runs of the same model and shapes). ``stage``: "compiling"
+    before that step, "compiled" after it (``seconds`` it took), "failed" when the compile
+    failed and the run goes on without it (``message`` says why)."""
+
+    stage: str
+    epoch: int = 0
+    mode: str = ""  # the torch.compile mode
+    seconds: float = 0.0
+    cache_dir: str = ""  # where torch keeps the compiled artifacts
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,7 +198,15 @@ class RunFailed:
 
 
 Event = (
-    Preparing | RunStarted | BatchEnd | EpochEnd | Diagnosis | RunFinished | RunStopped | RunFailed
+    Preparing
+    | RunStarted
+    | Compiling
+    | BatchEnd
+    | EpochEnd
+    | Diagnosis
+    | RunFinished
+    | RunStopped
+    | RunFailed
 )
 
 KINDS = {
@@ -188,6 +214,7 @@ KINDS = {
     for cls in (
         Preparing,
         RunStarted,
+        Compiling,
         BatchEnd,
         EpochEnd,
         Diagnosis,

@@ -90,6 +90,7 @@ class Trainer:
                 device=self.progress.device,
                 start_epoch=self.state.epoch,
                 steps_per_epoch=self.a.steps_per_epoch,
+                speed=self.a.speed.to_json(),
             )
         )
         try:

@@ -101,13 +101,15 @@ def parse_value(key: str, text: str) -> Any:
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             return text[1:-1]
         return text
-    if kind == "bool":
+    if kind == "auto-bool" and text.strip("'\"").lower() == "auto":
+        return "auto"
+    if kind in ("bool", "auto-bool"):
         lowered = text.lower()
         if lowered in ("true", "yes", "on", "1"):
             return True
         if lowered in ("false", "no", "off", "0"):
             return False
-        raise PresetError(f"'{key}' = {text!r} is not valid: expected true or false", key)
+        raise PresetError(f"'{key}' = {text!r} is not valid: expected {keys.describe(spec)}", key)
     if kind.startswith("list") and not text.startswith("["):
         items = [t.strip() for t in text.split(",") if t.strip()]
         text = "[" + ", ".join(t if kind == "list[int]" else _toml_str(t) for t in items) + "]"

@@ -107,6 +107,7 @@ def describe(spec: dict[str, Any]) -> str:
         "int": "an integer",
         "float": "a number",
         "bool": "true or false",
+        "auto-bool": 'true, false or "auto"',
         "str": "a string",
         "name": "a non-empty name",
         "device": "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'",

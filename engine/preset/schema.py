@@ -27,7 +27,7 @@ PRETRAINED_ARCHS = (  # torchvision's, with pretrained weights
 )
 ARCHS = ("simple-cnn", "convnet", "vgg11", "mlp", *PRETRAINED_ARCHS)
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 
 
@@ -123,11 +123,12 @@ class TrainConfig:
     grad_clip: float = _field(0.0, "float", min=0.0, max=1e6)
     early_stopping: int = _field(0, "int", min=0, max=100_000)
     device: str = _field("auto", "device")
-    amp: bool = _field(False, "bool")
+    # "auto" (the default) or an explicit true/false; engine.training.speed decides what auto is
+    amp: bool | str = _field("auto", "auto-bool")
     processes: int = _field(1, "int", min=1, max=256)
-    channels_last: bool = _field(False, "bool")
-    compile: bool = _field(False, "bool")
-    compile_mode: str = _field("default", "str", choices=COMPILE_MODES)
+    channels_last: bool | str = _field("auto", "auto-bool")
+    compile: bool | str = _field("auto", "auto-bool")
+    compile_mode: str = _field("auto", "str", choices=COMPILE_MODES)
     backbone_lr_factor: float = _field(1.0, "float", min=0.0, max=10.0)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

@@ -20,6 +20,7 @@ from engine.preset.keys import (
 )
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+AUTO_BOOL_WORDS = {"auto": "auto", "true": True, "false": False}
 
 
 def _check_range(key: str, value: float, spec: dict[str, Any]) -> None:
@@ -33,6 +34,12 @@ def coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
     kind = spec["kind"]
     bad = PresetError(f"'{key}' = {value!r} is not valid: expected {describe(spec)}", key)
     if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if kind == "auto-bool":  # "auto", or true/false (forms and --set may give their words)
+        if isinstance(value, str) and value.strip().lower() in AUTO_BOOL_WORDS:
+            return AUTO_BOOL_WORDS[value.strip().lower()]
         if not isinstance(value, bool):
             raise bad
         return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,8 @@ from engine.models import parameter_groups
 from engine.models.finetune import frozen_norms, keep_frozen_statistics
 from engine.preset import Preset
 from engine.schedules import Schedule, build_optimizer
+from engine.training import speed
+from engine.training.compiling import compile_model, first_line
 
 
 @dataclass
@@ -42,6 +44,24 @@ class Assembly:
     balance: str  # data.balance: how each epoch's order is drawn
     device: torch.device
     frozen_norms: list  # batch-norm layers of frozen blocks: their statistics stay as they are
+    speed: speed.SpeedChoice  # mixed precision, memory format and compile, and why
+    eager_model: torch.nn.Module  # train_model before torch.compile (the fallback)
+    compile_pending: bool = False  # compiled, and its first step has not run yet
+
+    @property
+    def compiled(self) -> bool:
+        """The training steps run through ``torch.compile``."""
+        return self.train_model is not self.eager_model
+
+    def fall_back_to_eager(self, exc: BaseException) -> str:
+        """Train without ``torch.compile`` from now on (it failed with ``exc``); the warning."""
+        self.train_model = self.eager_model
+        self.compile_pending = False
+        warning = f"torch.compile failed ({first_line(exc)}); training continues without it"
+        self.speed = replace(
+            self.speed, compile=False, reasons=(*self.speed.reasons[:2], "compile: " + warning)
+        )
+        return warning
 
     def train_mode(self) -> None:
         """The network in training mode, its frozen batch-norm layers excepted."""
@@ -73,9 +93,11 @@ def assemble(
     n = -(-n // dist.world)  # this rank's share of an epoch
     steps = steps_per_epoch(n, p.train.batch_size)
     images = forward is model  # not features
-    memory_format = (
-        torch.channels_last if p.train.channels_last and images else torch.contiguous_format
+    cap = speed.capability(
+        device, model, data.input_shape, steps, p.train.epochs, images, dist.enabled
     )
+    choice = speed.decide(p.train, cap)
+    memory_format = torch.channels_last if choice.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
     train_model = forward
     if dist.enabled:
@@ -83,16 +105,12 @@ def assemble(
 
         ids = [device.index] if device.type == "cuda" else None
         train_model = DistributedDataParallel(forward, device_ids=ids)
-    if p.train.compile:  # after DDP, as PyTorch recommends
-        # Static shapes: an epoch has at most two batch sizes (full and the remainder), and a
-        # graph compiled for dynamic shapes would serve the full batches too, more slowly.
-        mode = None if p.train.compile_mode == "default" else p.train.compile_mode
-        train_model = torch.compile(train_model, mode=mode, dynamic=False)
+    eager_model = train_model
+    if choice.compile:  # after DDP, as PyTorch recommends
+        train_model = compile_model(train_model, choice.compile_mode)
     groups = parameter_groups(model, p.model.arch, p.train.optimizer.lr, p.train.backbone_lr_factor)
     optimizer = build_optimizer(groups, p.train)
-    amp_dtype = None
-    if p.train.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[choice.amp]
     return Assembly(
         model=model,
         forward_model=forward,
@@ -113,6 +131,9 @@ def assemble(
         balance=p.data.balance,
         device=device,
         frozen_norms=frozen_norms(model, p.model.arch, p.model.freeze),
+        speed=choice,
+        eager_model=eager_model,
+        compile_pending=choice.compile,
     )
 
 

@@ -21,6 +21,7 @@ from engine.errors import TrainingError
 from engine.readout import Readout
 from engine.runs import StepLog
 from engine.training.assembly import Assembly
+from engine.training.compiling import cache_in_use
 
 BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
 EMA_WEIGHT = 0.98  # smoothing of the per-step loss for the divergence check
@@ -100,13 +101,12 @@ def train_epoch(
             xb = a.augment(xb)
         xb = xb.contiguous(memory_format=a.memory_format)
         state.last_batch = xb
-        with a.autocast():
-            logits = a.train_model(xb)
-            loss = a.loss_fn(logits.float(), yb)
+        if a.compiled:
+            logits, loss = _compiled_step(a, xb, yb, state.epoch + 1, events)
+        else:
+            logits, loss = _forward_backward(a, xb, yb)
         if margins is not None:
             margins.add(idx, logits, yb)
-        a.optimizer.zero_grad(set_to_none=True)
-        a.scaler.scale(loss).backward()
         a.scaler.unscale_(a.optimizer)
         if grad_clip:
             norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -162,6 +162,37 @@ def train_epoch(
         lr=lr,
         samples=int(seen_all),
     )
+
+
+def _forward_backward(a: Assembly, xb: torch.Tensor, yb: torch.Tensor):
+    """The step's forward and backward pass: its logits and loss, the gradients in place."""
+    with a.autocast():
+        logits = a.train_model(xb)
+        loss = a.loss_fn(logits.float(), yb)
+    a.optimizer.zero_grad(set_to_none=True)
+    a.scaler.scale(loss).backward()
+    return logits, loss
+
+
+def _compiled_step(a: Assembly, xb, yb, epoch: int, events: Callable[[ev.Event], None]):
+    """:func:`_forward_backward` through ``torch.compile``: the first step announced (it
+    compiles, which takes a while), and a compile that fails redone eagerly, with a warning,
+    for this step and the rest of the run."""
+    first = a.compile_pending
+    if first:
+        events(ev.Compiling("compiling", epoch, a.speed.compile_mode, cache_dir=cache_in_use()))
+        t0 = time.perf_counter()
+    try:
+        out = _forward_backward(a, xb, yb)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: train eagerly instead
+        warning = a.fall_back_to_eager(exc)
+        events(ev.Compiling("failed", epoch, a.speed.compile_mode, message=warning))
+        return _forward_backward(a, xb, yb)
+    if first:
+        a.compile_pending = False
+        seconds = time.perf_counter() - t0
+        events(ev.Compiling("compiled", epoch, a.speed.compile_mode, seconds, cache_in_use()))
+    return out
 
 
 def _host(order: torch.Tensor, device: torch.device) -> torch.Tensor:

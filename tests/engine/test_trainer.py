@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,7 +365,12 @@ def test_compile_key_trains(runs_dir):
             "model.depth": 1,
         }
     )
-    summary = Trainer(p, out=runs_dir).fit()
+    seen = []
+    summary = Trainer(p, out=runs_dir).fit(seen.append)
     assert summary.status == "finished"
+    stages = [e for e in seen if isinstance(e, ev.Compiling)]
+    assert [e.stage for e in stages] == ["compiling", "compiled"]  # said while it compiles
+    assert stages[1].seconds > 0 and stages[0].mode == "default"
+    assert Path(stages[0].cache_dir).name == "torch-compile"  # in the (test's) user cache dir
     state = load_checkpoint(RunFiles(summary.run_dir).last_checkpoint)
     assert not any(k.startswith("_orig_mod.") for k in state["model"])  # the plain model is saved

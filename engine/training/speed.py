@@ -1,0 +1,195 @@
+"""What makes a run fast on its device: mixed precision, channels-last and ``torch.compile``,
+decided once per run from the preset's ``train.amp`` / ``train.channels_last`` /
+``train.compile`` / ``train.compile_mode`` (each ``"auto"`` or explicit) and what the device
+can do. :func:`decide` is pure (tests pass a made-up :class:`Capability`); :func:`capability`
+is the one place that asks torch.
+
+What "auto" chooses, and why:
+
+- On CUDA, bf16 autocast where the GPU computes bf16 natively (compute capability 8.0 and
+  later), fp16 with loss scaling otherwise; channels-last for networks with convolutions; and
+  ``torch.compile`` when the run is long enough to pay the first epoch's compile back (an H200
+  measured a resnet18 at 32 px at 0.39 of a hand-tuned loop eager and 0.90 compiled with CUDA
+  graphs; the compile took 33-39 s, cached for later runs of the same model and shapes).
+- CUDA graphs (mode ``reduce-overhead``) for small images, whose steps are hundreds of tiny
+  kernels bound by launching them; the ``default`` mode (fused kernels, no graphs) for large
+  ones, whose steps are bound by arithmetic and whose graphs would pin a second copy of large
+  activations for the epoch's remainder batch.
+- On the CPU and Apple GPUs nothing, so their runs stay bit-identical to explicit ``false``:
+  bf16 changes the numbers (and is slow on CPUs without bf16 instructions), channels-last
+  measured mixed on a 2-core CPU, and a compile costs more than a short CPU run saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from dataclasses import dataclass
+
+# torch.compile under "auto" only for runs of at least this many training steps: at 32 px an
+# H200 saves ~8 ms a step compiled (42k vs ~18k samples/s at batch 256), so ~1,000 steps pay
+# back a compile read from the cache (a first-ever compile, 33-39 s, pays back over ~4,500).
+COMPILE_MIN_STEPS = 1000
+# Images up to this side get CUDA graphs (launch-bound steps); larger ones the default mode.
+CUDA_GRAPHS_MAX_SIDE = 64
+# Native bf16 arithmetic from this CUDA compute capability (Ampere) on.
+BF16_MIN_COMPUTE = (8, 0)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What the decision needs to know about the device, the network and the run."""
+
+    device: str  # "cpu" | "cuda" | "mps"
+    bf16: bool = False  # native bf16 on this GPU
+    compute: tuple[int, int] = (0, 0)  # CUDA compute capability
+    convolutional: bool = True  # the network has convolutions
+    images: bool = True  # the network gets images (False: the frozen-feature path's head)
+    image_side: int = 0  # the larger side of the network's input
+    steps_per_epoch: int = 0
+    epochs: int = 0
+    distributed: bool = False  # DDP across processes
+    compiler: bool = True  # torch.compile can build kernels here (triton for CUDA)
+
+    @property
+    def planned_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+@dataclass(frozen=True)
+class SpeedChoice:
+    """What a run trains with, and why (one reason per setting, in words)."""
+
+    amp: str | None  # "bf16" | "fp16" | None
+    channels_last: bool
+    compile: bool
+    compile_mode: str  # "default" | "reduce-overhead" | "max-autotune" (when compile)
+    reasons: tuple[str, ...]
+    auto: tuple[str, ...] = ()  # the keys that were "auto"
+
+    def summary(self) -> str:
+        """The choice in a few words: ``bf16 · channels-last · compiled (reduce-overhead)``."""
+        parts = [self.amp or "fp32"]
+        if self.channels_last:
+            parts.append("channels-last")
+        parts.append(f"compiled ({self.compile_mode})" if self.compile else "eager")
+        return " · ".join(parts)
+
+    def to_json(self) -> dict:
+        """Plain values for ``RunStarted.speed``."""
+        out = dataclasses.asdict(self)
+        out["reasons"], out["auto"] = list(self.reasons), list(self.auto)
+        out["summary"] = self.summary()
+        return out
+
+
+def decide(train, cap: Capability) -> SpeedChoice:
+    """The speed settings for ``train`` (a preset's ``[train]``) on ``cap``: explicit values as
+    they are, ``"auto"`` as the device and the run call for."""
+    amp, amp_why = _amp(train.amp, cap)
+    channels_last, cl_why = _channels_last(train.channels_last, cap)
+    compiled, mode, compile_why = _compile(train.compile, train.compile_mode, cap)
+    auto = tuple(
+        key
+        for key in ("amp", "channels_last", "compile", "compile_mode")
+        if getattr(train, key) == "auto"
+    )
+    return SpeedChoice(amp, channels_last, compiled, mode, (amp_why, cl_why, compile_why), auto)
+
+
+def _amp(value, cap: Capability) -> tuple[str | None, str]:
+    if value is False:
+        return None, "amp = false: full precision (fp32)"
+    if cap.device != "cuda":
+        if value is True:
+            return None, f"amp = true has no effect on {cap.device}: mixed precision is CUDA only"
+        return None, f"amp auto: off on {cap.device} (results stay exactly as without it)"
+    source = "amp = true" if value is True else "amp auto"
+    if cap.bf16:
+        return "bf16", f"{source}: bf16 autocast (native bf16 on this GPU)"
+    return "fp16", f"{source}: fp16 autocast with loss scaling (no native bf16 on this GPU)"
+
+
+def _channels_last(value, cap: Capability) -> tuple[bool, str]:
+    if not cap.images:
+        return False, "channels_last: off (the head trains on feature vectors, not images)"
+    if value is True or value is False:
+        return value, f"channels_last = {str(value).lower()}"
+    if cap.device != "cuda":
+        return False, f"channels_last auto: off on {cap.device}"
+    if not cap.convolutional:
+        return False, "channels_last auto: off (the network has no convolutions)"
+    return True, "channels_last auto: on (convolutions on CUDA)"
+
+
+def _compile(value, mode: str, cap: Capability) -> tuple[bool, str, str]:
+    chosen = mode if mode != "auto" else _auto_mode(cap)
+    if value is True:
+        return True, chosen, f"compile = true: torch.compile, mode {chosen}"
+    if value is False:
+        return False, chosen, "compile = false: eager"
+    steps = cap.planned_steps
+    why = None
+    if cap.device != "cuda":
+        why = f"off on {cap.device} (compiling costs more than it saves here)"
+    elif not cap.images:
+        why = "off (only a small head trains, on precomputed features)"
+    elif cap.distributed:
+        why = "off with several processes (DDP splits the graph; set compile = true to try)"
+    elif not cap.compiler:
+        why = "off (triton, which torch.compile needs on CUDA, is not installed)"
+    elif steps < COMPILE_MIN_STEPS:
+        why = (
+            f"off ({steps:,} planned steps < {COMPILE_MIN_STEPS:,}: "
+            "the first epoch's compile would not pay back)"
+        )
+    if why:
+        return False, chosen, f"compile auto: {why}"
+    size = (
+        f"{cap.image_side} px images: launch-bound steps, CUDA graphs pay"
+        if chosen == "reduce-overhead" and mode == "auto"
+        else f"{cap.image_side} px images"
+    )
+    return True, chosen, f"compile auto: mode {chosen} ({steps:,} planned steps; {size})"
+
+
+def _auto_mode(cap: Capability) -> str:
+    small = cap.device == "cuda" and cap.image_side <= CUDA_GRAPHS_MAX_SIDE
+    return "reduce-overhead" if small else "default"  # CUDA graphs exist on CUDA only
+
+
+def capability(
+    device, model, input_shape, steps_per_epoch: int, epochs: int, images: bool, distributed: bool
+) -> Capability:
+    """What :func:`decide` needs, asked of torch for ``device`` and ``model``."""
+    import torch
+
+    bf16, compute = False, (0, 0)
+    if device.type == "cuda":
+        compute = tuple(torch.cuda.get_device_capability(device))
+        bf16 = _native_bf16(torch, compute)
+    convolutional = any(
+        isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)) for m in model.modules()
+    )
+    shape = tuple(input_shape)
+    return Capability(
+        device=device.type,
+        bf16=bf16,
+        compute=compute,
+        convolutional=convolutional,
+        images=images,
+        image_side=max(shape[-2:]) if len(shape) >= 2 else 0,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        distributed=distributed,
+        compiler=device.type != "cuda" or importlib.util.find_spec("triton") is not None,
+    )
+
+
+def _native_bf16(torch, compute: tuple[int, int]) -> bool:
+    if torch.version.hip:  # ROCm: compute capability means something else
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # older torch without the argument
+            return torch.cuda.is_bf16_supported()
+    return compute >= BF16_MIN_COMPUTE

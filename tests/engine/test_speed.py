@@ -1,0 +1,278 @@
+"""``train.amp`` / ``channels_last`` / ``compile`` = "auto": what auto chooses on each device
+(from made-up capabilities), that CPU runs stay exactly as before, that the run says what it
+chose, where compiled artifacts are cached, and that a failing compile never fails a run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import events as ev
+from engine import preset as presets
+from engine.console import ProgressPrinter
+from engine.preset import Preset, PresetError
+from engine.runs import RunFiles
+from engine.trainer import Trainer
+from engine.training import compiling
+from engine.training.speed import COMPILE_MIN_STEPS, Capability, decide
+from tests.conftest import tiny_preset
+
+DIGITS = presets.presets_dir() / "digits.toml"
+
+AUTO = Preset().train
+OFF = (
+    Preset()
+    .with_changes({"train.amp": False, "train.channels_last": False, "train.compile": False})
+    .train
+)
+
+
+def gpu(**changes) -> Capability:
+    """An Ampere-class GPU training a 32 px convnet for 10 epochs of 157 steps."""
+    base = dict(
+        device="cuda",
+        bf16=True,
+        compute=(9, 0),
+        image_side=32,
+        steps_per_epoch=157,
+        epochs=10,
+    )
+    return Capability(**{**base, **changes})
+
+
+def train(**changes):
+    return Preset().with_changes({f"train.{k}": v for k, v in changes.items()}).train
+
+
+# ------------------------------------------------------------------ the decision
+
+
+@pytest.mark.parametrize("device", ["cpu", "mps"])
+def test_auto_turns_nothing_on_off_cuda(device):
+    choice = decide(AUTO, Capability(device, steps_per_epoch=10_000, epochs=100))
+    assert (choice.amp, choice.channels_last, choice.compile) == (None, False, False)
+    assert choice.summary() == "fp32 · eager"
+    assert choice.auto == ("amp", "channels_last", "compile", "compile_mode")
+    assert all(device in reason for reason in choice.reasons)
+
+
+def test_auto_on_a_bf16_gpu_is_bf16_channels_last_and_cuda_graphs():
+    choice = decide(AUTO, gpu())
+    assert choice.amp == "bf16" and choice.channels_last
+    assert choice.compile and choice.compile_mode == "reduce-overhead"
+    assert choice.summary() == "bf16 · channels-last · compiled (reduce-overhead)"
+    assert "native bf16" in choice.reasons[0]
+
+
+def test_auto_without_bf16_uses_fp16_with_loss_scaling():
+    choice = decide(AUTO, gpu(bf16=False, compute=(7, 5)))
+    assert choice.amp == "fp16" and "loss scaling" in choice.reasons[0]
+
+
+def test_channels_last_auto_only_for_convolutional_networks_on_images():
+    assert not decide(AUTO, gpu(convolutional=False)).channels_last
+    features = decide(AUTO, gpu(images=False))
+    assert not features.channels_last and not features.compile
+    assert "feature" in features.reasons[1]
+
+
+def test_compile_auto_needs_enough_steps_to_pay_back():
+    short = decide(AUTO, gpu(steps_per_epoch=COMPILE_MIN_STEPS // 10 - 1, epochs=10))
+    assert not short.compile and "would not pay back" in short.reasons[2]
+    long = decide(AUTO, gpu(steps_per_epoch=COMPILE_MIN_STEPS // 10, epochs=10))
+    assert long.compile
+
+
+def test_compile_auto_mode_by_image_size_and_never_with_ddp_or_without_triton():
+    assert decide(AUTO, gpu(image_side=224)).compile_mode == "default"
+    assert decide(train(compile_mode="max-autotune"), gpu()).compile_mode == "max-autotune"
+    assert not decide(AUTO, gpu(distributed=True)).compile
+    no_triton = decide(AUTO, gpu(compiler=False))
+    assert not no_triton.compile and "triton" in no_triton.reasons[2]
+
+
+def test_explicit_values_override_auto():
+    off = decide(OFF, gpu())
+    assert (off.amp, off.channels_last, off.compile) == (None, False, False)
+    assert off.auto == ("compile_mode",)
+    on = decide(train(amp=True, channels_last=True, compile=True), Capability("cpu"))
+    assert on.amp is None  # mixed precision is CUDA only, as before
+    assert on.channels_last and on.compile and on.compile_mode == "default"
+    assert "no effect on cpu" in on.reasons[0]
+    short = decide(train(compile=True), gpu(steps_per_epoch=1, epochs=1))
+    assert short.compile  # an explicit true compiles however short the run
+
+
+def test_speed_reaches_run_started_as_plain_values():
+    choice = decide(AUTO, gpu()).to_json()
+    event = ev.from_json(ev.to_json(ev.RunStarted({}, "", {}, {}, speed=choice)))
+    assert event.speed["summary"] == "bf16 · channels-last · compiled (reduce-overhead)"
+    assert event.speed["amp"] == "bf16" and len(event.speed["reasons"]) == 3
+    old = ev.to_json(ev.RunStarted({}, "", {}, {}))
+    del old["speed"]  # a JSON line from before this field
+    assert ev.from_json(old).speed == {}
+
+
+# ------------------------------------------------------------------ the preset keys
+
+
+def test_presets_without_the_keys_get_auto_and_explicit_values_stay():
+    omitted = presets.loads("[train]\nepochs = 2\n")
+    assert (omitted.train.amp, omitted.train.channels_last, omitted.train.compile) == (
+        "auto",
+        "auto",
+        "auto",
+    )
+    assert omitted.train.compile_mode == "auto"
+    old = presets.loads(
+        "[train]\namp = true\nchannels_last = false\ncompile = false\ncompile_mode = 'default'\n"
+    )
+    assert (old.train.amp, old.train.channels_last, old.train.compile) == (True, False, False)
+    assert old.train.compile_mode == "default"
+    assert presets.loads(presets.dumps(old)) == old  # saved and loaded back identical
+    assert presets.load(DIGITS.parent / "cifar10.toml").train.amp is True  # shipped, explicit
+    text = presets.dumps(omitted)
+    assert 'amp = "auto"' in text and presets.loads(text) == omitted
+
+
+def test_auto_keys_from_set_and_forms():
+    values = presets.parse_overrides(["train.amp=auto", "train.compile=true", "train.amp=off"])
+    assert values == {"train.amp": False, "train.compile": True}
+    assert presets.parse_overrides(["train.channels_last='auto'"]) == {
+        "train.channels_last": "auto"
+    }
+    # a text field shows str(value) and reads its text back
+    assert Preset().with_changes({"train.amp": "True", "train.compile": "auto"}).train.amp is True
+
+
+@pytest.mark.parametrize("key", ["amp", "channels_last", "compile"])
+def test_invalid_value_names_the_key_and_what_it_accepts(key):
+    for text in (f"[train]\n{key} = 'fast'\n", f"[train]\n{key} = 1\n"):
+        with pytest.raises(PresetError) as err:
+            presets.loads(text)
+        assert err.value.key == f"train.{key}"
+        assert 'expected true, false or "auto"' in str(err.value)
+    with pytest.raises(PresetError) as err:
+        presets.parse_overrides([f"train.{key}=maybe"])
+    assert f"'train.{key}'" in str(err.value) and '"auto"' in str(err.value)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_auto_on_cpu_trains_bit_identically_to_explicit_false(runs_dir):
+    common = {"train.epochs": 2, "train.device": "cpu"}
+    auto = presets.load(DIGITS, overrides=common)
+    off = presets.load(
+        DIGITS,
+        overrides={
+            **common,
+            "train.amp": False,
+            "train.channels_last": False,
+            "train.compile": False,
+        },
+    )
+    assert auto.train.amp == "auto"
+    seen = []
+    a = Trainer(auto, out=runs_dir / "auto").fit(seen.append)
+    b = Trainer(off, out=runs_dir / "off").fit()
+    started = next(e for e in seen if isinstance(e, ev.RunStarted))
+    assert started.speed["summary"] == "fp32 · eager"
+    assert not any(isinstance(e, ev.Compiling) for e in seen)
+    rows_a, rows_b = (RunFiles(s.run_dir).read_metrics() for s in (a, b))
+    assert [r.without_timing() for r in rows_a] == [r.without_timing() for r in rows_b]
+    state_a = torch.load(Path(a.run_dir) / "checkpoints" / "last.pt", weights_only=True)
+    state_b = torch.load(Path(b.run_dir) / "checkpoints" / "last.pt", weights_only=True)
+    assert state_a["model"].keys() == state_b["model"].keys()
+    for name, tensor in state_a["model"].items():
+        assert torch.equal(tensor, state_b["model"][name]), name
+
+
+def test_cli_prints_what_auto_chose(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", str(DIGITS), "--epochs", "1", "--device", "cpu"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("speed: "))
+    assert line.startswith("speed: fp32 · eager — amp auto: off on cpu")
+    assert "compile auto: off on cpu" in line
+
+
+def test_failing_compile_falls_back_to_eager_with_a_warning(runs_dir, monkeypatch):
+    class Broken(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            raise RuntimeError("backend compiler failed: no C compiler found\nmore")
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(kw) or Broken(model))
+    seen = []
+    summary = Trainer(tiny_preset(**{"train.compile": True}), out=runs_dir / "c").fit(seen.append)
+    assert compiled and summary.status == "finished"
+    stages = [(e.stage, e.epoch) for e in seen if isinstance(e, ev.Compiling)]
+    assert stages == [("compiling", 1), ("failed", 1)]  # once: later steps are eager
+    failed = next(e for e in seen if isinstance(e, ev.Compiling) and e.stage == "failed")
+    assert "no C compiler found" in failed.message and "continues without it" in failed.message
+    plain = Trainer(tiny_preset(**{"train.compile": False}), out=runs_dir / "p").fit()
+    rows = [RunFiles(s.run_dir).read_metrics() for s in (summary, plain)]
+    assert [r.without_timing() for r in rows[0]] == [r.without_timing() for r in rows[1]]
+    printed = []
+    printer = ProgressPrinter(stream=_Lines(printed))
+    for event in seen:
+        printer(event)
+    assert any(x.startswith("compiling (first epoch): torch.compile") for x in printed)
+    assert any(x.startswith("warning: torch.compile failed (RuntimeError") for x in printed)
+
+
+class _Lines:
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.extend(x for x in text.splitlines() if x)
+
+    def flush(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------ the compile cache
+
+
+def test_compile_cache_goes_to_the_user_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLATEAU_CACHE_DIR", str(tmp_path / "cache" / "images"))
+    monkeypatch.setenv(compiling.CACHE_ENV, "")
+    monkeypatch.delenv(compiling.CACHE_ENV)
+    folder = compiling.use_cache()
+    assert Path(folder) == tmp_path / "cache" / "torch-compile" and Path(folder).is_dir()
+    assert os.environ[compiling.CACHE_ENV] == folder
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    assert inductor_config.fx_graph_cache and functorch_config.enable_autograd_cache
+
+
+def test_compile_cache_moves_from_torchs_default(monkeypatch, tmp_path):
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
+
+    monkeypatch.setenv("PLATEAU_CACHE_DIR", str(tmp_path / "images"))
+    monkeypatch.setenv(compiling.CACHE_ENV, default_cache_dir())  # what torch sets on first use
+    assert Path(compiling.use_cache()) == tmp_path / "torch-compile"
+    assert Path(cache_dir()) == tmp_path / "torch-compile"  # where inductor writes now
+
+
+def test_compile_cache_keeps_a_folder_the_user_chose(monkeypatch, tmp_path):
+    mine = tmp_path / "my-inductor-cache"
+    monkeypatch.setenv(compiling.CACHE_ENV, str(mine))
+    assert compiling.use_cache() == str(mine) and mine.is_dir()
