@@ -1,5 +1,6 @@
 """What the doctor's monitoring costs: full training runs with the doctor against the same runs
-with its probes and checks switched off, interleaved in one process, median of 5 rounds.
+with all of it switched off (pre-flight and leakage search, probes, epoch rules, per-sample
+margins), interleaved in one process, median of 5 rounds.
 
     python -m benchmarks.doctor_overhead
 """
@@ -15,27 +16,33 @@ import torch
 
 from benchmarks.common import cases
 from engine.doctor.monitor import RunMonitor
+from engine.doctor.samples import SampleMargins
 from engine.trainer import Trainer
 
 ROUNDS = 5
 
 
-SWITCHED = ("start", "after_epoch", "finish")  # the RunMonitor methods that do the doctor's work
+# What does the doctor's work: pre-flight (leakage search included), epoch rules and probes,
+# the per-sample margins accumulated inside each step (label-noise) and their file.
+SWITCHED = {
+    RunMonitor: ("start", "after_epoch", "finish", "write_samples"),
+    SampleMargins: ("add", "end_epoch"),
+}
 
 
 def timed(preset, out, doctor: bool) -> float:
-    saved = {name: getattr(RunMonitor, name) for name in SWITCHED}
+    saved = {(cls, name): getattr(cls, name) for cls, names in SWITCHED.items() for name in names}
     if not doctor:
-        for name in SWITCHED:
-            setattr(RunMonitor, name, lambda self, *args: None)
+        for cls, name in saved:
+            setattr(cls, name, lambda self, *args: None)
     try:
         start = time.perf_counter()
         summary = Trainer(preset, out=out).fit()
         assert summary.status == "finished"
         return time.perf_counter() - start
     finally:
-        for name, method in saved.items():
-            setattr(RunMonitor, name, method)
+        for (cls, name), method in saved.items():
+            setattr(cls, name, method)
 
 
 def main() -> int:

@@ -9,7 +9,6 @@ issue's targets are ≥ 0.8 on synthetic data, ≥ 0.6 on digits, and no finding
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -37,18 +36,10 @@ def cases():  # sources whose samples are named by position (#i)
 
 
 def flipped(preset, share: float, folder: Path):
-    from engine.data.sources import load_source
+    from engine.doctor.suite_data import relabel_file
 
-    source = load_source(preset.data, preset.seed)
-    k, rng, flips = len(source.class_names), random.Random(0), {}
-    for i in rng.sample(range(len(source.y)), int(share * len(source.y))):
-        old = int(source.y[i])
-        flips[f"#{i}"] = str(rng.choice([c for c in range(k) if c != old]))
-    if not flips:
-        return preset, set()
-    path = folder / f"flips-{share}.txt"
-    path.write_text("".join(f"{name}\t{label}\n" for name, label in flips.items()))
-    return preset.with_changes({"data.relabel": str(path)}), set(flips)
+    changes, flips = relabel_file(preset, share, folder)
+    return preset.with_changes(changes), flips
 
 
 def main() -> int:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from engine import events as ev
@@ -218,9 +217,6 @@ class Trainer:
         self.files.write_metrics(self.progress.rows)
         self.files.write_steps(self.progress.step_log)
         self.files.write_predictions(self.progress.predictions)
-        self.files.write_samples(
-            {**self.monitor.samples().to_arrays(), "ids": np.array(self.data.train_ids, str)}
-        )
         if self.dist.is_main:
             best = [self.files.best_checkpoint] if improved else []
             save_checkpoint(self.files.last_checkpoint, self._checkpoint(), *best)
@@ -263,6 +259,7 @@ class Trainer:
         summary = self.progress.summary(status, error, hint)
         try:
             self.files.write_steps(self.progress.step_log)  # a stop mid-epoch keeps its steps too
+            self.monitor.write_samples()
             self.files.write_summary(summary)
         except OSError:  # the disk is full or gone: the event still tells the user
             pass

@@ -36,9 +36,10 @@ def test_doctor_overhead_switches_the_doctor_off_and_back_on(tmp_path):
     assert RunMonitor.after_epoch is original
     (run,) = list_runs(tmp_path / "off")
     assert not (run / "diagnosis.json").exists()  # no doctor ran
+    assert not (run / "samples.npz").exists()  # nor its per-sample margins
     timed(tiny_preset(**{"train.epochs": 1}), tmp_path / "on", doctor=True)
     (run,) = list_runs(tmp_path / "on")
-    assert (run / "diagnosis.json").exists()
+    assert (run / "diagnosis.json").exists() and (run / "samples.npz").exists()
 
 
 def test_gpu_path_without_cuda_says_so(capsys, monkeypatch):

@@ -8,6 +8,7 @@ cache; batches are taken by indexing and normalized on the training device
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from engine.data.split import stratified_split, thin_classes
 from engine.errors import DataError
 from engine.preset import Preset
 from engine.wording import count
+
+MOMENT_CHUNK_BYTES = 16 << 20  # channel statistics are summed in float64 chunks of this size
 
 __all__ = ["DataBundle", "DataError", "Normalization", "load_data"]
 
@@ -164,6 +167,8 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     moments = _channel_moments(x_train)
     norm = _normalization(moments, cfg.normalize, source.value_max)
     stats = _stats(source, x_train, y_train, y_val, norm, moments)
+    val_mean, val_std, _, _ = _channel_moments(x_val)
+    stats["raw_val"] = {"mean": val_mean, "std": val_std}
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
     stats["notes"] = [*stats["notes"], *marked]
     if upsample:
@@ -237,8 +242,9 @@ def _channel_moments(x) -> tuple[list[float], list[float], list[float], list[flo
     total_sq = torch.zeros(c, dtype=torch.float64)
     lo = torch.full((c,), float("inf"), dtype=torch.float64)
     hi = torch.full((c,), float("-inf"), dtype=torch.float64)
-    for i in range(0, len(x), 8192):
-        chunk = x[i : i + 8192].double().transpose(0, 1).reshape(c, -1)
+    step = max(1, MOMENT_CHUNK_BYTES // max(1, 8 * math.prod(x.shape[1:])))
+    for i in range(0, len(x), step):
+        chunk = x[i : i + step].double().transpose(0, 1).reshape(c, -1)
         total += chunk.sum(1)
         total_sq += (chunk * chunk).sum(1)
         lo = torch.minimum(lo, chunk.min(1).values)

@@ -51,7 +51,7 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
 
     def view(files) -> Rows:
         index = torch.tensor([decoded.rows[f.rel] for f in files], dtype=torch.long)
-        return Rows(decoded.storage, index, decoded.row_stats)
+        return Rows(decoded.storage, index, decoded.row_stats, False, decoded.thumbnails_file)
 
     source = SourceData(
         view(train),

@@ -70,6 +70,12 @@ class DecodedFolder:
     notes: list[str] = field(default_factory=list)
     decoded: int = 0  # files decoded by this call
     location: str = ""  # the cache folder ("" when off)
+    generation: int = 0  # the cached array's generation (its files' suffix)
+
+    @property
+    def thumbnails_file(self) -> Path | None:
+        """Where the doctor keeps the rows' leakage thumbnails (None without a cache)."""
+        return Path(self.location) / f"thumbs-{self.generation}.f32" if self.location else None
 
 
 def decode_folder(
@@ -321,9 +327,9 @@ class _CacheUpdate:
         return rows, stats
 
     def _remove_old_generations(self) -> None:
-        keep = {p.name for p in self._paths()}
+        keep = {p.name for p in self._paths()} | {f"thumbs-{self.generation}.f32"}
         for path in self.folder.glob("*-*.*"):
-            if path.suffix in (".u8", ".f64") and path.name not in keep:
+            if path.suffix in (".u8", ".f64", ".f32") and path.name not in keep:
                 try:
                     path.unlink()
                 except OSError:  # still mapped elsewhere (Windows): removed another time
@@ -341,4 +347,5 @@ class _CacheUpdate:
             notes=[note] if note else [],
             decoded=decoded,
             location=str(self.folder),
+            generation=self.generation,
         )

@@ -4,6 +4,8 @@ grow with the number of images and a dataset larger than RAM trains from the pag
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -19,11 +21,13 @@ class Rows:
         index: torch.Tensor,
         row_stats: np.ndarray | None = None,
         pin: bool = False,
+        thumbnails_file: Path | None = None,
     ):
         self.storage = storage
         self.index = index.cpu().long()
         self.row_stats = row_stats
         self.pin = pin  # gather batches into page-locked memory (fast, asynchronous GPU copies)
+        self.thumbnails_file = thumbnails_file  # the storage rows' leakage thumbnails, cached
 
     @property
     def shape(self) -> torch.Size:
@@ -51,13 +55,15 @@ class Rows:
 
     def subset(self, keep) -> Rows:
         """The rows at ``keep`` (indices into this view), still without a copy."""
-        return Rows(self.storage, self.index[_cpu(keep)], self.row_stats, self.pin)
+        return Rows(
+            self.storage, self.index[_cpu(keep)], self.row_stats, self.pin, self.thumbnails_file
+        )
 
     def contiguous(self) -> Rows:
         return self  # batches are gathered into contiguous tensors anyway
 
     def pinned(self) -> Rows:
-        return Rows(self.storage, self.index, self.row_stats, True)
+        return Rows(self.storage, self.index, self.row_stats, True, self.thumbnails_file)
 
     def moments(self) -> tuple[list[float], list[float], list[float], list[float]] | None:
         """Per-channel mean, std, min and max from the row statistics (None without them)."""

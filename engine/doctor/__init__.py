@@ -8,6 +8,7 @@ epoch); :func:`diagnose_run` re-reads a finished run directory.
 from __future__ import annotations
 
 from engine.doctor import epoch_rules as er
+from engine.doctor import network_rules as nr
 from engine.doctor import preflight as pf
 from engine.doctor.finding import Finding, merge, ordered
 from engine.events import EpochMetrics
@@ -28,10 +29,12 @@ class Doctor:
         self.divergence: dict | None = None
 
     def preflight(
-        self, init_loss: float | None, lrs: list[float], data_found: list[Finding] = ()
+        self, init: dict | None, lrs: list[float], data_found: list[Finding] = ()
     ) -> list[Finding]:
-        """Checks before the first step; ``data_found``: findings about the samples themselves
-        (``split-leakage``), made by the run's monitor, which holds the images."""
+        """Checks before the first step. ``init``: the forward probe of the untrained network
+        (loss, output spread; kept as probe 0 for the epoch rules); ``data_found``: findings
+        about the samples themselves (``split-leakage``), made by the run's monitor, which holds
+        the images."""
         p, stats = self.preset, self.stats
         unnorm = pf.pretrained_normalization(p, self.norm) or pf.unnormalized_input(
             p, stats, self.norm
@@ -41,8 +44,9 @@ class Doctor:
             pf.class_imbalance(p, stats),
             pf.schedule_too_aggressive(p, lrs, self.steps_per_epoch),
         ]
-        if init_loss is not None:
-            found.append(pf.bad_init_loss(init_loss, len(stats["classes"]), unnorm is not None))
+        if init is not None:
+            self.probes[0] = init
+            found.append(pf.bad_init_loss(init["loss"], len(stats["classes"]), unnorm is not None))
         self.preflight_found = [f for f in [*found, *data_found] if f is not None]
         self.found = merge(self.found, self.preflight_found)
         return self.findings()
@@ -62,17 +66,24 @@ class Doctor:
         found = [
             er.overfitting(ctx),
             er.excessive_augmentation(ctx),
+            er.train_val_mismatch(ctx),
             er.no_signal(ctx),
             er.lr_too_high(ctx),
             er.lr_too_low(ctx),
             er.minority_ignored(ctx),
-            *er.probe_rules(ctx),
+            nr.vanishing_signal(ctx),
+            *nr.probe_rules(ctx),
         ]
         found = [f for f in found if f is not None]
+        if any(f.id == "train-val-mismatch" for f in found):  # a named cause, not the labels
+            found = [f for f in found if f.id != "no-signal"]
+            self.found.pop("no-signal", None)
         ids = {f.id for f in found} | set(self.found)
         found.append(er.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
         found.append(er.from_scratch_small_data(ctx, ids))
+        if ids & er.LABEL_NOISE_CAUSES:  # a training problem, not the labels, explains them
+            samples = ()
         found.extend(samples)
         if not samples:  # judged on the margins as they stand now, not kept once seen
             self.found.pop("label-noise", None)

@@ -30,13 +30,29 @@ CHANCE_SIGMAS = 3.0  # validation accuracy within 3 binomial sigmas of chance
 TRAIN_RISE = 0.05  # …while training accuracy rises by at least this
 MINORITY_RECALL = 0.05  # a class whose recall stays below this …
 MINORITY_RATIO = 3.0  # … and that is this many times smaller than the largest class
-DEAD_FRACTION = 0.7  # a ReLU layer with this share of units never positive
-VANISHING_RATIO = 1e-3  # first/last layer gradient-norm ratio below this …
-EXPLODING_RATIO = 70.0  # … or above this
-SHALLOW_DEPTH = 4  # the depth a vanishing-gradient fix goes back to
 FEW_PER_CLASS = 1000  # training from scratch on fewer images per class than this …
 NATURAL_IMAGES = ("folder", "cifar10", "cifar100")  # … of photo-like images, is slow to learn
 PRETRAINED_FIX_ARCH = "resnet18"  # what a from-scratch architecture without weights becomes
+STUCK_EPOCHS = 2  # a training loss at ln k for this many epochs …
+STUCK_LOSS = 0.97  # … (at least this share of ln k) …
+TRAIN_LEARNED = 0.2  # train accuracy this far above chance has learned something …
+NEAR_CHANCE = 0.1  # … while validation accuracy stays within this of chance …
+MISMATCH_LOSS = 1.3  # … or validation loss is this many times ln k (worse than a guess)
+SHIFT_SIGMAS = 0.5  # split means this many training stds apart are different images …
+SPREAD_RATIO = 1.5  # … and so are spreads this many times apart
+SMALL_BN_BATCH = 16  # batch norm on batches smaller than this has noisy statistics
+# Findings that explain negative training margins better than wrong labels do.
+LABEL_NOISE_CAUSES = {
+    "lr-too-high",
+    "lr-too-low",
+    "unnormalized-input",
+    "excessive-augmentation",
+    "vanishing-signal",
+    "dead-units",
+    "non-finite-loss",
+    "no-signal",
+    "train-val-mismatch",
+}
 
 
 @dataclass
@@ -133,6 +149,81 @@ def excessive_augmentation(ctx: EpochContext) -> Finding | None:
     )
 
 
+def _split_shift(stats: dict) -> str:
+    """How validation images differ from training images before any augmentation: a channel
+    whose mean or spread moved by more than ``SHIFT_SIGMAS`` training standard deviations."""
+    raw, val = stats.get("raw"), stats.get("raw_val")
+    if not raw or not val:
+        return ""
+    for c, (m, s, vm, vs) in enumerate(
+        zip(raw["mean"], raw["std"], val["mean"], val["std"], strict=True)
+    ):
+        s = max(s, 1e-8)
+        if abs(vm - m) / s > SHIFT_SIGMAS or not (1 / SPREAD_RATIO < vs / s < SPREAD_RATIO):
+            return (
+                f"validation images differ from training images before any augmentation: "
+                f"channel {c} mean {vm:.3g} vs {m:.3g} in training, std {vs:.3g} vs {s:.3g}"
+            )
+    return ""
+
+
+def train_val_mismatch(ctx: EpochContext) -> Finding | None:
+    """Training accuracy improves while validation accuracy stays near chance, or validation
+    loss is far above an untrained guess: the network is tested on a different world than it
+    trains on. Raised only with a cause named from the data or the preset (without one, labels
+    that cannot be learned are the likelier reading: ``no-signal``)."""
+    if len(ctx.rows) < STUCK_EPOCHS:
+        return None
+    r = ctx.rows[-1]
+    k = len(r.per_class.support)
+    chance, sigma = _chance(ctx)
+    learned = r.train_acc >= chance + TRAIN_LEARNED and r.train_acc > ctx.rows[0].train_acc
+    near_chance = r.val_acc <= chance + max(CHANCE_SIGMAS * sigma, NEAR_CHANCE)
+    far = r.val_loss >= MISMATCH_LOSS * math.log(k) and r.val_acc <= r.train_acc / 2
+    if not learned or not (near_chance or far):
+        return None
+    p = ctx.preset
+    aug, bn = p.data.augment, p.model.batch_norm
+    mild = [a for a in aug if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= 4)]
+    shift = _split_shift(ctx.stats)
+    fix, advice = None, ""
+    if shift:
+        cause = shift + " (another camera, export or preprocessing for one split)"
+        advice = (
+            "make both splits come from the same source and preprocessing, or move some of the "
+            "validation-like images into training"
+        )
+    elif aug and bn:
+        cause = (
+            f"batch-norm statistics are gathered on heavily augmented batches (augment = {aug}) "
+            "and do not describe the clean validation images"
+        )
+        fix = fix_set(**{"data.augment": mild})
+    elif aug:
+        cause = f"augment = {aug} makes training images unlike the validation images"
+        fix = fix_set(**{"data.augment": mild})
+    elif bn and p.train.batch_size < SMALL_BN_BATCH:
+        cause = (
+            f"batch-norm statistics from batches of {p.train.batch_size} are too noisy to "
+            "describe the validation images"
+        )
+        fix = fix_set(**{"train.batch_size": SMALL_BN_BATCH * 2})
+    else:
+        return None
+    return Finding(
+        "train-val-mismatch",
+        "error" if near_chance else "warning",
+        "Validation images are a different world",
+        f"training accuracy reached {r.train_acc:.2f} at epoch {r.epoch} while validation "
+        f"accuracy is {r.val_acc:.2f} (chance {chance:.2f}) and validation loss "
+        f"{r.val_loss:.3g} against {r.train_loss:.3g} in training (ln {k} = {math.log(k):.3g} "
+        f"for an untrained guess). Likely cause: {cause}.",
+        fix,
+        advice,
+        epoch=r.epoch,
+    )
+
+
 def no_signal(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS:
         return None
@@ -219,6 +310,8 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
         "vanishing-gradients",
         "exploding-gradients",
         "excessive-augmentation",
+        "vanishing-signal",
+        "train-val-mismatch",
     }
     if len(ctx.rows) < MIN_EPOCHS or others & blockers:
         return None
@@ -303,70 +396,3 @@ def minority_ignored(ctx: EpochContext) -> Finding | None:
         f"); recall {recall[c]:.2f} at epoch {r.epoch} — the model never predicts it.",
         epoch=r.epoch,
     )
-
-
-def probe_rules(ctx: EpochContext) -> list[Finding]:
-    """Dead units and vanishing/exploding gradients from the latest sampled probe."""
-    if not ctx.probes:
-        return []
-    epoch = max(ctx.probes)
-    p = ctx.probes[epoch]
-    found = []
-    bn = ctx.preset.model.batch_norm
-    dead = {name: frac for name, frac in p["dead"].items() if frac >= DEAD_FRACTION}
-    if dead:
-        name, frac = max(dead.items(), key=lambda kv: kv[1])
-        fix = (
-            fix_set(**{"model.batch_norm": True})
-            if not bn
-            else fix_set(**{"train.optimizer.lr": lower_lr(ctx)})
-        )
-        found.append(
-            Finding(
-                "dead-units",
-                "warning",
-                "Many ReLU units are dead",
-                f"{frac:.0%} of the units after layer '{name}' never output a positive value on a "
-                f"probe batch of {p['batch']} training images at epoch {epoch} "
-                f"({count(len(dead), 'layer')} ≥ {DEAD_FRACTION:.0%}); dead units stop learning.",
-                fix,
-                epoch=epoch,
-            )
-        )
-    ratio = p["grad_ratio"]
-    first, last = p["first_layer"], p["last_layer"]
-    if ratio < VANISHING_RATIO:
-        m = ctx.preset.model
-        changes = {} if bn else {"model.batch_norm": True}
-        if m.arch in ("mlp", "convnet") and m.depth > SHALLOW_DEPTH:
-            changes["model.depth"] = SHALLOW_DEPTH
-        fix = fix_set(**changes) if changes else None
-        found.append(
-            Finding(
-                "vanishing-gradients",
-                "warning",
-                "Gradients vanish before the first layers",
-                f"gradient norm of '{first}' is {ratio:.1e} × that of '{last}' at epoch "
-                f"{epoch}: the early layers barely learn.",
-                fix,
-                "use fewer layers or an architecture with skip connections (resnet18)"
-                if fix is None
-                else "",
-                epoch=epoch,
-            )
-        )
-    elif ratio > EXPLODING_RATIO:
-        changes = {"train.grad_clip": 1.0}
-        if not bn:
-            changes["model.batch_norm"] = True
-        found.append(
-            Finding(
-                "exploding-gradients",
-                "warning",
-                "Gradients explode toward the first layers",
-                f"gradient norm of '{first}' is {ratio:.0f}× that of '{last}' at epoch {epoch}.",
-                fix_set(**changes),
-                epoch=epoch,
-            )
-        )
-    return found

@@ -15,10 +15,13 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine import atomic
+from engine.data.rows import Rows
 from engine.doctor.finding import Finding
 
 NEAR = 0.985
@@ -37,7 +40,35 @@ class Copies:
 
 
 def thumbnails(x) -> torch.Tensor:
-    """N×256 unit vectors: each image's centred 16×16 grey thumbnail (tensor or Rows)."""
+    """N×256 unit vectors: each image's centred 16×16 grey thumbnail (tensor or Rows). Cached
+    images keep their thumbnails beside the decoded rows, so each is made once per dataset."""
+    if isinstance(x, Rows) and x.thumbnails_file is not None:
+        return _cached(x.storage, x.thumbnails_file)[x.index]
+    return _compute(x)
+
+
+def _cached(storage: torch.Tensor, path: Path) -> torch.Tensor:
+    """Thumbnails of every row of a cache's array: read from ``path``, the rows added since
+    made and the file rewritten (atomically; a cache opened read-only just recomputes)."""
+    n, width = len(storage), THUMB * THUMB
+    known = np.zeros((0, width), np.float32)
+    if path.exists():
+        known = np.fromfile(path, np.float32)
+        known = known.reshape(-1, width) if known.size % width == 0 else known[:0].reshape(0, width)
+        if len(known) > n:  # not this array's (rows are only ever appended)
+            known = known[:0]
+    if len(known) == n:
+        return torch.from_numpy(known)
+    fresh = _compute(storage[len(known) :]).numpy()
+    every = np.concatenate([known, fresh])
+    try:
+        atomic.write_bytes(path, every.tobytes())
+    except OSError:
+        pass
+    return torch.from_numpy(every)
+
+
+def _compute(x) -> torch.Tensor:
     out = []
     step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))  # float copies stay small
     for start in range(0, len(x), step):

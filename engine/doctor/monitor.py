@@ -3,6 +3,7 @@ written to the run directory and announced as ``Diagnosis`` events whenever they
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from engine import events as ev
@@ -39,8 +40,7 @@ class RunMonitor:
             self.doctor = Doctor.from_state(self.preset, state, rows)
             return
         lrs = preview_lr(self.preset, self.steps_per_epoch)
-        loss = self.probe(backward=False)["loss"]
-        self.publish(self.doctor.preflight(loss, lrs, self._leakage()))
+        self.publish(self.doctor.preflight(self.probe(backward=False), lrs, self._leakage()))
 
     def _leakage(self) -> list:
         """Copies of validation images in training (images only, not cached features)."""
@@ -74,7 +74,8 @@ class RunMonitor:
         self._summary = self.margins.summary()
         picks = suspects(self._summary)
         found = ()
-        if len(picks):
+        if len(picks):  # the Likely mislabeled view reads them while the run goes on
+            self.write_samples()
             exclude = self.files.write_sample_list(
                 "suspected-mislabeled.txt",
                 "Training samples whose label looks wrong (doctor: label-noise), worst first.",
@@ -93,6 +94,15 @@ class RunMonitor:
         if self._summary is None:
             self._summary = self.margins.summary()
         return self._summary
+
+    def write_samples(self) -> None:
+        """``samples.npz``: every training sample's margin, last prediction, label and name —
+        written when suspects are listed and at the end of the run, not every epoch (the
+        margins themselves are in each checkpoint)."""
+        if self.files is None:
+            return
+        ids = np.array(self.data.train_ids, str)
+        self.files.write_samples({**self.samples().to_arrays(), "ids": ids})
 
     def non_finite(self, message: str, epoch: int) -> None:
         self.publish(self.doctor.non_finite(message, epoch))

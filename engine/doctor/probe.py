@@ -30,8 +30,7 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=
     clone = copy.deepcopy(model)
     clone.train()
     if not backward:
-        with torch.no_grad(), torch.random.fork_rng(devices=_devices(x)):
-            return {"batch": len(y), "loss": float(loss_fn(clone(x).float(), y))}
+        return _forward_signal(clone, loss_fn, x, y)
     alive: dict[str, torch.Tensor] = {}
     hooks = []
 
@@ -69,6 +68,32 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=
         "last_layer": last_name,
         "grad_ratio": first_norm / max(last_norm, 1e-30),
     }
+
+
+def _forward_signal(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """The loss, how much the outputs differ between the images of the batch (``spread``: the
+    logits' standard deviation across the batch, averaged over classes) and the activations'
+    standard deviation after the first and the last ReLU: an output that barely depends on the
+    input is a start the network cannot learn from."""
+    stds: list[tuple[str, float]] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: stds.append((name, out)))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.ReLU)
+    ]
+    with torch.no_grad(), torch.random.fork_rng(devices=_devices(x)):
+        out = model(x).float()
+        result = {
+            "batch": len(y),
+            "loss": float(loss_fn(out, y)),
+            "spread": float(out.std(dim=0).mean()) if len(y) > 1 else 0.0,
+        }
+        if stds:
+            (first, a), (last, b) = stds[0], stds[-1]
+            result["signal"] = {first: float(a.float().std()), last: float(b.float().std())}
+    for h in hooks:
+        h.remove()
+    return result
 
 
 def _devices(x: torch.Tensor) -> list[int]:

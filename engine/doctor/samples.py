@@ -97,7 +97,7 @@ class SampleMargins:
 
 # Calibrated on digits and synthetic data with 10–40 % of labels flipped (top suspects 97–100 %
 # truly flipped) and on clean runs (at most 3 % below the line, so never 5 %).
-MIN_EPOCHS = 3
+MIN_EPOCHS = 5  # margins averaged over fewer epochs still hold a slow start
 LEARNED_SHARE = 0.5  # most samples must be learned before a negative margin means anything
 SUSPECT_LINE = -0.25  # x the median positive margin
 MIN_SHARE, MIN_SUSPECTS = 0.05, 10
@@ -135,7 +135,12 @@ def label_noise(
     worst = np.argsort(-by_class)[:3]
     spread = ", ".join(f"{classes[c]} ({by_class[c]})" for c in worst if by_class[c])
     examples = "; ".join(
-        f"{ids[i]} labelled {classes[summary.label[i]]}, looks like {classes[summary.pred[i]]}"
+        f"{ids[i]} labelled {classes[summary.label[i]]}, "
+        + (
+            f"looks like {classes[summary.pred[i]]}"
+            if summary.pred[i] != summary.label[i]
+            else "fitted only late, by memorizing"
+        )
         for i in picks[:3]
         if summary.pred[i] >= 0
     )

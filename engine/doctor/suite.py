@@ -6,6 +6,12 @@ Each case is (name, changes to the digits preset, expected ids). Changes use ``-
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+WORK = Path(tempfile.gettempdir()) / f"plateau-doctor-suite-{os.getpid()}"  # made datasets
+
 SYNTHETIC = {
     "data.source": "synthetic",
     "data.synthetic.classes": 10,
@@ -13,6 +19,9 @@ SYNTHETIC = {
     "data.synthetic.channels": 3,
     "data.synthetic.size": 16,
 }
+
+# Two classes of random scenes (nothing to learn: kept to two epochs, before the trend rules)
+SCENES = {"data.image_size": 64, "model.width": 8, "train.epochs": 2, "train.batch_size": 32}
 
 # (name, changes, must raise, may also raise: true but secondary findings)
 BROKEN = [
@@ -178,6 +187,38 @@ BROKEN = [
         {"non-finite-loss"},
         set(),
     ),
+    (
+        "vgg11-no-bn-sgd",
+        {
+            "model.arch": "vgg11",
+            "model.batch_norm": False,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 0.05,
+            "train.epochs": 2,
+        },
+        {"vanishing-signal"},
+        set(),
+    ),
+    (
+        "inverted-validation",
+        {"make": "inverted-validation", "train.epochs": 4},
+        {"train-val-mismatch"},
+        set(),
+    ),
+    ("flipped-labels-digits", {"flip": 0.2, "train.epochs": 8}, {"label-noise"}, set()),
+    (
+        "flipped-labels-synthetic",
+        {
+            **SYNTHETIC,
+            "data.synthetic.signal": 0.6,
+            "data.synthetic.samples": 2000,
+            "flip": 0.2,
+            "train.epochs": 8,
+        },
+        {"label-noise"},
+        set(),
+    ),
+    ("leaky-folder", {**SCENES, "make": "leaky-scenes"}, {"split-leakage"}, set()),
 ]
 
 HEALTHY = [
@@ -200,14 +241,29 @@ HEALTHY = [
         },
     ),
     ("article-1", {"preset": "article-1-imbalance.toml"}),
+    ("folder-without-copies", {**SCENES, "make": "clean-scenes"}),
 ]
 
 
 def build(changes: dict):
-    """The preset a case describes (digits unless ``preset`` names another shipped one)."""
+    """The preset a case describes (digits unless ``preset`` names another shipped one).
+    ``make`` names a dataset of :mod:`engine.doctor.suite_data` to write as the image folder
+    (once per process); ``flip`` changes that share of labels through a ``data.relabel`` file."""
     from engine import preset as presets
+    from engine.doctor import suite_data
 
     changes = dict(changes)
     name = changes.pop("preset", "digits.toml")
+    make, flip = changes.pop("make", None), changes.pop("flip", 0.0)
+    if make:
+        root = WORK / make
+        if not root.exists():
+            suite_data.MAKERS[make](root)
+        changes.update({"data.source": "folder", "data.root": str(root)})
+        changes.setdefault("data.cache_dir", str(WORK / "cache"))
     base = presets.load(presets.presets_dir() / name)
-    return base.with_changes({"train.device": "cpu", **changes})
+    preset = base.with_changes({"train.device": "cpu", **changes})
+    if flip:
+        relabel, _ = suite_data.relabel_file(preset, flip, WORK / "relabel")
+        preset = preset.with_changes(relabel)
+    return preset

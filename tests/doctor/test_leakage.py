@@ -6,43 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from engine.data import load_data
 from engine.doctor.leakage import find_copies
+from engine.doctor.suite_data import scenes_folder
 from engine.preset import Preset
 from engine.runs import RunFiles
 from engine.trainer import Trainer
-
-
-def _scene(seed: int) -> Image.Image:
-    """A photo-like image: smooth random structure, 96×72."""
-    rng = np.random.default_rng(seed)
-    coarse = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
-    return coarse.resize((96, 72), Image.BICUBIC)
-
-
-def _folder(root: Path, copies: bool) -> list[str]:
-    """train/ and val/ with two classes; with ``copies``, 2 of the 40 validation images copied
-    into training re-encoded and resized by ±10 %, and one more under the other class."""
-    seed = 0
-    for split, n in (("train", 60), ("val", 20)):
-        for label in ("a", "b"):
-            for i in range(n):
-                path = root / split / label / f"{i}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _scene(seed).save(path, quality=90)
-                seed += 1
-    made = []
-    if copies:
-        for label, other, i, scale in (("a", "a", 3, 1.1), ("b", "b", 5, 0.9), ("a", "b", 7, 1.05)):
-            im = Image.open(root / "val" / label / f"{i}.jpg")
-            im = im.resize((round(96 * scale), round(72 * scale)))
-            name = f"train/{other}/copy-{label}{i}.jpg"
-            im.save(root / name, quality=70)
-            made.append(name)
-    return made
 
 
 def _preset(root: Path, tmp_path: Path) -> Preset:
@@ -62,7 +31,7 @@ def _preset(root: Path, tmp_path: Path) -> Preset:
 
 def test_copies_between_the_splits_are_found_and_left_out(tmp_path):
     root = tmp_path / "photos"
-    made = _folder(root, copies=True)
+    made = scenes_folder(root, copies=True)
     preset = _preset(root, tmp_path)
     summary = Trainer(preset, out=tmp_path / "runs").fit()
     found = {f["id"]: f for f in RunFiles(summary.run_dir).read_diagnosis()}
@@ -81,7 +50,7 @@ def test_copies_between_the_splits_are_found_and_left_out(tmp_path):
 
 def test_no_finding_without_copies(tmp_path):
     root = tmp_path / "photos"
-    _folder(root, copies=False)
+    scenes_folder(root, copies=False)
     summary = Trainer(_preset(root, tmp_path), out=tmp_path / "runs").fit()
     ids = {f["id"] for f in RunFiles(summary.run_dir).read_diagnosis()}
     assert "split-leakage" not in ids
@@ -97,3 +66,34 @@ def test_small_images_are_compared_exactly():
     copies = find_copies(x, val)
     assert copies.train_val == [(0, 0), (0, 8), (1, 1)]  # val 8 is val 0 again
     assert copies.val_val == [(0, 8)]
+
+
+def test_thumbnails_are_made_once_per_dataset_and_kept_with_the_decoded_images(
+    tmp_path, monkeypatch
+):
+    from engine.doctor import leakage
+    from engine.doctor.suite_data import scene
+
+    root = tmp_path / "photos"
+    scenes_folder(root, copies=False)
+    preset = _preset(root, tmp_path)
+    made = []
+    compute = leakage._compute
+
+    def counting(x):
+        made.append(len(x))
+        return compute(x)
+
+    monkeypatch.setattr(leakage, "_compute", counting)
+    first = load_data(preset)
+    before = find_copies(first.x_train, first.x_val)
+    assert sum(made) == 160  # every decoded image once, training and validation alike
+    made.clear()
+    again = load_data(preset)  # a second run of the same folder
+    assert find_copies(again.x_train, again.x_val) == before and made == []
+    scene(999).save(root / "train" / "a" / "new.jpg", quality=90)
+    grown = load_data(preset)  # one new photo: only its thumbnail is made
+    find_copies(grown.x_train, grown.x_val)
+    assert made == [1]
+    files = list(Path(first.stats.get("cache_location") or tmp_path / "cache").rglob("thumbs-*"))
+    assert len(files) == 1

@@ -10,6 +10,7 @@ import pytest
 
 from engine.doctor import Doctor, diagnose_run
 from engine.doctor import epoch_rules as er
+from engine.doctor import network_rules as nr
 from engine.doctor.finding import Finding, merge, ordered
 from engine.doctor.lr_finder import find_lr, steepest, valley
 from engine.events import Diagnosis, EpochMetrics, PerClassMetrics
@@ -49,7 +50,7 @@ def test_exploding_gradients_from_probe():
             }
         },
     )
-    (finding,) = er.probe_rules(ctx)
+    (finding,) = nr.probe_rules(ctx)
     assert finding.id == "exploding-gradients" and "250×" in finding.evidence
     assert finding.fix == {"set": {"train.grad_clip": 1.0, "model.batch_norm": True}}
 
@@ -63,7 +64,7 @@ def test_vanishing_and_dead_units_from_probe():
         "batch": 128,
     }
     p = Preset().with_changes({"model.arch": "mlp", "model.depth": 12, "model.batch_norm": False})
-    ids = {f.id for f in er.probe_rules(er.EpochContext(p, STATS, [_row(1, 0.5, 0.5)], {1: probe}))}
+    ids = {f.id for f in nr.probe_rules(er.EpochContext(p, STATS, [_row(1, 0.5, 0.5)], {1: probe}))}
     assert ids == {"dead-units", "vanishing-gradients"}
 
 
@@ -228,3 +229,53 @@ def test_pretrained_weights_with_their_own_normalization_are_not_unnormalized():
     finding = pf.pretrained_normalization(p, {"mode": "standardize"})
     assert finding.fix == {"set": {"data.normalize": "pretrained"}}
     assert pf.pretrained_normalization(p, imagenet) is None
+
+
+def test_train_val_mismatch_names_the_cause():
+    collapse = [
+        _row(1, 0.3, 0.10, train_loss=2.0, val_loss=9.0),
+        _row(2, 0.6, 0.09, train_loss=1.2, val_loss=17.0),
+        _row(3, 0.8, 0.11, train_loss=0.6, val_loss=24.0),
+    ]
+
+    def finding(preset, stats=STATS, rows=collapse):
+        return er.train_val_mismatch(er.EpochContext(preset, stats, rows))
+
+    heavy = Preset().with_changes({"data.augment": ["rotate:90", "jitter:0.8", "crop:3"]})
+    f = finding(heavy)
+    assert f.id == "train-val-mismatch" and f.severity == "error"
+    assert "batch-norm statistics" in f.evidence and "24" in f.evidence
+    assert f.fix == {"set": {"data.augment": ["crop:3"]}}
+    f = finding(heavy.with_changes({"model.batch_norm": False}))
+    assert "makes training images unlike" in f.evidence and f.fix["set"]["data.augment"]
+    small = finding(Preset().with_changes({"train.batch_size": 4}))
+    assert small.fix == {"set": {"train.batch_size": 32}}
+    shifted = {**STATS, "raw": {"mean": [4.9], "std": [6.0]}}
+    shifted["raw_val"] = {"mean": [11.1], "std": [6.1]}
+    f = finding(heavy, shifted)
+    assert "before any augmentation: channel 0 mean 11.1 vs 4.9" in f.evidence
+    assert f.fix is None and f.advice
+    # No cause to name: labels that cannot be learned are the likelier reading (no-signal).
+    assert finding(Preset()) is None
+    # Validation that learns too is not a mismatch.
+    healthy = [dataclasses.replace(r, val_acc=r.train_acc - 0.05, val_loss=0.8) for r in collapse]
+    assert finding(heavy, rows=healthy) is None
+    # The doctor reports the mismatch, not no-signal, when both readings fit.
+    doctor = Doctor(heavy, STATS, {}, 10)
+    ids = {f.id for f in doctor.after_epoch(collapse)}
+    assert "train-val-mismatch" in ids and "no-signal" not in ids
+
+
+def test_a_dead_start_is_named_after_two_epochs_at_ln_k():
+    stuck = [_row(1, 0.1, 0.1, train_loss=2.3035), _row(2, 0.1, 0.1, train_loss=2.3027)]
+    init = {"batch": 64, "loss": 2.303, "spread": 2e-4, "signal": {"2": 0.1, "26": 6e-4}}
+    p = Preset().with_changes({"model.arch": "vgg11", "model.batch_norm": False})
+    f = nr.vanishing_signal(er.EpochContext(p, STATS, stuck, {0: init}))
+    assert f.id == "vanishing-signal" and "167×" in f.evidence and "0.0002" in f.evidence
+    assert f.fix == {"set": {"model.batch_norm": True}}
+    moving = [stuck[0], dataclasses.replace(stuck[1], train_loss=1.5)]
+    assert nr.vanishing_signal(er.EpochContext(p, STATS, moving, {0: init})) is None
+    lively = {**init, "spread": 0.3}
+    assert nr.vanishing_signal(er.EpochContext(p, STATS, stuck, {0: lively})) is None
+    # The forward-only probe at initialization is not read by the gradient rules.
+    assert nr.probe_rules(er.EpochContext(p, STATS, stuck, {0: init})) == []

@@ -4,7 +4,6 @@ fix hands to data.exclude; data.exclude and data.relabel files applied before th
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,8 @@ import pytest
 
 from engine import events as ev
 from engine.data import load_data
-from engine.data.sources import load_source
 from engine.doctor.suite import build
+from engine.doctor.suite_data import relabel_file
 from engine.errors import DataError
 from engine.runs import RunFiles
 from engine.trainer import Trainer
@@ -22,15 +21,8 @@ from engine.trainer import Trainer
 def _flip(preset, share: float, folder: Path) -> tuple:
     """The preset with ``share`` of its labels changed to another class (a relabel file), and
     the names of the changed samples."""
-    source = load_source(preset.data, preset.seed)
-    k, rng = len(source.class_names), random.Random(0)
-    flipped = {}
-    for i in rng.sample(range(len(source.y)), int(share * len(source.y))):
-        old = int(source.y[i])
-        flipped[f"#{i}"] = str(rng.choice([c for c in range(k) if c != old]))
-    path = folder / "flips.txt"
-    path.write_text("".join(f"{name}\t{label}\n" for name, label in flipped.items()))
-    return preset.with_changes({"data.relabel": str(path)}), set(flipped)
+    changes, flipped = relabel_file(preset, share, folder)
+    return preset.with_changes(changes), flipped
 
 
 def test_flipped_labels_are_found_and_the_fix_leaves_them_out(tmp_path):
