@@ -9,6 +9,7 @@ import torch
 from engine import events as ev
 from engine.doctor import Doctor
 from engine.doctor.leakage import find_copies, split_leakage
+from engine.doctor.preflight import NEVER_TOO_AGGRESSIVE
 from engine.doctor.probe import probe, probe_batch, probe_every
 from engine.doctor.samples import SampleMargins, SampleSummary, label_noise, suspects
 from engine.schedules import preview_lr
@@ -39,7 +40,9 @@ class RunMonitor:
         if state is not None:
             self.doctor = Doctor.from_state(self.preset, state, rows)
             return
-        lrs = preview_lr(self.preset, self.steps_per_epoch)
+        lrs = []  # the planned rates, for schedules that can decay too fast
+        if self.preset.train.schedule.name not in NEVER_TOO_AGGRESSIVE:
+            lrs = preview_lr(self.preset, self.steps_per_epoch)
         self.publish(self.doctor.preflight(self.probe(backward=False), lrs, self._leakage()))
 
     def _leakage(self) -> list:

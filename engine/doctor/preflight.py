@@ -12,6 +12,7 @@ from engine.doctor.finding import Finding, fix_set
 from engine.preset import Preset
 from engine.wording import class_label, count
 
+NEVER_TOO_AGGRESSIVE = ("none", "plateau", "onecycle", "cosine")  # schedules never flagged
 INIT_LOSS_TOLERANCE = 0.25  # loss at init outside ln(C) ± 25 % …
 INIT_LOSS_MIN_ABS = 0.3  # … and at least this far off (ln 2 = 0.69 leaves little room)
 INPUT_MEAN_MAX = 0.2  # |mean| of a channel as the network receives it
@@ -146,7 +147,7 @@ def schedule_too_aggressive(
 ) -> Finding | None:
     """The planned learning rate collapses long before training ends. Cosine annealing is the
     fix, so it is never the finding (its last epochs are meant to be small)."""
-    if not lrs or preset.train.schedule.name in ("none", "plateau", "onecycle", "cosine"):
+    if not lrs or preset.train.schedule.name in NEVER_TOO_AGGRESSIVE:
         return None
     initial = max(lrs[: max(1, steps_per_epoch)])
     epochs = preset.train.epochs

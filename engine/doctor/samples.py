@@ -55,10 +55,11 @@ class SampleMargins:
         """One batch: ``idx`` its samples' positions in the training split (on the device)."""
         scores = logits.detach().float()
         assigned = scores.gather(1, y[:, None]).squeeze(1)
-        others = scores.scatter(1, y[:, None], float("-inf")).amax(1)
+        top, which = scores.topk(2, dim=1)  # the largest other is the first or the second
+        others = torch.where(which[:, 0] == y, top[:, 1], top[:, 0])
         self.epoch_total.index_add_(0, idx, assigned - others)
         self.epoch_count.index_add_(0, idx, torch.ones_like(assigned))
-        self.pred[idx] = scores.argmax(1)
+        self.pred[idx] = which[:, 0]
 
     def end_epoch(self, dist) -> None:
         """Add the epoch's sums (over every rank) to the run's."""

@@ -173,8 +173,8 @@ def test_doctor_state_survives_resume(runs_dir):
 def test_monitoring_budget():
     from engine.doctor.probe import probe_every
 
-    assert probe_every(23) == 4  # digits: a probe (~1.5 steps) per 92 training steps
-    assert probe_every(400) == 1
+    assert probe_every(23) == 7  # digits: a probe (~1.5 steps) per 161 training steps
+    assert probe_every(400) == 1 and probe_every(100) == 2
     doctor = Doctor(Preset(), {**STATS, "raw": {}}, {}, 23)
     assert doctor.findings() == []
 
