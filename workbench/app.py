@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = start_application()
     window = build_window()
+    window.session.prestart()  # torch loads in the training process while the window opens
     if args.preset:
         window.load_preset(args.preset)
     window.show()

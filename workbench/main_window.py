@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
                 return
             self.session.stop()
             self.session.wait(STOP_WAIT_S)
+        self.session.shutdown()
         self.settings.set("window/geometry", self.saveGeometry())
         self.settings.set("window/splitter", self.splitter.saveState())
         self.settings.sync()

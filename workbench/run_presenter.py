@@ -102,6 +102,7 @@ class RunPresenter(QObject):
         self.paint_timer.start()
         s = session
         s.preparing.connect(self._preparing)
+        s.compiling.connect(self.status.compiling)
         s.started.connect(self._started)
         s.batches.connect(self._batches)
         s.epoch_ended.connect(self._epoch)
@@ -152,7 +153,7 @@ class RunPresenter(QObject):
         self.live.steps_per_epoch = event.steps_per_epoch
         self.live.class_names = list(event.data_stats["classes"])
         self.live.truncate(event.start_epoch)  # a resumed run continues from its checkpoint
-        self.status.live_device(event.device, event.start_epoch)
+        self.status.live_device(event.device, event.start_epoch, event.speed)
         self.refresh_runs()
         self.run_list.select(event.run_dir)
 

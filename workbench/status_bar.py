@@ -94,10 +94,29 @@ class RunStatusBar:
         self.labels["state"].setText("starting")
         self.labels["epoch"].setText(f"epoch 0/{planned_epochs}")
 
-    def live_device(self, device: str, start_epoch: int = 0) -> None:
-        self.labels["device"].setText(f"device: {device}")
+    def live_device(self, device: str, start_epoch: int = 0, speed: dict | None = None) -> None:
+        """The run started: its device and what ``auto`` chose for speed (reasons on hover)."""
+        speed = speed or {}
+        chosen = f" · {speed['summary']}" if speed.get("summary") else ""
+        self.labels["device"].setText(f"device: {device}{chosen}")
+        self.labels["device"].setToolTip("\n".join(speed.get("reasons", ())))
         self.labels["state"].setText("running")
         self.start_epoch = start_epoch
+
+    def compiling(self, event) -> None:
+        """``torch.compile`` at work in the first epoch, done, or given up (eager goes on)."""
+        state = self.labels["state"]
+        if event.stage == "compiling":
+            state.setText("compiling (first epoch)")
+            state.setToolTip(
+                f"torch.compile, mode {event.mode} — paid once, cached in {event.cache_dir}"
+            )
+        elif event.stage == "compiled":
+            state.setText("running")
+            state.setToolTip(f"compiled in {event.seconds:.0f} s")
+        else:
+            state.setText("running (not compiled)")
+            state.setToolTip(event.message)
 
     def preparing(self, text: str) -> None:
         self.labels["state"].setText("preparing")

@@ -1,7 +1,10 @@
-"""A training run started from the window: the trainer works on a plain Python worker thread
-and its callback only puts events on a ``queue.Queue``; a ``QTimer`` on the GUI thread drains the
-queue and re-emits typed Qt signals there. So no Qt object is created, emitted or touched from the
-training thread (PYSIDE-3124), and the emit rate stays apart from the paint rate."""
+"""A training run started from the window. The run trains in a child process
+(:mod:`workbench.bridge.child_trainer`: every core, its own interpreter, a crash cannot take the
+window down); a plain Python worker thread reads its events and only puts them on a
+``queue.Queue``; a ``QTimer`` on the GUI thread drains the queue and re-emits typed Qt signals
+there. So no Qt object is created, emitted or touched off the GUI thread (PYSIDE-3124), and the
+emit rate stays apart from the paint rate. ``in_process=True`` (or ``PLATEAU_TRAIN_IN_PROCESS=1``)
+trains on the worker thread itself instead, as the first versions did."""
 
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.preset import Preset
 from workbench.bridge.child_runs import run_processes
+from workbench.bridge.child_trainer import ChildTrainer
 
 DRAIN_INTERVAL_MS = 50  # 20 Hz
 
 
 def training_threads() -> int:
-    """Leave one core to the GUI thread."""
+    """An in-process run leaves one core to the GUI thread."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
@@ -28,6 +32,7 @@ class TrainingSession(QObject):
     """Starts a run on a worker thread and re-emits its events on the GUI thread."""
 
     preparing = Signal(object)  # Preparing (the latest since the last drain)
+    compiling = Signal(object)  # Compiling
     started = Signal(object)  # RunStarted
     batches = Signal(object)  # [BatchEnd, ...] since the last drain
     epoch_ended = Signal(object)  # EpochEnd
@@ -37,8 +42,12 @@ class TrainingSession(QObject):
     failed = Signal(str, str, object)  # error, hint, summary
     state_changed = Signal(str)  # idle | running | paused | stopping
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, in_process: bool | None = None):
         super().__init__(parent)
+        if in_process is None:
+            in_process = os.environ.get("PLATEAU_TRAIN_IN_PROCESS") == "1"
+        self.in_process = in_process
+        self.child = ChildTrainer()
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._control = None
@@ -72,6 +81,9 @@ class TrainingSession(QObject):
                 if preset.train.processes > 1:
                     run_processes(preset, workspace, put, control, resume_dir)
                     return
+                if not self.in_process:
+                    self.child.run(preset, workspace, put, control, resume_dir)
+                    return
                 from engine.trainer import Trainer
 
                 trainer = Trainer(
@@ -97,6 +109,15 @@ class TrainingSession(QObject):
         self._set_state("running")
         self._thread.start()
         self._timer.start()
+
+    def prestart(self) -> None:
+        """Make a training process ready now, so that Start does not wait for torch to load."""
+        if not self.in_process:
+            self.child.prestart()
+
+    def shutdown(self) -> None:
+        """The window closes: end the ready training process (a run was stopped before)."""
+        self.child.shutdown()
 
     def pause(self) -> None:
         if self._control and self._state == "running":
@@ -141,6 +162,8 @@ class TrainingSession(QObject):
                 batches = []
             if isinstance(event, ev.Preparing):
                 self.preparing.emit(event)
+            elif isinstance(event, ev.Compiling):
+                self.compiling.emit(event)
             elif isinstance(event, ev.RunStarted):
                 self.run_dir = event.run_dir
                 self.started.emit(event)

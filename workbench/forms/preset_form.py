@@ -28,6 +28,7 @@ from engine import preset as presets
 from engine.preset import Preset, PresetError
 from workbench.panels.path_field import PathField
 
+DATA_COMBOS = ("device", "auto-bool")  # combo boxes whose items carry the value as data
 ERROR_STYLE = "border: 1px solid #d9534f; background: #fdecea;"
 
 LABELS = {
@@ -141,6 +142,11 @@ class PresetForm(QWidget):
             w.addItem("auto", "auto")
             w.addItem("CPU", "cpu")
             w.currentIndexChanged.connect(self._changed)
+        elif kind == "auto-bool":  # "auto" lets the run pick for its device
+            w = QComboBox()
+            for text, value in (("auto", "auto"), ("on", True), ("off", False)):
+                w.addItem(text, value)
+            w.currentIndexChanged.connect(self._changed)
         elif kind == "bool":
             w = QCheckBox()
             w.toggled.connect(self._changed)
@@ -221,7 +227,7 @@ class PresetForm(QWidget):
             if kind == "freeze":
                 w.setCurrentText(str(value))
                 return
-            index = w.findData(value) if kind == "device" else w.findText(str(value))
+            index = w.findData(value) if kind in DATA_COMBOS else w.findText(str(value))
             if index < 0:
                 w.addItem(str(value), value)
                 index = w.count() - 1
@@ -239,7 +245,7 @@ class PresetForm(QWidget):
             if kind == "freeze":
                 text = w.currentText().strip()
                 return int(text) if text.isdigit() else text
-            return w.currentData() if kind == "device" else w.currentText()
+            return w.currentData() if kind in DATA_COMBOS else w.currentText()
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, QSpinBox):

@@ -1,0 +1,91 @@
+"""A training process for the app: started ahead of time (torch imported, threads set to every
+core), it waits for one run on stdin, trains it, and streams the run's events as JSON lines on
+stdout — the same lines as ``plateau-train --json``.
+
+Protocol (one JSON object per line):
+- stdout, first: ``{"worker": "ready", "threads": N}`` once torch is loaded;
+- stdin: ``{"cmd": "start", "preset": "<TOML text>", "out": DIR, "resume_dir": DIR|null}``, then
+  any of ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "stop"}`` (acted on between two
+  batches); end of stdin (the app closed or died) stops the run cleanly, last checkpoint kept;
+- stdout: one line per event (``engine.events.to_json``); the process exits after the run.
+
+    python -m engine.worker [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+
+
+def _commands(control, started: threading.Event, start: dict) -> None:
+    """Reads stdin: the start command, then pause/resume/stop; end of input stops the run."""
+    for line in sys.stdin:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        cmd = message.get("cmd")
+        if cmd == "start" and not started.is_set():
+            start.update(message)
+            started.set()
+        elif cmd == "pause":
+            control.pause()
+        elif cmd == "resume":
+            control.resume()
+        elif cmd == "stop":
+            control.stop()
+    control.stop()
+    started.set()  # no run was asked for: the process ends
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # stray prints must not corrupt the event stream
+
+    import torch
+
+    from engine import events as ev
+    from engine import preset as presets
+    from engine.control import RunControl
+    from engine.failures import explain
+    from engine.trainer import Trainer
+
+    torch.set_num_threads(max(1, args.threads))
+    lock = threading.Lock()
+
+    def send(obj: dict) -> None:
+        with lock:
+            out.write(json.dumps(obj) + "\n")
+            out.flush()
+
+    control, started, start = RunControl(), threading.Event(), {}
+    threading.Thread(
+        target=_commands, args=(control, started, start), name="plateau-commands", daemon=True
+    ).start()
+    send({"worker": "ready", "threads": torch.get_num_threads()})
+    started.wait()
+    if "preset" not in start:
+        return 0
+    try:
+        preset = presets.loads(start["preset"])
+        trainer = Trainer(
+            preset, out=start["out"], control=control, resume_dir=start.get("resume_dir")
+        )
+        trainer.fit(lambda event: send(ev.to_json(event)))
+    except Exception as exc:  # noqa: BLE001 - bad input or a bug: reported as a failed run
+        message, hint = explain(exc)
+        summary = ev.RunSummary.failed_before_start(message, hint)
+        send(ev.to_json(ev.RunFailed(message, hint, summary)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

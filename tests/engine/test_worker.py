@@ -1,0 +1,74 @@
+"""The app's training process (``python -m engine.worker``): ready before any run, one run from
+a start line on stdin, its events as JSON lines on stdout, control lines acted on, and a clean
+stop when its input ends (the app closed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from engine import events as ev
+from engine import preset as presets
+from engine.runs import RunFiles
+from tests.conftest import tiny_preset
+
+
+def _worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", "--threads", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _send(proc, **message) -> None:
+    proc.stdin.write(json.dumps(message) + "\n")
+    proc.stdin.flush()
+
+
+def test_one_run_streams_its_events_and_the_process_ends(tmp_path):
+    proc = _worker()
+    assert json.loads(proc.stdout.readline()) == {"worker": "ready", "threads": 2}
+    preset = tiny_preset(**{"train.epochs": 2})
+    _send(proc, cmd="start", preset=presets.dumps(preset), out=str(tmp_path), resume_dir=None)
+    events = [ev.from_json(json.loads(line)) for line in proc.stdout]
+    assert proc.wait(timeout=60) == 0
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] in ("Preparing", "RunStarted") and kinds[-1] == "RunFinished"
+    assert kinds.count("EpochEnd") == 2 and "BatchEnd" in kinds
+    assert RunFiles(events[-1].summary.run_dir).read_summary().status == "finished"
+
+
+def test_stop_and_end_of_input_stop_the_run_cleanly(tmp_path):
+    proc = _worker()
+    proc.stdout.readline()
+    preset = tiny_preset(**{"train.epochs": 500})
+    _send(proc, cmd="start", preset=presets.dumps(preset), out=str(tmp_path), resume_dir=None)
+    for line in proc.stdout:
+        if isinstance(ev.from_json(json.loads(line)), ev.EpochEnd):
+            break
+    proc.stdin.close()  # the app went away
+    last = [ev.from_json(json.loads(line)) for line in proc.stdout][-1]
+    assert proc.wait(timeout=60) == 0
+    assert isinstance(last, ev.RunStopped) and last.summary.status == "stopped"
+    assert RunFiles(last.summary.run_dir).last_checkpoint.exists()
+
+
+def test_a_bad_preset_is_a_failed_run_not_a_traceback(tmp_path):
+    proc = _worker()
+    proc.stdout.readline()
+    _send(proc, cmd="start", preset="[train]\nepochs = -3\n", out=str(tmp_path), resume_dir=None)
+    (line,) = proc.stdout.readlines()
+    failed = ev.from_json(json.loads(line))
+    assert proc.wait(timeout=60) == 1
+    assert isinstance(failed, ev.RunFailed) and "train.epochs" in failed.error
+
+
+def test_no_run_asked_for_ends_quietly():
+    proc = _worker()
+    proc.stdout.readline()
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0 and proc.stdout.read() == ""

@@ -1,0 +1,106 @@
+"""Runs started from the window train in a child process: every core, pause/resume/stop within a
+batch, a clean stop when the window closes, and a child that dies leaves the window up with a
+failed run whose last checkpoint resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from engine.runs import RunFiles
+from tests.gui.conftest import digits_preset
+
+RUN_TIMEOUT_MS = 180_000
+
+
+def _start(window, qtbot, tmp_path, **changes):
+    window.load_preset(digits_preset(tmp_path, **changes))
+    started = []
+    window.session.started.connect(started.append)
+    window.actions["actionStart"].trigger()
+    qtbot.waitUntil(lambda: bool(started), timeout=RUN_TIMEOUT_MS)
+    return started[0]
+
+
+def _batches(window) -> list:
+    seen = []
+    window.session.batches.connect(seen.extend)
+    return seen
+
+
+def test_the_run_trains_in_a_ready_child_process_on_every_core(window, qtbot, tmp_path):
+    window.session.prestart()
+    ready = window.session.child._ready
+    assert ready is not None and ready.pid != os.getpid()
+    event = _start(window, qtbot, tmp_path, **{"name": "child", "train.epochs": 2})
+    assert window.session.child.current is ready  # Start took the process made ready before
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
+        pass
+    assert done.args[0].status == "finished" and done.args[0].run_dir == event.run_dir
+    assert window.session.child.ready_info["threads"] == (os.cpu_count() or 1)
+    qtbot.waitUntil(lambda: ready.poll() is not None, timeout=10_000)  # one run per process …
+    qtbot.waitUntil(lambda: window.session.child._ready is not None, timeout=10_000)
+    assert window.session.child._ready.pid != ready.pid  # … and the next one is made ready
+    assert window.status.text("state") == "finished"
+    assert window.status.text("device").startswith("device: cpu · fp32 · eager")
+
+
+def test_pause_resume_and_stop_act_within_a_batch(window, qtbot, tmp_path):
+    seen = _batches(window)
+    _start(window, qtbot, tmp_path, **{"train.epochs": 30, "train.batch_size": 8})
+    qtbot.waitUntil(lambda: len(seen) > 5, timeout=RUN_TIMEOUT_MS)
+    window.actions["actionPause"].trigger()
+    qtbot.wait(600)  # the pause reaches the child and the batch in flight ends
+    paused_at = len(seen)
+    qtbot.wait(800)
+    assert len(seen) - paused_at <= 1, "batches went on while paused"
+    assert window.status.text("state") == "paused"
+    window.actions["actionPause"].trigger()  # again: resume
+    qtbot.waitUntil(lambda: len(seen) > paused_at + 3, timeout=30_000)
+    with qtbot.waitSignal(window.session.stopped, timeout=30_000) as stopped:
+        window.actions["actionStop"].trigger()
+    summary = stopped.args[0]
+    assert summary.status == "stopped"
+    assert RunFiles(summary.run_dir).last_checkpoint.exists()  # resumable
+
+
+def test_a_killed_training_process_leaves_the_window_up_and_the_run_resumable(
+    window, qtbot, tmp_path
+):
+    ended = []
+    window.session.epoch_ended.connect(ended.append)
+    event = _start(window, qtbot, tmp_path, **{"train.epochs": 40, "train.batch_size": 8})
+    qtbot.waitUntil(lambda: len(ended) >= 2, timeout=RUN_TIMEOUT_MS)
+    time.sleep(0.1)  # into the next epoch
+    with qtbot.waitSignal(window.session.failed, timeout=30_000) as failed:
+        assert window.session.child.kill_current(signal.SIGKILL)
+    error, hint, summary = failed.args
+    assert "killed by SIGKILL" in error and "Resume continues from it" in hint
+    assert summary.status == "failed" and summary.run_dir == event.run_dir
+    assert window.isVisible() and "killed by SIGKILL" in window.banner.text()
+    recorded = RunFiles(event.run_dir).read_summary()
+    assert recorded.status == "failed" and "SIGKILL" in recorded.error
+    done = recorded.epochs_completed
+    assert done >= 2
+    # Resume from the run list's run: it continues from the last checkpoint and finishes.
+    window.run_list.select(event.run_dir)
+    resumed = []
+    window.session.started.connect(resumed.append)
+    window.commands.resume(event.run_dir, epochs=done + 1)
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        pass
+    assert resumed[-1].start_epoch == done
+    assert finished.args[0].epochs_completed == done + 1
+
+
+def test_closing_the_window_stops_the_child_and_keeps_the_run_resumable(window, qtbot, tmp_path):
+    ended = []
+    window.session.epoch_ended.connect(ended.append)
+    event = _start(window, qtbot, tmp_path, **{"train.epochs": 40, "train.batch_size": 8})
+    qtbot.waitUntil(lambda: len(ended) >= 1, timeout=RUN_TIMEOUT_MS)
+    child = window.session.child.current
+    window.close()
+    assert child.poll() is not None  # the child ended with the window
+    summary = RunFiles(event.run_dir).read_summary()
+    assert summary.status == "stopped" and RunFiles(event.run_dir).last_checkpoint.exists()

@@ -1,0 +1,205 @@
+"""Runs started from the window train in a child process (``python -m engine.worker``): the
+trainer gets every core and its own interpreter, the window never waits on its GIL, and a crash
+of the trainer (a segfault in a native library, the kernel's out-of-memory killer) cannot take
+the window down. One child is kept ready ahead of time (torch imported), so Start is instant;
+a fresh one is made ready after each run. The child's JSON event lines become the same events an
+in-process run sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from engine import events as ev
+from engine import preset as presets
+from engine.preset import Preset
+
+CONTROL_POLL_S = 0.02  # how often pause/resume/stop flags are forwarded to the child
+OOM_EVENTS = Path("/sys/fs/cgroup/memory.events")  # cgroup v2: the kernel's OOM kills
+
+
+def worker_threads() -> int:
+    """The child trains on every core: the window runs in another process."""
+    return os.cpu_count() or 1
+
+
+class ChildTrainer:
+    """Owns the ready child process and runs one training in it at a time."""
+
+    def __init__(self) -> None:
+        self._ready: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self.current: subprocess.Popen | None = None  # the child training now
+        self.ready_info: dict = {}  # what the last child said when ready (its threads)
+
+    def prestart(self) -> None:
+        """Start a child now (in the background) so the next run starts without waiting."""
+        with self._lock:
+            if self._ready is None or self._ready.poll() is not None:
+                self._ready = _spawn()
+
+    def _take(self) -> subprocess.Popen:
+        with self._lock:
+            proc, self._ready = self._ready, None
+        if proc is None or proc.poll() is not None:
+            proc = _spawn()
+        return proc
+
+    def run(self, preset: Preset, workspace, put, control, resume_dir: str | None = None) -> None:
+        """Train ``preset`` (or continue ``resume_dir``) in the child; every event goes to
+        ``put``; ``control``'s flags are forwarded. Returns when the child has exited."""
+        folder = Path(workspace)
+        folder.mkdir(parents=True, exist_ok=True)
+        proc = self.current = self._take()
+        oom_before = _oom_kills()
+        start = {"cmd": "start", "preset": presets.dumps(preset), "out": str(folder)}
+        start["resume_dir"] = str(resume_dir) if resume_dir else None
+        try:
+            _send(proc, start)
+            threading.Thread(
+                target=_forward_control, args=(proc, control), name="plateau-control", daemon=True
+            ).start()
+            run_dir, ended = None, False
+            for line in proc.stdout:
+                try:
+                    obj = json.loads(line)
+                    if "worker" in obj:  # {"worker": "ready", "threads": N}
+                        self.ready_info = obj
+                        continue
+                    event = ev.from_json(obj)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if isinstance(event, ev.RunStarted):
+                    run_dir = event.run_dir
+                ended = ended or isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed))
+                put(event)
+            code = proc.wait()
+            if not ended:
+                put(_death(code, oom_before, run_dir, proc))
+        finally:
+            self.current = None
+            _close(proc)
+            self.prestart()  # ready for the next run
+
+    def shutdown(self) -> None:
+        """End the ready child (the app is closing); a running one is stopped by its run."""
+        with self._lock:
+            proc, self._ready = self._ready, None
+        if proc is not None:
+            _close(proc)
+
+    def kill_current(self, sig: int = signal.SIGKILL) -> bool:
+        """Send ``sig`` to the training child (reliability tests; a hung trainer)."""
+        proc = self.current
+        if proc is None or proc.poll() is not None:
+            return False
+        os.kill(proc.pid, sig)
+        return True
+
+
+def _spawn() -> subprocess.Popen:
+    err = tempfile.TemporaryFile(mode="w+", prefix="plateau-worker-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", "--threads", str(worker_threads())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err,  # a file, not a pipe: a full pipe would stall the trainer
+        text=True,
+        bufsize=1,
+    )
+    proc.stderr_file = err  # read back when it dies
+    return proc
+
+
+def _send(proc: subprocess.Popen, message: dict) -> None:
+    try:
+        proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # it died: its end of stdout says so
+
+
+def _forward_control(proc: subprocess.Popen, control) -> None:
+    paused = stopped = False
+    while proc.poll() is None:
+        if control.stopped and not stopped:
+            _send(proc, {"cmd": "stop"})
+            stopped = True
+        elif control.paused != paused and not stopped:
+            paused = control.paused
+            _send(proc, {"cmd": "pause" if paused else "resume"})
+        time.sleep(CONTROL_POLL_S)
+
+
+def _close(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()  # end of input: an idle child exits, a running one stops cleanly
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
+def _oom_kills() -> int:
+    try:
+        for line in OOM_EVENTS.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def _death(code: int, oom_before: int, run_dir: str | None, proc) -> ev.RunFailed:
+    """The failed-run event for a child that ended without saying how its run ended."""
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        error = f"the training process was killed by {name}"
+        if -code == signal.SIGKILL and oom_before >= 0 and _oom_kills() > oom_before:
+            error += " — out of memory: the kernel's out-of-memory killer ended it"
+            hint = "use a smaller train.batch_size or data.image_size, or close other programs"
+        else:
+            hint = "something outside Plateau ended the process (a signal, the system)"
+    else:
+        proc.stderr_file.seek(0)
+        lines = [line for line in proc.stderr_file.read().splitlines() if line.strip()]
+        error = f"the training process ended with exit code {code}: " + (
+            lines[-1] if lines else "no message"
+        )
+        hint = "run the same preset with plateau-train to see the whole output"
+    if run_dir:
+        last = Path(run_dir) / "checkpoints" / "last.pt"
+        if last.exists():
+            hint += "; the last finished epoch is kept — Resume continues from it"
+        return ev.RunFailed(error, hint, _mark_failed(run_dir, error, hint))
+    return ev.RunFailed(error, hint, ev.RunSummary.failed_before_start(error, hint))
+
+
+def _mark_failed(run_dir: str, error: str, hint: str) -> ev.RunSummary:
+    """Record in the run's ``summary.json`` that it failed (the child could not)."""
+    from engine.runs import RunFiles
+
+    files = RunFiles(run_dir)
+    summary = files.read_summary()
+    if summary is None:
+        return ev.RunSummary.failed_before_start(error, hint)
+    import dataclasses
+
+    failed = dataclasses.replace(summary, status="failed", error=error, hint=hint)
+    try:
+        files.write_summary(failed)
+    except OSError:
+        pass
+    return failed
