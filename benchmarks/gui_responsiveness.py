@@ -12,7 +12,10 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -78,20 +81,25 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
     # the preset's data inspection, model summary and LR preview settle first, as they do
     # between opening a preset and pressing Start
     spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.idle(), 60)
+    spin(app, w.session.child.is_ready, 60)  # as a person pressing Start a moment later finds it
     paints0 = w.run_view.paints
     paint, drain = w.run_view.paint, w.session.drain
     w.run_view.paint, w.session.drain = timed("paint", paint), timed("drain", drain)
     w.session._timer.timeout.disconnect()
     w.session._timer.timeout.connect(w.session.drain)
     gc.callbacks.append(on_gc)
+    watchdog = StallSampler(last, clock) if probe_timer else None
     clock.start()
     if probe_timer:
         probe.start()
+        watchdog.start()
     start = time.perf_counter()
     w.start()
     spin(app, lambda: not w.session.is_active())
     seconds = time.perf_counter() - start
     probe.stop()
+    if watchdog:
+        watchdog.stop()
     gc.callbacks.remove(on_gc)
     del w.run_view.paint, w.session.drain
     w.session._timer.timeout.disconnect()
@@ -101,7 +109,37 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
         "lateness": lateness[1:],
         "paints": w.run_view.paints - paints0,
         "busy": {kind: max(v) for kind, v in busy.items()},
+        "stall_stack": watchdog.worst if watchdog else (0.0, ""),
     }
+
+
+class StallSampler(threading.Thread):
+    """While the 5 ms probe timer is late by more than ``LATE_MS``, samples the GUI thread's
+    Python stack: the frames it was in during the longest stall."""
+
+    LATE_MS = 25.0
+
+    def __init__(self, last_tick: list, clock):
+        super().__init__(daemon=True)
+        self.last_tick, self.clock = last_tick, clock
+        self.gui = threading.get_ident()
+        self.worst: tuple[float, str] = (0.0, "")
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.003):
+            late = self.clock.nsecsElapsed() / 1e6 - self.last_tick[0] - 5.0
+            if late > max(self.LATE_MS, self.worst[0]):
+                frame = sys._current_frames().get(self.gui)
+                stack = traceback.extract_stack(frame)[-6:] if frame else []
+                where = " <- ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack)
+                )
+                self.worst = (late, where)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def headless_run(preset, threads: int) -> float:
@@ -158,6 +196,7 @@ def redraw_ms(app, points: int) -> tuple[float, float]:
     one_ms = median_ms(bare, lambda: curve.setData(x, y))
     whole = LossPlot()
     whole.show_epochs(h)
+    whole.set_epoch_span(points // 100)  # as during a live run: x spans the planned epochs
     whole_ms = median_ms(whole, lambda: whole.show_history(h))
     return one_ms, whole_ms
 
@@ -190,6 +229,7 @@ def main() -> int:
         ),
     }
     gui_run(app, w, digits)  # warm-up
+    spin(app, w.session.child.is_ready, 60)  # a process loading torch beside would slow it
     headless_run(digits, cores)
     late, paint_rates, ratios, stalls = [], [], {}, []
     for name, preset in cases.items():
@@ -198,10 +238,13 @@ def main() -> int:
             r = gui_run(app, w, preset, probe_timer=False)
             gui.append(r["seconds"])
             paint_rates.append(r["paints"] / r["seconds"])
+            spin(app, w.session.child.is_ready, 60)
             headless.append(headless_run(preset, cores))
             probed = gui_run(app, w, preset)
             late += probed["lateness"]
-            stalls.append((max(probed["lateness"], default=0.0), probed["busy"]))
+            stalls.append(
+                (max(probed["lateness"], default=0.0), probed["busy"], probed["stall_stack"])
+            )
         g, ha = statistics.median(gui), statistics.median(headless)
         ratios[name] = g / ha
         print(
@@ -219,6 +262,8 @@ def main() -> int:
         f"({worst_round[0]:.1f} ms): "
         + ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in worst_round[1].items())
     )
+    late_ms, where = max((s[2] for s in stalls), key=lambda s: s[0])
+    print(f"sampled in the longest stall ({late_ms:.0f} ms late): {where or 'no Python frame'}")
     rate = statistics.median(paint_rates)
     configured = 1000 / w.run_view.paint_timer.interval()
     print(f"plot refresh: {rate:.1f} paints/s of {configured:.0f} configured")

@@ -67,3 +67,40 @@ def test_likely_mislabeled_images_are_shown_and_marked(window, qtbot, tmp_path):
     qtbot.mouseClick(browser.relabel_button, Qt.MouseButton.LeftButton)
     assert window.current_preset().data.relabel == str(flips)
     assert SampleLists.read("", str(flips)).relabel[browser.sample_ids[2]] == "3"
+
+
+def test_the_leakage_fix_leaves_the_training_copies_out_of_the_next_run(window, qtbot, tmp_path):
+    from engine.doctor.suite_data import scenes_folder
+
+    root = tmp_path / "photos"
+    copies = scenes_folder(root, copies=True)  # 3 validation images copied into training
+    preset_file = digits_preset(
+        tmp_path,
+        **{
+            "name": "leaky",
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 64,
+            "model.width": 8,
+            "train.epochs": 1,
+        },
+    )
+    window.load_preset(preset_file)
+    started = []
+    window.session.started.connect(started.append)
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        window.actions["actionStart"].trigger()
+    panel = window.doctor_panel
+    ids = [f["id"] for f in panel.findings]
+    assert "split-leakage" in ids
+    panel.list.setCurrentRow(ids.index("split-leakage"))
+    assert "data.exclude:" in panel.diff.text() and "leaked-into-training.txt" in panel.diff.text()
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
+        panel.rerun.click()
+    exclude = window.current_preset().data.exclude
+    assert exclude.endswith("leaked-into-training.txt")
+    assert sorted(SampleLists.read(exclude, "").exclude) == sorted(copies)
+    before, after = (sum(e.data_stats["train_counts"]) for e in started[-2:])
+    assert before - after == len(copies)
+    assert "split-leakage" not in [f["id"] for f in panel.findings]

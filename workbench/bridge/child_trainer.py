@@ -45,6 +45,11 @@ class ChildTrainer:
             if self._ready is None or self._ready.poll() is not None:
                 self._ready = _spawn()
 
+    def is_ready(self) -> bool:
+        """True when a child has loaded torch and waits for a run."""
+        proc = self._ready
+        return proc is not None and proc.loaded.is_set() and proc.poll() is None
+
     def _take(self) -> subprocess.Popen:
         with self._lock:
             proc, self._ready = self._ready, None
@@ -61,31 +66,34 @@ class ChildTrainer:
         oom_before = _oom_kills()
         start = {"cmd": "start", "preset": presets.dumps(preset), "out": str(folder)}
         start["resume_dir"] = str(resume_dir) if resume_dir else None
+        ended = False
         try:
             _send(proc, start)
             threading.Thread(
                 target=_forward_control, args=(proc, control), name="plateau-control", daemon=True
             ).start()
-            run_dir, ended = None, False
+            proc.loaded.wait()
+            self.ready_info = proc.info
+            run_dir = None
             for line in proc.stdout:
                 try:
-                    obj = json.loads(line)
-                    if "worker" in obj:  # {"worker": "ready", "threads": N}
-                        self.ready_info = obj
-                        continue
-                    event = ev.from_json(obj)
+                    event = ev.from_json(json.loads(line))
                 except (ValueError, KeyError, TypeError):
                     continue
                 if isinstance(event, ev.RunStarted):
                     run_dir = event.run_dir
-                ended = ended or isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed))
                 put(event)
-            code = proc.wait()
+                if isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
+                    ended = True
+                    break  # the run's files are complete: the process's exit is not waited on
             if not ended:
-                put(_death(code, oom_before, run_dir, proc))
+                put(_death(proc.wait(), oom_before, run_dir, proc))
         finally:
             self.current = None
-            _close(proc)
+            if ended:
+                threading.Thread(target=_close, args=(proc,), daemon=True).start()
+            else:
+                _close(proc)
             self.prestart()  # ready for the next run
 
     def shutdown(self) -> None:
@@ -115,6 +123,16 @@ def _spawn() -> subprocess.Popen:
         bufsize=1,
     )
     proc.stderr_file = err  # read back when it dies
+    proc.loaded, proc.info = threading.Event(), {}
+
+    def first_line() -> None:  # {"worker": "ready", "threads": N} once torch is loaded
+        try:
+            proc.info.update(json.loads(proc.stdout.readline() or "{}"))
+        except ValueError:
+            pass
+        proc.loaded.set()
+
+    threading.Thread(target=first_line, name="plateau-worker-ready", daemon=True).start()
     return proc
 
 
@@ -148,7 +166,10 @@ def _close(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    proc.stdout.close()
+    try:
+        proc.stdout.close()
+    except OSError:
+        pass
 
 
 def _oom_kills() -> int:

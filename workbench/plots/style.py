@@ -142,7 +142,7 @@ def data_y_bounds(item) -> tuple[float, float] | None:
     """The smallest and largest finite y value of a PlotItem's curves, or None."""
     lows, highs = [], []
     for curve in item.listDataItems():
-        _, y = curve.getData()
+        _, y = curve.getOriginalDataset()  # getData() would clip and downsample first
         if y is not None and len(y):
             finite = y[np.isfinite(y)]
             if len(finite):
