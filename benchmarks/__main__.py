@@ -21,6 +21,7 @@ SCRIPTS = [
     "doctor_overhead",
     "doctor_suite",
     "label_noise",
+    "leakage",
     "gpu_path",  # prints a note and measures nothing without CUDA
 ]
 
