@@ -301,6 +301,7 @@ def main() -> int:
     print(f"gui_responsiveness[redraw_whole_vs_bare_10k]: ratio={whole10k / bare10k:.3f}")
     print(f"gui_responsiveness[redraw_100k_ms]: value={whole100k:.2f}")
     print(f"gui_responsiveness[stop_ms_minus_batch]: value={stop_ms - batch_ms:.0f}")
+    w.editor.ask_unsaved = lambda: "discard"  # no dialog: nobody is there to answer it
     w.close()
     return 0
 

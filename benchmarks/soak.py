@@ -30,6 +30,7 @@ while w.session.is_active() and time.monotonic() < deadline:
     app.processEvents()
     time.sleep(0.005)
 status = "finished" if not w.session.is_active() else "timeout"
+w.editor.ask_unsaved = lambda: "discard"  # the shown preset is unsaved: no dialog to answer
 w.close()
 app.processEvents()
 print(status, w.run_view.paints)

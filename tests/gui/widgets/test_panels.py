@@ -124,6 +124,34 @@ def test_status_bar_live_progress_pause_and_a_past_run(qtbot):
     assert status.text("epoch") == ""
 
 
+def test_status_bar_says_what_auto_chose_and_that_the_first_epoch_compiles(qtbot):
+    from PySide6.QtWidgets import QMainWindow
+
+    from engine.events import Compiling
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    status = RunStatusBar(window.statusBar())
+    status.live_started(10)
+    speed = {
+        "summary": "bf16 · channels-last · compiled (reduce-overhead)",
+        "reasons": ["amp auto: bf16, native on this GPU", "compile auto: 4,000 steps pay it"],
+    }
+    status.live_device("cuda:0 (H200)", 0, speed)
+    assert status.text("device") == (
+        "device: cuda:0 (H200) · bf16 · channels-last · compiled (reduce-overhead)"
+    )
+    assert "compile auto: 4,000 steps" in status.labels["device"].toolTip()
+    status.compiling(Compiling("compiling", 1, "reduce-overhead", cache_dir="/c/torch-compile"))
+    assert status.text("state") == "compiling (first epoch)"
+    assert "paid once, cached in /c/torch-compile" in status.labels["state"].toolTip()
+    status.compiling(Compiling("compiled", 1, "reduce-overhead", seconds=31.0))
+    assert status.text("state") == "running" and "31 s" in status.labels["state"].toolTip()
+    status.compiling(Compiling("failed", 1, message="compile failed: no triton; trains eagerly"))
+    assert status.text("state") == "running (not compiled)"
+    assert "no triton" in status.labels["state"].toolTip()
+
+
 def test_stopwatch_leaves_out_paused_time(monkeypatch):
     now = [100.0]
     monkeypatch.setattr("workbench.status_bar.time.monotonic", lambda: now[0])
