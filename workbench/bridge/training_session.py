@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.preset import Preset
 from workbench.bridge.child_runs import run_processes
 from workbench.bridge.child_trainer import ChildTrainer
+from workbench.bridge.gc_policy import settle
 
 DRAIN_INTERVAL_MS = 50  # 20 Hz
 
@@ -105,6 +106,7 @@ class TrainingSession(QObject):
             finally:
                 put(_WorkerDone())
 
+        settle()  # no full garbage collection in the middle of the run
         self._thread = threading.Thread(target=work, name="plateau-training", daemon=True)
         self._set_state("running")
         self._thread.start()
