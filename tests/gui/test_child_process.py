@@ -104,3 +104,30 @@ def test_closing_the_window_stops_the_child_and_keeps_the_run_resumable(window, 
     assert child.poll() is not None  # the child ended with the window
     summary = RunFiles(event.run_dir).read_summary()
     assert summary.status == "stopped" and RunFiles(event.run_dir).last_checkpoint.exists()
+
+
+def test_a_child_the_kernel_killed_for_memory_is_reported_as_out_of_memory(tmp_path, monkeypatch):
+    import io
+
+    from engine.events import RunSummary
+    from workbench.bridge import child_trainer
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"x")
+    RunFiles(run).write_summary(RunSummary("running", "r", str(run), epochs_completed=3))
+
+    class Dead:
+        stderr_file = io.StringIO("Traceback ...\nRuntimeError: a native library crashed\n")
+
+    kills = iter([4, 5])
+    monkeypatch.setattr(child_trainer, "_oom_kills", lambda: next(kills))
+    before = child_trainer._oom_kills()
+    failed = child_trainer._death(-signal.SIGKILL, before, str(run), Dead())
+    assert "killed by SIGKILL — out of memory" in failed.error
+    assert "smaller train.batch_size" in failed.hint and "Resume continues" in failed.hint
+    assert RunFiles(run).read_summary().status == "failed"
+    crashed = child_trainer._death(-signal.SIGSEGV, -1, None, Dead())
+    assert "killed by SIGSEGV" in crashed.error and crashed.summary.status == "failed"
+    exited = child_trainer._death(3, -1, None, Dead())
+    assert exited.error.endswith("exit code 3: RuntimeError: a native library crashed")
