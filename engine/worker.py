@@ -62,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    out = sys.stdout
-    sys.stdout = sys.stderr  # stray prints must not corrupt the event stream
+    # The events go out on a copy of fd 1; fd 1 itself (and sys.stdout) now lead to stderr, so
+    # nothing else — a print, native code, a compiler subprocess — can garble the event stream.
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
 
     import torch
 
@@ -76,13 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     _warm_up(torch)
     lock = threading.Lock()
+    control, started, start = RunControl(), threading.Event(), {}
+    gone = threading.Event()
 
     def send(obj: dict) -> None:
+        """One event line; when the app is gone (closed or died) the run stops cleanly instead
+        of failing on the broken pipe."""
+        if gone.is_set():
+            return
         with lock:
-            out.write(json.dumps(obj) + "\n")
-            out.flush()
+            try:
+                out.write(json.dumps(obj) + "\n")
+                out.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                gone.set()
+                control.stop()
 
-    control, started, start = RunControl(), threading.Event(), {}
     threading.Thread(
         target=_commands, args=(control, started, start), name="plateau-commands", daemon=True
     ).start()

@@ -112,7 +112,7 @@ class RunStatusBar:
                 f"torch.compile, mode {event.mode} — paid once, cached in {event.cache_dir}"
             )
         elif event.stage == "compiled":
-            state.setText("running")
+            state.setText("paused" if self.watch.paused_at is not None else "running")
             state.setToolTip(f"compiled in {event.seconds:.0f} s")
         else:
             state.setText("running (not compiled)")

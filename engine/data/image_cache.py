@@ -212,6 +212,8 @@ class _CacheUpdate:
         same_shape = m and m["color"] == self.color and tuple(m["size"]) == self.size_hw
         self.generation = m["generation"] if same_shape else (m["generation"] + 1 if m else 1)
         self.n_rows = m["rows"] if same_shape else 0
+        if not same_shape:  # rows start again from 0: older thumbnails of this name are not theirs
+            (self.folder / f"thumbs-{self.generation}.f32").unlink(missing_ok=True)
         live = {
             f.rel: known[f.rel]
             for f in files

@@ -11,6 +11,7 @@ from engine.doctor import epoch_rules as er
 from engine.doctor import network_rules as nr
 from engine.doctor import preflight as pf
 from engine.doctor.finding import Finding, merge, ordered
+from engine.doctor.samples import LABEL_NOISE_CAUSES
 from engine.events import EpochMetrics
 from engine.preset import Preset
 
@@ -78,11 +79,14 @@ class Doctor:
         if any(f.id == "train-val-mismatch" for f in found):  # a named cause, not the labels
             found = [f for f in found if f.id != "no-signal"]
             self.found.pop("no-signal", None)
+        else:  # judged on the epochs as they stand, like label-noise
+            self.found.pop("train-val-mismatch", None)
+        current = {f.id for f in found} | {f.id for f in self.preflight_found}
         ids = {f.id for f in found} | set(self.found)
         found.append(er.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
         found.append(er.from_scratch_small_data(ctx, ids))
-        if ids & er.LABEL_NOISE_CAUSES:  # a training problem, not the labels, explains them
+        if current & LABEL_NOISE_CAUSES:  # a training problem, not the labels, explains them
             samples = ()
         found.extend(samples)
         if not samples:  # judged on the margins as they stand now, not kept once seen

@@ -37,22 +37,11 @@ STUCK_EPOCHS = 2  # a training loss at ln k for this many epochs …
 STUCK_LOSS = 0.97  # … (at least this share of ln k) …
 TRAIN_LEARNED = 0.2  # train accuracy this far above chance has learned something …
 NEAR_CHANCE = 0.1  # … while validation accuracy stays within this of chance …
-MISMATCH_LOSS = 1.3  # … or validation loss is this many times ln k (worse than a guess)
+MISMATCH_LOSS = 1.3  # … or validation loss is this many times ln k (worse than a guess) …
+MISMATCH_EPOCHS = 2  # … over this many epochs
 SHIFT_SIGMAS = 0.5  # split means this many training stds apart are different images …
 SPREAD_RATIO = 1.5  # … and so are spreads this many times apart
 SMALL_BN_BATCH = 16  # batch norm on batches smaller than this has noisy statistics
-# Findings that explain negative training margins better than wrong labels do.
-LABEL_NOISE_CAUSES = {
-    "lr-too-high",
-    "lr-too-low",
-    "unnormalized-input",
-    "excessive-augmentation",
-    "vanishing-signal",
-    "dead-units",
-    "non-finite-loss",
-    "no-signal",
-    "train-val-mismatch",
-}
 
 
 @dataclass
@@ -158,6 +147,9 @@ def _split_shift(stats: dict) -> str:
     for c, (m, s, vm, vs) in enumerate(
         zip(raw["mean"], raw["std"], val["mean"], val["std"], strict=True)
     ):
+        if s < 1e-6 and vs < 1e-6:  # a constant channel in both splits
+            if abs(vm - m) <= 1e-6 * max(abs(m), 1.0):
+                continue
         s = max(s, 1e-8)
         if abs(vm - m) / s > SHIFT_SIGMAS or not (1 / SPREAD_RATIO < vs / s < SPREAD_RATIO):
             return (
@@ -172,19 +164,22 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
     loss is far above an untrained guess: the network is tested on a different world than it
     trains on. Raised only with a cause named from the data or the preset (without one, labels
     that cannot be learned are the likelier reading: ``no-signal``)."""
-    if len(ctx.rows) < STUCK_EPOCHS:
+    if len(ctx.rows) < MIN_EPOCHS:
         return None
     r = ctx.rows[-1]
     k = len(r.per_class.support)
     chance, sigma = _chance(ctx)
     learned = r.train_acc >= chance + TRAIN_LEARNED and r.train_acc > ctx.rows[0].train_acc
-    near_chance = r.val_acc <= chance + max(CHANCE_SIGMAS * sigma, NEAR_CHANCE)
-    far = r.val_loss >= MISMATCH_LOSS * math.log(k) and r.val_acc <= r.train_acc / 2
+    near_chance = far = True
+    for row in ctx.rows[-MISMATCH_EPOCHS:]:  # held over the last epochs, not one odd epoch
+        near_chance &= row.val_acc <= chance + max(CHANCE_SIGMAS * sigma, NEAR_CHANCE)
+        far &= row.val_loss >= MISMATCH_LOSS * math.log(k) and row.val_acc <= row.train_acc / 2
     if not learned or not (near_chance or far):
         return None
     p = ctx.preset
     aug, bn = p.data.augment, p.model.batch_norm
     mild = [a for a in aug if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= 4)]
+    aug = aug if mild != aug else []  # mild augmentation is not the cause (nor is its fix)
     shift = _split_shift(ctx.stats)
     fix, advice = None, ""
     if shift:

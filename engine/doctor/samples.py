@@ -96,6 +96,19 @@ class SampleMargins:
         self.epochs = int(state["epochs"])
 
 
+# Findings that explain negative training margins better than wrong labels do.
+LABEL_NOISE_CAUSES = {
+    "lr-too-high",
+    "lr-too-low",
+    "unnormalized-input",
+    "excessive-augmentation",
+    "vanishing-signal",
+    "dead-units",
+    "non-finite-loss",
+    "no-signal",
+    "train-val-mismatch",
+}
+
 # Calibrated on digits and synthetic data with 10–40 % of labels flipped (top suspects 97–100 %
 # truly flipped) and on clean runs (at most 3 % below the line, so never 5 %).
 MIN_EPOCHS = 5  # margins averaged over fewer epochs still hold a slow start

@@ -257,6 +257,11 @@ def test_train_val_mismatch_names_the_cause():
     assert f.fix is None and f.advice
     # No cause to name: labels that cannot be learned are the likelier reading (no-signal).
     assert finding(Preset()) is None
+    # Mild augmentation (the shipped folder presets') is not a cause, nor one odd epoch.
+    assert finding(Preset().with_changes({"data.augment": ["hflip", "crop:4"]})) is None
+    odd = [*collapse[:2], dataclasses.replace(collapse[2], val_acc=0.7, val_loss=0.9)]
+    assert finding(heavy, rows=[*odd, collapse[2]]) is None
+    assert finding(heavy, rows=collapse[:2]) is None  # not before 3 epochs
     # Validation that learns too is not a mismatch.
     healthy = [dataclasses.replace(r, val_acc=r.train_acc - 0.05, val_loss=0.8) for r in collapse]
     assert finding(heavy, rows=healthy) is None

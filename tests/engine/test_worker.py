@@ -72,3 +72,20 @@ def test_no_run_asked_for_ends_quietly():
     proc.stdout.readline()
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0 and proc.stdout.read() == ""
+
+
+def test_an_app_that_goes_away_mid_run_leaves_a_stopped_resumable_run(tmp_path):
+    proc = _worker()
+    proc.stdout.readline()
+    preset = tiny_preset(**{"train.epochs": 500})
+    _send(proc, cmd="start", preset=presets.dumps(preset), out=str(tmp_path), resume_dir=None)
+    run_dir = None
+    for line in proc.stdout:
+        event = ev.from_json(json.loads(line))
+        run_dir = getattr(event, "run_dir", run_dir)
+        if isinstance(event, ev.EpochEnd):
+            break
+    proc.stdout.close()  # the window's end of the event pipe is gone; its stdin stays open
+    assert proc.wait(timeout=60) == 0
+    files = RunFiles(run_dir)
+    assert files.read_summary().status == "stopped" and files.last_checkpoint.exists()

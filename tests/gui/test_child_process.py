@@ -131,3 +131,16 @@ def test_a_child_the_kernel_killed_for_memory_is_reported_as_out_of_memory(tmp_p
     assert "killed by SIGSEGV" in crashed.error and crashed.summary.status == "failed"
     exited = child_trainer._death(3, -1, None, Dead())
     assert exited.error.endswith("exit code 3: RuntimeError: a native library crashed")
+
+
+def test_closing_the_app_ends_the_ready_process_at_once():
+    from workbench.bridge.child_trainer import ChildTrainer
+
+    child = ChildTrainer()
+    child.prestart()
+    ready = child._ready
+    started = time.monotonic()
+    child.shutdown()  # while it is still loading torch
+    assert ready.poll() is not None and time.monotonic() - started < 2
+    child.prestart()  # a run ending after the close makes no new one
+    assert child._ready is None

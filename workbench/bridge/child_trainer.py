@@ -42,12 +42,15 @@ class ChildTrainer:
     def __init__(self) -> None:
         self._ready: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._closed = False  # the app is closing: no more children
         self.current: subprocess.Popen | None = None  # the child training now
         self.ready_info: dict = {}  # what the last child said when ready (its threads)
 
     def prestart(self) -> None:
         """Start a child now (in the background) so the next run starts without waiting."""
         with self._lock:
+            if self._closed:
+                return
             if self._ready is None or self._ready.poll() is not None:
                 self._ready = _spawn()
 
@@ -78,7 +81,10 @@ class ChildTrainer:
             threading.Thread(
                 target=_forward_control, args=(proc, control), name="plateau-control", daemon=True
             ).start()
-            proc.loaded.wait()
+            while not proc.loaded.wait(0.1):
+                if control.stopped:  # stopped before the process was even ready
+                    proc.kill()
+                    break
             self.ready_info = proc.info
             run_dir = None
             for line in proc.stdout:
@@ -105,9 +111,11 @@ class ChildTrainer:
     def shutdown(self) -> None:
         """End the ready child (the app is closing); a running one is stopped by its run."""
         with self._lock:
+            self._closed = True
             proc, self._ready = self._ready, None
-        if proc is not None:
-            _close(proc)
+        if proc is not None:  # idle, holding nothing: no need to wait for it to load torch
+            proc.kill()
+            proc.wait()
 
     def kill_current(self, sig: int = signal.SIGKILL) -> bool:
         """Send ``sig`` to the training child (reliability tests; a hung trainer)."""
@@ -119,7 +127,7 @@ class ChildTrainer:
 
 
 def _spawn() -> subprocess.Popen:
-    err = tempfile.TemporaryFile(mode="w+", prefix="plateau-worker-")
+    err = tempfile.TemporaryFile(mode="w+", prefix="plateau-worker-", errors="replace")
     env = dict(os.environ)
     if "OMP_WAIT_POLICY" not in env:  # a person's own OpenMP settings win
         env.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN))
@@ -138,9 +146,10 @@ def _spawn() -> subprocess.Popen:
     def first_line() -> None:  # {"worker": "ready", "threads": N} once torch is loaded
         try:
             proc.info.update(json.loads(proc.stdout.readline() or "{}"))
-        except ValueError:
+        except (ValueError, TypeError, OSError):
             pass
-        proc.loaded.set()
+        finally:
+            proc.loaded.set()
 
     threading.Thread(target=first_line, name="plateau-worker-ready", daemon=True).start()
     return proc
@@ -182,9 +191,20 @@ def _close(proc: subprocess.Popen) -> None:
         pass
 
 
+def _memory_events() -> Path:
+    """This process's cgroup (v2) ``memory.events``: the kernel counts its OOM kills there."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return OOM_EVENTS.parent / line[3:].strip("/") / "memory.events"
+    except OSError:
+        pass
+    return OOM_EVENTS
+
+
 def _oom_kills() -> int:
     try:
-        for line in OOM_EVENTS.read_text().splitlines():
+        for line in _memory_events().read_text().splitlines():
             name, _, value = line.partition(" ")
             if name == "oom_kill":
                 return int(value)
@@ -193,10 +213,21 @@ def _oom_kills() -> int:
     return -1
 
 
-def _death(code: int, oom_before: int, run_dir: str | None, proc) -> ev.RunFailed:
-    """The failed-run event for a child that ended without saying how its run ended."""
+def _death(code: int, oom_before: int, run_dir: str | None, proc):
+    """The event for a child that ended without saying how its run ended: a failed run, unless
+    it exited cleanly and its summary says how the run ended."""
+    if code == 0 and run_dir:  # its last event was lost, not its run: trust what it wrote
+        from engine.runs import RunFiles
+
+        summary = RunFiles(run_dir).read_summary()
+        if summary is not None and summary.status in ("finished", "stopped"):
+            ended = ev.RunFinished if summary.status == "finished" else ev.RunStopped
+            return ended(summary)
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-code}"
         error = f"the training process was killed by {name}"
         if -code == signal.SIGKILL and oom_before >= 0 and _oom_kills() > oom_before:
             error += " — out of memory: the kernel's out-of-memory killer ended it"
