@@ -101,7 +101,7 @@ def test_closing_the_window_stops_the_child_and_keeps_the_run_resumable(window, 
     qtbot.waitUntil(lambda: len(ended) >= 1, timeout=RUN_TIMEOUT_MS)
     child = window.session.child.current
     window.close()
-    assert child.poll() is not None  # the child ended with the window
+    qtbot.waitUntil(lambda: child.poll() is not None, timeout=10_000)  # it ends with the window
     summary = RunFiles(event.run_dir).read_summary()
     assert summary.status == "stopped" and RunFiles(event.run_dir).last_checkpoint.exists()
 

@@ -81,11 +81,8 @@ class ChildTrainer:
             threading.Thread(
                 target=_forward_control, args=(proc, control), name="plateau-control", daemon=True
             ).start()
-            while not proc.loaded.wait(0.1):
-                if control.stopped:  # stopped before the process was even ready
-                    proc.kill()
-                    break
-            self.ready_info = proc.info
+            proc.loaded.wait()  # set once its first line came (or it ended); a Stop meanwhile
+            self.ready_info = proc.info  # is forwarded and ends the run at its first batch
             run_dir = None
             for line in proc.stdout:
                 try:
