@@ -17,6 +17,18 @@ from engine import events as ev
 from engine import preset as presets
 from engine.preset import Preset
 
+LAST_EVENTS = (ev.RunFinished, ev.RunStopped, ev.RunFailed)  # how a run's event stream ends
+
+
+def read_events(lines):
+    """The events of a run's JSON lines (``plateau-train --json``, the app's worker); lines that
+    are not events (a stray print) are passed over."""
+    for line in lines:
+        try:
+            yield ev.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue
+
 
 def run_processes(preset: Preset, workspace, put, control, resume_dir: str | None = None) -> None:
     """Train ``preset`` (or continue ``resume_dir``) on ``train.processes`` processes; every
@@ -49,12 +61,8 @@ def run_processes(preset: Preset, workspace, put, control, resume_dir: str | Non
 
         threading.Thread(target=watch, name="plateau-processes", daemon=True).start()
         ended = False
-        for line in proc.stdout:
-            try:
-                event = ev.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
-            ended = ended or isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed))
+        for event in read_events(proc.stdout):
+            ended = ended or isinstance(event, LAST_EVENTS)
             put(event)
         code = proc.wait()
         if not ended:

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine import events as ev
 from engine import preset as presets
 from engine.preset import Preset
+from workbench.bridge.child_runs import LAST_EVENTS, read_events
 
 CONTROL_POLL_S = 0.02  # how often pause/resume/stop flags are forwarded to the child
 OOM_EVENTS = Path("/sys/fs/cgroup/memory.events")  # cgroup v2: the kernel's OOM kills
@@ -84,15 +85,11 @@ class ChildTrainer:
             proc.loaded.wait()  # set once its first line came (or it ended); a Stop meanwhile
             self.ready_info = proc.info  # is forwarded and ends the run at its first batch
             run_dir = None
-            for line in proc.stdout:
-                try:
-                    event = ev.from_json(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    continue
+            for event in read_events(proc.stdout):
                 if isinstance(event, ev.RunStarted):
                     run_dir = event.run_dir
                 put(event)
-                if isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
+                if isinstance(event, LAST_EVENTS):
                     ended = True
                     break  # the run's files are complete: the process's exit is not waited on
             if not ended:
