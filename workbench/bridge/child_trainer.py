@@ -7,6 +7,7 @@ in-process run sends."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 from engine import events as ev
 from engine import preset as presets
 from engine.preset import Preset
+from engine.runs import RunFiles
 from workbench.bridge.child_runs import LAST_EVENTS, read_events
 
 CONTROL_POLL_S = 0.02  # how often pause/resume/stop flags are forwarded to the child
@@ -69,7 +71,8 @@ class ChildTrainer:
 
     def run(self, preset: Preset, workspace, put, control, resume_dir: str | None = None) -> None:
         """Train ``preset`` (or continue ``resume_dir``) in the child; every event goes to
-        ``put``; ``control``'s flags are forwarded. Returns when the child has exited."""
+        ``put``; ``control``'s flags are forwarded. Returns at the run's last event (the process
+        is closed in the background), or when the child died without one."""
         folder = Path(workspace)
         folder.mkdir(parents=True, exist_ok=True)
         proc = self.current = self._take()
@@ -211,8 +214,6 @@ def _death(code: int, oom_before: int, run_dir: str | None, proc):
     """The event for a child that ended without saying how its run ended: a failed run, unless
     it exited cleanly and its summary says how the run ended."""
     if code == 0 and run_dir:  # its last event was lost, not its run: trust what it wrote
-        from engine.runs import RunFiles
-
         summary = RunFiles(run_dir).read_summary()
         if summary is not None and summary.status in ("finished", "stopped"):
             ended = ev.RunFinished if summary.status == "finished" else ev.RunStopped
@@ -236,8 +237,7 @@ def _death(code: int, oom_before: int, run_dir: str | None, proc):
         )
         hint = "run the same preset with plateau-train to see the whole output"
     if run_dir:
-        last = Path(run_dir) / "checkpoints" / "last.pt"
-        if last.exists():
+        if RunFiles(run_dir).last_checkpoint.exists():
             hint += "; the last finished epoch is kept — Resume continues from it"
         return ev.RunFailed(error, hint, _mark_failed(run_dir, error, hint))
     return ev.RunFailed(error, hint, ev.RunSummary.failed_before_start(error, hint))
@@ -245,14 +245,10 @@ def _death(code: int, oom_before: int, run_dir: str | None, proc):
 
 def _mark_failed(run_dir: str, error: str, hint: str) -> ev.RunSummary:
     """Record in the run's ``summary.json`` that it failed (the child could not)."""
-    from engine.runs import RunFiles
-
     files = RunFiles(run_dir)
     summary = files.read_summary()
     if summary is None:
         return ev.RunSummary.failed_before_start(error, hint)
-    import dataclasses
-
     failed = dataclasses.replace(summary, status="failed", error=error, hint=hint)
     try:
         files.write_summary(failed)
