@@ -63,6 +63,7 @@ class RunFiles:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._metric_lines: list[tuple[EpochMetrics, str]] = []  # rows already serialized
 
     @property
     def last_checkpoint(self) -> Path:
@@ -96,7 +97,14 @@ class RunFiles:
         ]
 
     def write_metrics(self, rows: list[EpochMetrics]) -> None:
-        text = "".join(json.dumps(r.to_json()) + "\n" for r in rows)
+        """The whole file, rewritten each epoch; rows written before are not serialized again."""
+        done = self._metric_lines
+        keep = 0
+        while keep < min(len(done), len(rows)) and done[keep][0] is rows[keep]:
+            keep += 1
+        del done[keep:]
+        done += [(r, json.dumps(r.to_json()) + "\n") for r in rows[keep:]]
+        text = "".join(line for _, line in done)
         atomic.write_text(self.path / "metrics.jsonl", text)
 
     def write_steps(self, log: StepLog) -> None:

@@ -206,6 +206,7 @@ class Trainer:
             self.progress.step_log,
             events,
             self.monitor.margins,
+            self.monitor.step_probe(state.epoch + 1, watchable=not a.compiled),
         )
         val = validate(a, self.data, p.train.batch_size, self.dist)
         state.epoch += 1

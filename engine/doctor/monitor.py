@@ -10,13 +10,14 @@ from engine import events as ev
 from engine.doctor import Doctor
 from engine.doctor.leakage import find_copies, split_leakage
 from engine.doctor.preflight import NEVER_TOO_AGGRESSIVE
-from engine.doctor.probe import probe, probe_batch, probe_every
+from engine.doctor.probe import PROBE_BATCH, StepProbe, probe, probe_batch, probe_every
 from engine.doctor.samples import SampleMargins, SampleSummary, label_noise, suspects
 from engine.schedules import preview_lr
 
 
 class RunMonitor:
-    """Owned by the trainer; everything it measures runs on copies, so training is untouched."""
+    """Owned by the trainer; what it measures is read from the training steps or run on copies,
+    so training is untouched."""
 
     def __init__(self, preset, data, model, loss_fn, normalize, steps_per_epoch: int, device):
         self.preset, self.data, self.model = preset, data, model
@@ -33,6 +34,8 @@ class RunMonitor:
         self.files = self.events = None
         self._published: list[dict] | None = None
         self._summary: SampleSummary | None = None
+        self._probed = 0  # the epoch of the last probe
+        self._watch: StepProbe | None = None  # the probe of the current epoch's last step
 
     def start(self, files, events, rows: list, state: dict | None) -> None:
         """Pre-flight checks on a fresh run; the saved doctor state on a resumed one."""
@@ -71,9 +74,30 @@ class RunMonitor:
         self.last_input = x
         return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
 
+    def sampled(self, epoch: int) -> bool:
+        """Whether ``epoch`` is probed: every N epochs, and the last one unless the last probe
+        is recent (epoch 14 of 15)."""
+        if epoch % self.every == 0:
+            return True
+        recent = self._probed and epoch - self._probed < (self.every + 1) // 2
+        return epoch == self.preset.train.epochs and not recent
+
+    def step_probe(self, epoch: int, watchable: bool) -> StepProbe | None:
+        """The probe to take from ``epoch``'s last training step, when it is sampled and its
+        step can be watched (not compiled: hooks would recompile it; batches of at least 32)."""
+        self._watch = None
+        if watchable and self.preset.train.batch_size >= PROBE_BATCH[0] and self.sampled(epoch):
+            self._watch = StepProbe(self.model)
+        return self._watch
+
     def after_epoch(self, rows: list) -> None:
         epoch = rows[-1].epoch
-        sampled = epoch == self.preset.train.epochs or epoch % self.every == 0
+        taken = None
+        if self.sampled(epoch):
+            taken = self._watch.result() if self._watch is not None else None
+            taken = taken or self.probe()
+            self._probed = epoch
+        self._watch = None
         self._summary = self.margins.summary()
         picks = suspects(self._summary)
         found = ()
@@ -90,7 +114,7 @@ class RunMonitor:
                     self._summary, picks, self.data.train_ids, classes, epoch, str(exclude)
                 ),
             )
-        self.publish(self.doctor.after_epoch(rows, self.probe() if sampled else None, found))
+        self.publish(self.doctor.after_epoch(rows, taken, found))
 
     def samples(self) -> SampleSummary:
         """The training samples' margins as of the last epoch, on the host."""

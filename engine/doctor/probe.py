@@ -1,6 +1,7 @@
 """A sampled probe of the network: dead ReLU units and the gradient-norm ratio between the first
-and the last layer, measured on a copy so training is untouched (weights, batch-norm statistics
-and random state)."""
+and the last layer. Read from the last training step of a sampled epoch (:class:`StepProbe`), or,
+where that step cannot be watched (a compiled model, batches under 32), measured on a copy so
+training is untouched (weights, batch-norm statistics and random state)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,38 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=
     clone.train()
     if not backward:
         return _forward_signal(clone, loss_fn, x, y)
-    alive: dict[str, torch.Tensor] = {}
-    hooks = []
+    watch = StepProbe(clone)
+    watch.arm()
+    with torch.random.fork_rng(devices=_devices(x)):
+        loss = loss_fn(clone(x).float(), y)
+        loss.backward()
+    watch.read(loss, len(y))
+    return watch.result()
 
-    def record(name):
+
+class StepProbe:
+    """The same probe read from a real training step (the last whole batch of a sampled epoch),
+    for no extra pass: hooks on the ReLUs watch its forward, and its first and last weight
+    gradients are read after its backward, before the optimizer steps. Watching changes nothing
+    in the step (the gradients may carry the loss scale, which their ratio does not see)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._taken: tuple | None = None
+        self._alive: dict[str, torch.Tensor] = {}
+        self._hooks: list = []
+
+    def arm(self) -> None:
+        self._alive.clear()
+        self._hooks = [
+            module.register_forward_hook(self._record(name))
+            for name, module in self.model.named_modules()
+            if isinstance(module, nn.ReLU)
+        ]
+
+    def _record(self, name: str):
+        alive = self._alive
+
         def hook(_module, _inputs, out):
             if out.dim() == 4:
                 positive = (out > 0).any(dim=0).any(dim=-1).any(dim=-1)  # per channel
@@ -49,25 +78,32 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=
 
         return hook
 
-    for name, module in clone.named_modules():
-        if isinstance(module, nn.ReLU):
-            hooks.append(module.register_forward_hook(record(name)))
-    with torch.random.fork_rng(devices=_devices(x)):
-        loss = loss_fn(clone(x).float(), y)
-        loss.backward()
-    for h in hooks:
-        h.remove()
-    weights = [(n, p) for n, p in clone.named_parameters() if p.grad is not None and p.dim() > 1]
-    (first_name, first), (last_name, last) = weights[0], weights[-1]
-    first_norm, last_norm = float(first.grad.norm()), float(last.grad.norm())
-    return {
-        "batch": len(y),
-        "loss": float(loss.detach()),
-        "dead": {n: round(1 - float(a.float().mean()), 4) for n, a in alive.items()},
-        "first_layer": first_name,
-        "last_layer": last_name,
-        "grad_ratio": first_norm / max(last_norm, 1e-30),
-    }
+    def read(self, loss: torch.Tensor, batch: int) -> None:
+        """Take the probe of the step whose backward just ran; on the device, no sync."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+        weights = [
+            (n, p) for n, p in self.model.named_parameters() if p.grad is not None and p.dim() > 1
+        ]
+        (first_name, first), (last_name, last) = weights[0], weights[-1]
+        self._taken = (batch, loss.detach(), first_name, first.grad.norm(), last_name)
+        self._taken += (last.grad.norm(), dict(self._alive))
+
+    def result(self) -> dict | None:
+        """The probe taken (on the host), or None when no step was watched."""
+        if self._taken is None:
+            return None
+        batch, loss, first_name, first_norm, last_name, last_norm, alive = self._taken
+        self._taken = None
+        return {
+            "batch": batch,
+            "loss": float(loss),
+            "dead": {n: round(1 - float(a.float().mean()), 4) for n, a in alive.items()},
+            "first_layer": first_name,
+            "last_layer": last_name,
+            "grad_ratio": float(first_norm) / max(float(last_norm), 1e-30),
+        }
 
 
 def _forward_signal(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:

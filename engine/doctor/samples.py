@@ -2,8 +2,8 @@
 margin of its assigned label (that label's logit minus the largest other), averaged over the
 epochs it was trained on — the Area Under the Margin (Pleiss et al., 2020). A sample whose label
 is wrong keeps a negative margin: the network keeps preferring the class it really shows. Also
-the class each sample was last predicted as. Accumulated on the device, inside the step, with no
-synchronization; summed over data-parallel ranks once an epoch."""
+the class each sample was last predicted as. Accumulated on the device from the step's logits,
+with no synchronization; summed over data-parallel ranks once an epoch."""
 
 from __future__ import annotations
 
@@ -37,11 +37,17 @@ class SampleSummary:
         return cls(arrays["aum"], arrays["pred"], arrays["label"], int(arrays["epochs"]))
 
 
+# A step only copies its logits into this buffer; margins are taken a buffer at a time (at the
+# end of each epoch, or when it fills), which costs a tenth of taking them every step.
+BUFFER_BYTES = 16 * 2**20
+
+
 class SampleMargins:
     """Accumulates margins while a run trains."""
 
     def __init__(self, labels: torch.Tensor, device: torch.device):
         n = len(labels)
+        self.targets = labels  # where the steps' indices point (the training labels)
         self.labels = labels.cpu()
         self.total = torch.zeros(n, device=device)
         self.count = torch.zeros(n, device=device)
@@ -49,11 +55,35 @@ class SampleMargins:
         self.epoch_count = torch.zeros(n, device=device)
         self.pred = torch.full((n,), -1, dtype=torch.long, device=device)
         self.epochs = 0
+        self._logits: torch.Tensor | None = None
+        self._idx: torch.Tensor | None = None
+        self._filled = 0
 
     @torch.no_grad()
-    def add(self, idx: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+    def add(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
         """One batch: ``idx`` its samples' positions in the training split (on the device)."""
-        scores = logits.detach().float()
+        n = len(idx)
+        if self._logits is None:
+            rows = max(BUFFER_BYTES // (4 * logits.shape[1]), n)
+            self._logits = torch.empty(rows, logits.shape[1], device=logits.device)
+            self._idx = torch.empty(rows, dtype=torch.long, device=idx.device)
+        if self._filled + n > len(self._logits):
+            self.flush()
+        if n > len(self._logits):  # a last batch larger than the buffer
+            self._accumulate(idx, logits.detach().float())
+            return
+        self._logits[self._filled : self._filled + n].copy_(logits.detach())
+        self._idx[self._filled : self._filled + n].copy_(idx)
+        self._filled += n
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        if self._filled:
+            self._accumulate(self._idx[: self._filled], self._logits[: self._filled])
+            self._filled = 0
+
+    def _accumulate(self, idx: torch.Tensor, scores: torch.Tensor) -> None:
+        y = self.targets[idx]
         assigned = scores.gather(1, y[:, None]).squeeze(1)
         top, which = scores.topk(2, dim=1)  # the largest other is the first or the second
         others = torch.where(which[:, 0] == y, top[:, 1], top[:, 0])
@@ -63,6 +93,7 @@ class SampleMargins:
 
     def end_epoch(self, dist) -> None:
         """Add the epoch's sums (over every rank) to the run's."""
+        self.flush()
         self.total += dist.sum(self.epoch_total)
         self.count += dist.sum(self.epoch_count)
         self.epoch_total.zero_()

@@ -16,6 +16,7 @@ from engine.control import RunControl
 from engine.data import DataBundle
 from engine.data.balance import epoch_order
 from engine.distributed import Dist
+from engine.doctor.probe import StepProbe
 from engine.doctor.samples import SampleMargins
 from engine.errors import TrainingError
 from engine.readout import Readout
@@ -71,6 +72,7 @@ def train_epoch(
     step_log: StepLog,
     events: Callable[[ev.Event], None],
     margins: SampleMargins | None = None,
+    probe: StepProbe | None = None,
 ) -> EpochTotals:
     """Train one epoch; raise :class:`Stopped` when stopped, ``TrainingError`` on a NaN loss."""
     a.train_mode()
@@ -87,6 +89,8 @@ def train_epoch(
     readout = Readout(device, 3)
     lr = a.optimizer.param_groups[0]["lr"]
     n_steps = a.steps_per_epoch
+    # the probe watches the last step with a whole batch (a short last batch says less)
+    watch_step = n_steps - 1 if len(order) >= n_steps * batch_size else max(n_steps - 2, 0)
     for b in range(n_steps):
         control.wait_while_paused()
         if dist.any(control.stopped, device):
@@ -101,12 +105,17 @@ def train_epoch(
             xb = a.augment(xb)
         xb = xb.contiguous(memory_format=a.memory_format)
         state.last_batch = xb
+        watched = probe is not None and b == watch_step
+        if watched:
+            probe.arm()
         if a.compiled:
             logits, loss = _compiled_step(a, xb, yb, state.epoch + 1, events)
         else:
             logits, loss = _forward_backward(a, xb, yb)
+        if watched:
+            probe.read(loss, len(yb))
         if margins is not None:
-            margins.add(idx, logits, yb)
+            margins.add(idx, logits)
         a.scaler.unscale_(a.optimizer)
         if grad_clip:
             norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)

@@ -284,3 +284,57 @@ def test_a_dead_start_is_named_after_two_epochs_at_ln_k():
     assert nr.vanishing_signal(er.EpochContext(p, STATS, stuck, {0: lively})) is None
     # The forward-only probe at initialization is not read by the gradient rules.
     assert nr.probe_rules(er.EpochContext(p, STATS, stuck, {0: init})) == []
+
+
+def test_a_probe_read_from_the_training_step_equals_the_probe_on_a_copy_and_changes_nothing():
+    import torch
+    from torch import nn
+
+    from engine.doctor.probe import StepProbe, probe
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+            nn.Linear(32, 10),
+        )  # fmt: skip
+
+    x, y = torch.randn(48, 1, 8, 8), torch.randint(0, 10, (48,))
+    loss_fn = nn.CrossEntropyLoss()
+    on_copy = probe(net(), loss_fn, x, y)
+
+    watched, plain = net(), net()
+    step_probe = StepProbe(watched)
+    for model, watch in ((watched, step_probe), (plain, None)):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        if watch:
+            watch.arm()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        if watch:
+            watch.read(loss, len(y))
+        optimizer.step()
+    taken = step_probe.result()
+    assert taken["dead"] == on_copy["dead"] and taken["batch"] == 48
+    assert taken["first_layer"] == "1.weight" and taken["last_layer"] == "5.weight"
+    assert taken["grad_ratio"] == pytest.approx(on_copy["grad_ratio"], rel=1e-6)
+    assert taken["loss"] == pytest.approx(on_copy["loss"], rel=1e-6)
+    for a, b in zip(watched.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(a, b)  # watching the step left its update as it was
+    assert not any(m._forward_hooks for m in watched.modules())  # and took its hooks away
+    assert step_probe.result() is None  # a probe is read once
+
+
+def test_sampled_epochs_are_probed_from_their_own_steps(runs_dir, monkeypatch):
+    """A run's probes come from its training steps (no extra pass) on the epochs the budget
+    samples, and the last one; only the forward probe at initialization runs on a copy."""
+    import engine.doctor.monitor as monitor
+
+    copies = []
+    original = monitor.probe
+    monkeypatch.setattr(monitor, "probe", lambda *a: copies.append(a[-1]) or original(*a))
+    summary = Trainer(tiny_preset(), out=runs_dir).fit()
+    probes = RunFiles(summary.run_dir).read_doctor_state()["probes"]
+    assert sorted(probes) == ["0", "3"]  # at initialization, and the last epoch (3)
+    assert probes["3"]["batch"] == 32 and probes["3"]["grad_ratio"] > 0
+    assert copies == [False]  # the copy: only the forward probe at initialization

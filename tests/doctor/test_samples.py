@@ -96,10 +96,15 @@ def test_margins_survive_a_resume(tmp_path):
     assert np.isfinite(samples["aum"]).all()
 
 
-def test_margins_equal_a_reference_computation():
+@pytest.mark.parametrize("buffer_rows", [None, 4])  # the default buffer; one that fills mid-epoch
+def test_margins_equal_a_reference_computation(monkeypatch, buffer_rows):
     import torch
 
+    from engine.doctor import samples
     from engine.doctor.samples import SampleMargins
+
+    if buffer_rows:  # 4 rows of 4 classes: a batch of 6 is larger than it, one of 3 fits
+        monkeypatch.setattr(samples, "BUFFER_BYTES", buffer_rows * 4 * 4)
 
     class OneRank:
         def sum(self, t):
@@ -112,7 +117,7 @@ def test_margins_equal_a_reference_computation():
     for _ in range(3):  # epochs
         for idx in (torch.arange(0, 6), torch.arange(6, 9)):  # sample 9 never trained on
             logits = torch.randn(len(idx), 4, generator=gen)
-            margins.add(idx, logits, labels[idx])
+            margins.add(idx, logits)
             for row, i in zip(logits.numpy(), idx.tolist(), strict=True):
                 own = row[labels[i]]
                 seen[i].append(own - np.delete(row, labels[i]).max())
