@@ -41,6 +41,23 @@ def spin(app, until, timeout=300):
     check.stop()
 
 
+def until_run_ends(w) -> None:
+    """Run the event loop until the run has ended, woken by the session's state changes rather
+    than by polling (a 50 Hz poll in the window's process would itself slow the trainer)."""
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+
+    def changed(_state):
+        if not w.session.is_active():
+            loop.quit()
+
+    w.session.state_changed.connect(changed)
+    if w.session.is_active():
+        loop.exec()
+    w.session.state_changed.disconnect(changed)
+
+
 def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
     """Train in the window; measure the time, the paint rate and (with ``probe_timer``) a
     precise 5 ms timer's lateness, with what the GUI thread was doing in its worst stalls:
@@ -80,13 +97,11 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
     w.editor.show(preset)
     # the preset's data inspection, model summary and LR preview settle first, as they do
     # between opening a preset and pressing Start
-    spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.idle(), 60)
+    spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.settled(), 60)
     spin(app, w.session.child.is_ready, 60)  # as a person pressing Start a moment later finds it
     paints0 = w.run_view.paints
     paint, drain = w.run_view.paint, w.session.drain
     w.run_view.paint, w.session.drain = timed("paint", paint), timed("drain", drain)
-    w.session._timer.timeout.disconnect()
-    w.session._timer.timeout.connect(w.session.drain)
     gc.callbacks.append(on_gc)
     watchdog = StallSampler(last, clock) if probe_timer else None
     clock.start()
@@ -95,15 +110,13 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
         watchdog.start()
     start, cpu = time.perf_counter(), time.process_time()
     w.start()
-    spin(app, lambda: not w.session.is_active())
+    until_run_ends(w)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     probe.stop()
     if watchdog:
         watchdog.stop()
     gc.callbacks.remove(on_gc)
     del w.run_view.paint, w.session.drain
-    w.session._timer.timeout.disconnect()
-    w.session._timer.timeout.connect(w.session.drain)
     return {
         "seconds": seconds,
         "cpu": cpu,  # the window's process: painting, the event drain, the reader thread
@@ -209,6 +222,7 @@ def main() -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     from engine import preset as presets
     from workbench.app import build_window, start_application
+    from workbench.run_presenter import LIVE_PAINT_INTERVAL_MS
 
     app = start_application()
     w = build_window()
@@ -271,7 +285,7 @@ def main() -> int:
     late_ms, where = max((s[2] for s in stalls), key=lambda s: s[0])
     print(f"sampled in the longest stall ({late_ms:.0f} ms late): {where or 'no Python frame'}")
     rate = statistics.median(paint_rates)
-    configured = 1000 / w.run_view.paint_timer.interval()
+    configured = 1000 / LIVE_PAINT_INTERVAL_MS
     print(f"plot refresh: {rate:.1f} paints/s of {configured:.0f} configured")
     (bare10k, whole10k), (bare100k, whole100k) = redraw_ms(app, 10_000), redraw_ms(app, 100_000)
     print(

@@ -89,3 +89,53 @@ def test_an_app_that_goes_away_mid_run_leaves_a_stopped_resumable_run(tmp_path):
     assert proc.wait(timeout=60) == 0
     files = RunFiles(run_dir)
     assert files.read_summary().status == "stopped" and files.last_checkpoint.exists()
+
+
+def test_step_losses_go_out_in_bursts_and_everything_else_at_once(monkeypatch):
+    """Each line wakes the app's process: step losses wait for the next burst (a quarter of a
+    second), any other event sends them all at once, and so does a pause (a paused run shows
+    every step it took)."""
+    import io
+
+    from engine import worker
+    from engine.control import RunControl
+
+    clock = [100.0]
+    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+    out, control = io.StringIO(), RunControl()
+    lines = worker.EventLines(out, control)
+    control.listen(lambda: lines.flush() if control.paused else None)
+
+    def sent() -> list[str]:
+        return [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+
+    batch = {"event": "BatchEnd"}
+    lines.send(batch, batch=True)  # the first goes at once (nothing went out for a while)
+    clock[0] += 0.1
+    lines.send(batch, batch=True)
+    lines.send(batch, batch=True)
+    assert sent() == ["BatchEnd"]
+    lines.send({"event": "EpochEnd"})
+    assert sent() == ["BatchEnd"] * 3 + ["EpochEnd"]
+    clock[0] += 0.1
+    lines.send(batch, batch=True)
+    clock[0] += 0.2  # a quarter of a second after the last burst
+    lines.send(batch, batch=True)
+    assert sent()[-2:] == ["BatchEnd", "BatchEnd"]
+    clock[0] += 0.1
+    lines.send(batch, batch=True)
+    control.pause()
+    assert len(sent()) == 7
+
+
+def test_the_app_hears_of_pause_resume_and_stop_as_they_happen():
+    from engine.control import RunControl
+
+    heard = []
+    control = RunControl()
+    control.pause()
+    control.listen(lambda: heard.append((control.paused, control.stopped)))
+    assert heard == [(True, False)]  # a listener hears how things stand when it starts
+    control.resume()
+    control.stop()
+    assert heard == [(True, False), (False, False), (False, True)]

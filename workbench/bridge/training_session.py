@@ -1,27 +1,28 @@
 """A training run started from the window. The run trains in a child process
 (:mod:`workbench.bridge.child_trainer`: every core, its own interpreter, a crash cannot take the
-window down); a plain Python worker thread reads its events and only puts them on a
-``queue.Queue``; a ``QTimer`` on the GUI thread drains the queue and re-emits typed Qt signals
-there. So no Qt object is created, emitted or touched off the GUI thread (PYSIDE-3124), and the
-emit rate stays apart from the paint rate. ``in_process=True`` (or ``PLATEAU_TRAIN_IN_PROCESS=1``)
+window down); a plain Python worker thread reads its events, puts them on a ``queue.Queue`` and
+wakes the GUI thread by writing a byte to a socket pair, which a ``QSocketNotifier`` on the GUI
+thread watches; the GUI thread then drains the queue and re-emits typed Qt signals there. So no
+Qt object is created, emitted or touched off the GUI thread (PYSIDE-3124), the window wakes only
+when there is something to show (no polling timer while a run trains), and the emit rate stays
+apart from the paint rate. ``in_process=True`` (or ``PLATEAU_TRAIN_IN_PROCESS=1``)
 trains on the worker thread itself instead, as the first versions did."""
 
 from __future__ import annotations
 
 import os
 import queue
+import socket
 import threading
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSocketNotifier, Signal
 
 from engine.preset import Preset
 from workbench.bridge.child_runs import run_processes
 from workbench.bridge.child_trainer import ChildTrainer
 from workbench.bridge.gc_policy import settle
-
-DRAIN_INTERVAL_MS = 50  # 20 Hz
 
 
 def training_threads() -> int:
@@ -54,9 +55,33 @@ class TrainingSession(QObject):
         self._control = None
         self._state = "idle"
         self.run_dir: str | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(DRAIN_INTERVAL_MS)
-        self._timer.timeout.connect(self.drain)
+        # the worker thread's wake-up call: a byte on a socket pair (no Qt object off-thread)
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        self._wake_pending = threading.Event()
+        self._notifier = QSocketNotifier(self._wake_read.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._woken)
+
+    def _put(self, event) -> None:
+        """The worker thread's side: queue ``event`` and wake the GUI thread (once until it
+        drains)."""
+        self._queue.put(event)
+        if not self._wake_pending.is_set():
+            self._wake_pending.set()
+            try:
+                self._wake_write.send(b"!")
+            except OSError:  # full (the GUI thread is behind; it will drain) or closed
+                pass
+
+    def _woken(self) -> None:
+        try:
+            while self._wake_read.recv(4096):
+                pass
+        except OSError:  # nothing more to read
+            pass
+        self._wake_pending.clear()
+        self.drain()
 
     @property
     def state(self) -> str:
@@ -74,7 +99,7 @@ class TrainingSession(QObject):
         self._control = RunControl()
         self.run_dir = None
         self._queue = queue.Queue()
-        put = self._queue.put
+        put = self._put
         control = self._control
 
         def work() -> None:
@@ -110,7 +135,6 @@ class TrainingSession(QObject):
         self._thread = threading.Thread(target=work, name="plateau-training", daemon=True)
         self._set_state("running")
         self._thread.start()
-        self._timer.start()
 
     def prestart(self) -> None:
         """Make a training process ready now, so that Start does not wait for torch to load."""
@@ -183,7 +207,6 @@ class TrainingSession(QObject):
                 self._ended()
                 self.failed.emit(event.error, event.hint, event.summary)
             elif isinstance(event, _WorkerDone):
-                self._timer.stop()
                 self._ended()
         if batches:
             self.batches.emit(batches)

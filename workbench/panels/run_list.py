@@ -124,19 +124,36 @@ class RunList(QWidget):
         self._updating = True
         self.tree.clear()
         for path in list_runs(workspace):
-            row = read_run(path)
-            item = QTreeWidgetItem([row.name, row.date, row.status, row.best_val_acc])
-            item.setData(0, Qt.ItemDataRole.UserRole, row.path)
-            item.setToolTip(0, row.path)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                0, Qt.CheckState.Checked if row.path in checked else Qt.CheckState.Unchecked
-            )
+            item = self._new_item(read_run(path), checked)
             self.tree.addTopLevelItem(item)
-            if row.path == selected:
+            if item.data(0, Qt.ItemDataRole.UserRole) == selected:
                 item.setSelected(True)
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
+        self._updating = False
+
+    def _new_item(self, row: RunRow, checked: set) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([row.name, row.date, row.status, row.best_val_acc])
+        item.setData(0, Qt.ItemDataRole.UserRole, row.path)
+        item.setToolTip(0, row.path)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(
+            0, Qt.CheckState.Checked if row.path in checked else Qt.CheckState.Unchecked
+        )
+        return item
+
+    def put_run(self, path: str) -> None:
+        """Show one run as its files say now — a run that starts goes on top (the newest), one
+        that ends is updated — without re-reading the whole workspace (at the start and end of a
+        run, re-reading a few dozen runs stalled the window)."""
+        row = read_run(Path(path))
+        item = self._item(path)
+        self._updating = True
+        if item is None:
+            self.tree.insertTopLevelItem(0, self._new_item(row, set()))
+        else:
+            for col, text in enumerate((row.name, row.date, row.status, row.best_val_acc)):
+                item.setText(col, text)
         self._updating = False
 
     def runs(self) -> list[RunRow]:

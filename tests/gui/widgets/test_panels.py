@@ -38,6 +38,31 @@ def test_run_list_shows_each_run_and_compares_checked_presets(qtbot, tmp_path):
     assert selected.args == [str(second)]
 
 
+def test_a_run_that_starts_goes_on_top_and_one_that_ends_is_updated_in_place(qtbot, tmp_path):
+    from engine.runs import RunFiles
+
+    listing = RunList()
+    qtbot.addWidget(listing)
+    old = run_directory(tmp_path, "digits-20261126-101500", "finished", epochs=1)
+    listing.refresh(tmp_path)
+    listing.set_checked(str(old), True)
+    new = run_directory(tmp_path, "digits-20261126-111500", "running", epochs=0)
+    listing.put_run(str(new))
+    assert [(r.name, r.status) for r in listing.runs()] == [
+        (new.name, "running"),
+        (old.name, "finished"),
+    ]
+    RunFiles(new).write_summary(
+        RunSummary("finished", new.name, str(new), epochs_completed=2, best_val_acc=0.75)
+    )
+    listing.put_run(str(new))
+    assert [(r.name, r.status, r.best_val_acc) for r in listing.runs()] == [
+        (new.name, "finished", "0.7500"),
+        (old.name, "finished", "0.9667"),
+    ]
+    assert listing.checked_runs() == [str(old)]  # what was checked stays checked
+
+
 FINDINGS = [
     {
         "id": "lr-too-low",
