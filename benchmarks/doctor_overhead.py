@@ -1,6 +1,6 @@
 """What the doctor's monitoring costs: full training runs with the doctor against the same runs
 with all of it switched off (pre-flight and leakage search, probes, epoch rules, per-sample
-margins), interleaved in one process, median of 5 rounds.
+margins), interleaved in one process, median of 9 rounds.
 
     python -m benchmarks.doctor_overhead
 """
@@ -19,7 +19,7 @@ from engine.doctor.monitor import RunMonitor
 from engine.doctor.samples import SampleMargins
 from engine.trainer import Trainer
 
-ROUNDS = 5
+ROUNDS = 9
 
 
 # What does the doctor's work: pre-flight (leakage search included), epoch rules and probes,
