@@ -206,7 +206,7 @@ class Trainer:
             self.progress.step_log,
             events,
             self.monitor.margins,
-            self.monitor.step_probe(state.epoch + 1, watchable=not a.compiled),
+            self.monitor.step_probe(state.epoch + 1, watchable=self._watchable()),
         )
         val = validate(a, self.data, p.train.batch_size, self.dist)
         state.epoch += 1
@@ -223,6 +223,12 @@ class Trainer:
             save_checkpoint(self.files.last_checkpoint, self._checkpoint(), *best)
         self.files.write_summary(self.progress.summary("running"))
         events(ev.EpochEnd(state.epoch, metrics))
+
+    def _watchable(self) -> bool:
+        """Whether the doctor may watch a training step: not a compiled one (hooks would
+        recompile it) and not under DDP (its ranks keep probing a copy, as they always did: a
+        watched step there ended one rank with SIGABRT now and then, cause not found)."""
+        return not self.a.compiled and not self.dist.enabled
 
     def _checkpoint(self) -> dict:
         return checkpoint_state(

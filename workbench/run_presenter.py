@@ -2,16 +2,15 @@
 directory — in the plots, the status bar, the doctor panel and the error browser; overlays the
 checked runs.
 
-Events only append to a :class:`RunHistory`; a paint timer redraws the plots at most
-``PAINT_INTERVAL_MS`` apart (``LIVE_PAINT_INTERVAL_MS`` while a run trains), and only when
-something changed. A past run is shown exactly as it recorded itself: its step losses and rates
-(``steps.npz``), its epochs, its planned schedule, its status and timing.
+Events only append to a :class:`RunHistory`; a paint timer redraws the plots, when something
+changed and at the rates :mod:`workbench.paint_schedule` sets (less often while a run trains). A
+past run is shown exactly as it recorded itself: its step losses and rates (``steps.npz``), its
+epochs, its planned schedule, its status and timing.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer
 from engine.events import RunSummary
 from workbench.bridge import engine_calls
 from workbench.bridge.jobs import BackgroundJobs
+from workbench.paint_schedule import LIVE_PAINT_INTERVAL_MS, PAINT_INTERVAL_MS, PaintSchedule
 from workbench.panels.doctor_panel import DoctorPanel
 from workbench.panels.error_banner import ErrorBanner
 from workbench.panels.error_browser import ErrorBrowser
@@ -30,19 +30,6 @@ from workbench.plots.training_plots import TrainingPlots
 from workbench.run_history import RunHistory
 from workbench.status_bar import RunStatusBar
 
-PAINT_INTERVAL_MS = 100
-# While a run trains, the step curves repaint 4 times a second: on a 2-core machine every
-# millisecond the window paints is taken from the trainer's threads (painting at 10 Hz used 5 % of
-# a core and slowed training by 6 %; benchmarks/gui_responsiveness.py).
-LIVE_PAINT_INTERVAL_MS = 250
-# Views that change once an epoch (epoch losses, accuracy, per-class, confusion) repaint at most
-# this often during a live run: with 0.1 s epochs, painting every one took ~20 % of the training
-# thread's time, and with 0.6 s epochs a repaint each 0.5 s still took 2 % of the trainer's 2
-# cores (benchmarks/gui_responsiveness.py).
-EPOCH_VIEW_INTERVAL_S = 1.0
-# The live learning rate follows its plan, which the LR plot shows already: it catches up once a
-# second.
-LIVE_LR_INTERVAL_S = 1.0
 # short plot labels for the markers where findings began
 MARKER_LABELS = {
     "schedule-too-aggressive": "LR decay",
@@ -97,13 +84,8 @@ class RunPresenter(QObject):
         self.shown_preset = None
         self.form_plan: LrPlan | None = None
         self.run_plan: LrPlan | None = None
-        self._painted_version = -1
-        self._painted_epochs = -1
-        self._epochs_painted_at = 0.0
-        self._lr_painted_at = 0.0
-        self._epoch_views: list[Callable[[RunHistory], None]] = []  # to repaint, one a tick
+        self.schedule = PaintSchedule(plots)
         self.overlay_epochs = 0
-        self.paints = 0
         self.running = False
         self.planned_epochs = 0
         self.paint_timer = QTimer(self)
@@ -185,7 +167,7 @@ class RunPresenter(QObject):
     def _ended(self, summary: RunSummary, status: str) -> None:
         self.running = False
         self.paint_timer.setInterval(PAINT_INTERVAL_MS)
-        self._painted_version = -1  # every step curve up to the last step
+        self.schedule.steps_changed()  # every step curve up to the last step
         self.paint(force=True)
         self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
         self.status.live_ended(status, early=summary.early_stopped)
@@ -220,9 +202,7 @@ class RunPresenter(QObject):
 
     def _show(self, history: RunHistory, preset) -> None:
         self.shown, self.shown_preset = history, preset
-        self._painted_version = -1
-        self._painted_epochs = -1
-        self._epoch_views = []
+        self.schedule.reset()
         for plot in (self.plots.loss, self.plots.accuracy, self.plots.lr):
             plot.reset()
         self.plots.confusion.show_history(history)  # also clears its hover text
@@ -252,36 +232,16 @@ class RunPresenter(QObject):
             plot.set_epoch_span(last)
 
     def paint(self, force: bool = False) -> None:
-        now = time.monotonic()
         if self.running:
             self.status.tick()
         h = self.shown
-        if h is None:
-            return
-        live = h is self.live and self.running
-        if h.version != self._painted_version:
-            self._painted_version = h.version
-            self.paints += 1
-            self.plots.loss.show_history(h)
-            if not live or now - self._lr_painted_at >= LIVE_LR_INTERVAL_S:
-                self._lr_painted_at = now
-                self.plots.lr.show_history(h)
-        due = force or h is not self.live or now - self._epochs_painted_at >= EPOCH_VIEW_INTERVAL_S
-        if len(h.epochs) != self._painted_epochs and due:  # epoch views change once an epoch
-            self._painted_epochs = len(h.epochs)
-            self._epochs_painted_at = now
-            self._epoch_views = [
-                self.plots.loss.show_epochs,
-                self.plots.accuracy.show_history,
-                self.plots.per_class.show_history,
-                self.plots.confusion.show_history,
-            ]
-        # While a run trains, one of them a tick: Qt repaints every view that changed in one
-        # pass, and all four at once stalled the window for 40-70 ms on a busy 2-core machine.
-        while self._epoch_views:
-            self._epoch_views.pop(0)(h)
-            if live and not force:
-                break
+        if h is not None:
+            live = h is self.live
+            self.schedule.paint(h, live and self.running, live, force)
+
+    @property
+    def paints(self) -> int:
+        return self.schedule.paints
 
     # ------------------------------------------------------------------ learning-rate plans
 
