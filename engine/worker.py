@@ -9,7 +9,7 @@ Protocol (one JSON object per line):
   batches); end of stdin (the app closed or died) stops the run cleanly, last checkpoint kept;
 - stdout: one line per event (``engine.events.to_json``); the process exits after the run.
 
-    python -m engine.worker [--threads N]
+    python -m engine.worker [--threads N] [--nice N]
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ def _warm_up(torch) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority by N")
     args = parser.parse_args(argv)
+    if args.nice and hasattr(os, "nice"):  # the app's window goes first on a busy core
+        os.nice(args.nice)
     # The events go out on a copy of fd 1; fd 1 itself (and sys.stdout) now lead to stderr, so
     # nothing else — a print, native code, a compiler subprocess — can garble the event stream.
     sys.stdout.flush()

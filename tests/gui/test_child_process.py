@@ -35,6 +35,7 @@ def test_the_run_trains_in_a_ready_child_process_on_every_core(window, qtbot, tm
     ready = window.session.child._ready
     assert ready is not None and ready.pid != os.getpid()
     if hasattr(os, "getpriority"):  # nicer than the window: its paints go first on a busy core
+        qtbot.waitUntil(window.session.child.is_ready, timeout=60_000)
         mine = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, ready.pid) == min(mine + TRAINER_NICENESS, 19)
     event = _start(window, qtbot, tmp_path, **{"name": "child", "train.epochs": 2})

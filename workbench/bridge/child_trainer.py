@@ -131,24 +131,27 @@ class ChildTrainer:
         return True
 
 
-def _nicer() -> None:
-    os.nice(TRAINER_NICENESS)
-
-
 def _spawn() -> subprocess.Popen:
     err = tempfile.TemporaryFile(mode="w+", prefix="plateau-worker-", errors="replace")
     env = dict(os.environ)
     if "OMP_WAIT_POLICY" not in env:  # a person's own OpenMP settings win
         env.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", "--threads", str(worker_threads())],
+        [
+            sys.executable,
+            "-m",
+            "engine.worker",
+            "--threads",
+            str(worker_threads()),
+            "--nice",
+            str(TRAINER_NICENESS),
+        ],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=err,  # a file, not a pipe: a full pipe would stall the trainer
         text=True,
         bufsize=1,
-        preexec_fn=_nicer if hasattr(os, "nice") else None,
     )
     proc.stderr_file = err  # read back when it dies
     proc.loaded, proc.info = threading.Event(), {}
