@@ -83,8 +83,9 @@ class RunMonitor:
         return epoch == self.preset.train.epochs and not recent
 
     def step_probe(self, epoch: int, watchable: bool) -> StepProbe | None:
-        """The probe to take from ``epoch``'s last training step, when it is sampled and its
-        step can be watched (not compiled: hooks would recompile it; batches of at least 32)."""
+        """The probe to take from ``epoch``'s last training step, when it is sampled, the
+        trainer says its step may be watched (``watchable``: see ``Trainer._watchable``) and its
+        batches hold at least 32 images."""
         self._watch = None
         if watchable and self.preset.train.batch_size >= PROBE_BATCH[0] and self.sampled(epoch):
             self._watch = StepProbe(self.model)

@@ -1,7 +1,7 @@
 """A sampled probe of the network: dead ReLU units and the gradient-norm ratio between the first
 and the last layer. Read from the last training step of a sampled epoch (:class:`StepProbe`), or,
-where that step cannot be watched (a compiled model, batches under 32), measured on a copy so
-training is untouched (weights, batch-norm statistics and random state)."""
+where that step is not watched (a compiled model, batches under 32, data-parallel ranks), on a
+copy so training is untouched (weights, batch-norm statistics and random state)."""
 
 from __future__ import annotations
 

@@ -37,8 +37,9 @@ class SampleSummary:
         return cls(arrays["aum"], arrays["pred"], arrays["label"], int(arrays["epochs"]))
 
 
-# A step only copies its logits into this buffer; margins are taken a buffer at a time (at the
-# end of each epoch, or when it fills), which costs a tenth of taking them every step.
+# A step only copies its logits into a buffer of at most this size (no larger than the split);
+# margins are taken a buffer at a time (at the end of each epoch, or when it fills), which costs a
+# tenth of taking them every step.
 BUFFER_BYTES = 16 * 2**20
 
 
@@ -64,7 +65,8 @@ class SampleMargins:
         """One batch: ``idx`` its samples' positions in the training split (on the device)."""
         n = len(idx)
         if self._logits is None:
-            rows = max(BUFFER_BYTES // (4 * logits.shape[1]), n)
+            # an epoch's logits (its split, as far as the bytes allow), or at least one batch
+            rows = max(min(BUFFER_BYTES // (4 * logits.shape[1]), len(self.total)), n)
             self._logits = torch.empty(rows, logits.shape[1], device=logits.device)
             self._idx = torch.empty(rows, dtype=torch.long, device=idx.device)
         if self._filled + n > len(self._logits):
