@@ -18,15 +18,19 @@ from torch.optim import lr_scheduler
 from engine.preset import Preset, TrainConfig
 
 
-def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer ``train.optimizer.name`` names."""
+def build_optimizer(params, cfg: TrainConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """The optimizer ``train.optimizer.name`` names; ``fused``: torch's one-kernel update for
+    SGD, Adam and AdamW (CUDA parameters only; RMSprop has none and keeps its multi-tensor one)."""
     o = cfg.optimizer
+    one_kernel = {"fused": True} if fused else {}
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, **one_kernel
+        )
     if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay, **one_kernel)
     if o.name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, **one_kernel)
     return torch.optim.RMSprop(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 

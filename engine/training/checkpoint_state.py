@@ -74,7 +74,11 @@ def restore(
         )
     try:
         a.model.load_state_dict(checkpoint["model"])
+        fused = [g.get("fused") for g in a.optimizer.param_groups]
         a.optimizer.load_state_dict(checkpoint["optimizer"])
+        for group, built in zip(a.optimizer.param_groups, fused, strict=True):
+            if "fused" in group:  # as this device builds it, not as the saving one did
+                group["fused"] = built
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(
             f"{run_dir}: the checkpoint does not fit the run's preset "

@@ -122,6 +122,25 @@ def test_resume_matches_uninterrupted_run(runs_dir):
     assert rows_resumed == rows_full
 
 
+def test_a_checkpoint_from_a_gpu_resumes_with_this_devices_optimizer(runs_dir):
+    """A CUDA run saves its optimizer as fused (one kernel per update); resumed on the CPU it
+    updates as the CPU builds it, to the same numbers as a run that never left the CPU."""
+    p = tiny_preset(**{"train.epochs": 3})
+    full = Trainer(p, out=runs_dir / "full").fit()
+    control = RunControl()
+    stopped = Trainer(p, out=runs_dir / "part", control=control).fit(StopAfterEpoch(control, 1))
+    path = RunFiles(stopped.run_dir).last_checkpoint
+    saved = torch.load(path, weights_only=False)
+    for group in saved["optimizer"]["param_groups"]:
+        group["fused"] = True  # as a CUDA run writes it
+    torch.save(saved, path)
+    trainer = Trainer(p, resume_dir=stopped.run_dir)
+    assert trainer.fit().status == "finished"
+    assert all(not g["fused"] for g in trainer.a.optimizer.param_groups)
+    rows = _strip_timing(RunFiles(stopped.run_dir).read_metrics())
+    assert rows == _strip_timing(RunFiles(full.run_dir).read_metrics())
+
+
 def test_stop_mid_epoch_leaves_complete_run(runs_dir):
     control = RunControl()
 
