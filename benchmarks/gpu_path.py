@@ -23,7 +23,10 @@ epochs. For each case it reports
 
 Needs CUDA; prints a note and exits 0 elsewhere.
 
-    python -m benchmarks.gpu_path [--case 32,224] [--epochs N] [--naive] [--smoke]
+    python -m benchmarks.gpu_path [--case 32,224] [--epochs N] [--naive] [--smoke] [--profile]
+
+(``--profile``: instead of the figures, where a warm Plateau epoch's time goes — the top
+operations by GPU and CPU time and the validation's share.)
 
 (``--smoke``: 96 images, 3 epochs, on the CPU — the code paths only, no figures; ~9 minutes on
 2 cores.)
@@ -277,6 +280,49 @@ def sync_sites(p: Preset, epochs: int = 2):
     return later, first_epoch, outside, trainer.a.steps_per_epoch
 
 
+def profile(px: int, images: int = 0) -> None:
+    """Where a warm Plateau epoch's time goes (``--profile``): torch.profiler over epoch 3 of a
+    run planned for 10 epochs (so "auto" decides as in :func:`measure`) and stopped there, the top
+    operations by GPU time and by CPU time, and how much of the epoch its validation took."""
+    from engine import trainer as trainer_module
+
+    p, control = preset(px, 10, images), RunControl()
+    validate, spent = trainer_module.validate, []
+
+    def timed(*args, **kwargs):
+        sync()
+        start = time.perf_counter()
+        out = validate(*args, **kwargs)
+        sync()
+        spent.append(time.perf_counter() - start)
+        return out
+
+    prof = torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU]
+        + ([torch.profiler.ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
+    )
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.EpochEnd) and e.epoch == 2:
+            prof.__enter__()
+        elif isinstance(e, ev.EpochEnd) and e.epoch == 3:
+            sync()
+            prof.__exit__(None, None, None)
+            control.stop()
+
+    trainer_module.validate = timed
+    try:
+        summary = Trainer(p, out=tempfile.mkdtemp(), control=control).fit(on_event)
+    finally:
+        trainer_module.validate = validate
+    seconds = RunFiles(summary.run_dir).read_metrics()[-1].seconds
+    print(f"== profile, {px} px, epoch 3: {seconds:.3f} s, validation {spent[-1]:.3f} s")
+    table = prof.key_averages()
+    if DEVICE == "cuda":
+        print(table.table(sort_by="self_cuda_time_total", row_limit=15, max_name_column_width=50))
+    print(table.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=50))
+
+
 def measure(px: int, epochs: int, naive: bool, name: str, images: int = 0) -> list[str]:
     """One case; its result lines."""
     images, batch = images or CASES[px][0], CASES[px][1]
@@ -333,13 +379,14 @@ def main() -> int:
     args.add_argument("--epochs", type=int, default=10, help="epochs per run (first: warm-up)")
     args.add_argument("--naive", action="store_true", help="also time a naive loop")
     args.add_argument("--smoke", action="store_true", help="a tiny CPU run of the code paths")
+    args.add_argument("--profile", action="store_true", help="where a warm epoch's time goes")
     opts = args.parse_args()
     if opts.smoke:
         global DEVICE
         DEVICE = "cpu"
         os.environ.setdefault("PLATEAU_CACHE_DIR", tempfile.mkdtemp(prefix="plateau-cache-"))
         for px in (32, 224):
-            measure(px, 3, opts.naive, "smoke", 96)
+            (profile(px, 96) if opts.profile else measure(px, 3, opts.naive, "smoke", 96))
         return 0
     if not torch.cuda.is_available():
         print("gpu_path: CUDA is not available on this machine; nothing measured")
@@ -349,6 +396,9 @@ def main() -> int:
     print(f"{name}, torch {torch.__version__}, augment {AUGMENT}, SGD")
     lines = []
     for px in (int(c) for c in opts.case.split(",") if c):
+        if opts.profile:
+            profile(px)
+            continue
         lines += measure(px, opts.epochs, opts.naive, name)
     print("== results")
     print("\n".join(lines))

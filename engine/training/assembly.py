@@ -98,6 +98,8 @@ def assemble(
     )
     choice = speed.decide(p.train, cap)
     memory_format = torch.channels_last if choice.channels_last else torch.contiguous_format
+    if device.type == "cuda":  # process-wide: a worker or CLI process trains one run at a time
+        torch.backends.cudnn.benchmark = choice.cudnn_autotune
     model.to(memory_format=memory_format)
     train_model = forward
     if dist.enabled:

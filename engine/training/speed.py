@@ -15,6 +15,7 @@ What "auto" chooses, and why:
   kernels bound by launching them; the ``default`` mode (fused kernels, no graphs) for large
   ones, whose steps are bound by arithmetic and whose graphs would pin a second copy of large
   activations for the epoch's remainder batch.
+- cuDNN's autotuner (``torch.backends.cudnn.benchmark``) for convolutional networks on CUDA.
 - On the CPU and Apple GPUs nothing, so their runs stay bit-identical to explicit ``false``:
   bf16 changes the numbers (and is slow on CPUs without bf16 instructions), channels-last
   measured mixed on a 2-core CPU, and a compile costs more than a short CPU run saves.
@@ -34,6 +35,13 @@ COMPILE_MIN_STEPS = 1000
 CUDA_GRAPHS_MAX_SIDE = 64
 # Native bf16 arithmetic from this CUDA compute capability (Ampere) on.
 BF16_MIN_COMPUTE = (8, 0)
+# On CUDA with convolutions, always: a run's batches have one image size (a full batch and a
+# remainder), so the first batch of each shape pays for the timing once (torchvision's and timm's
+# training scripts do the same). Results may differ in the last bits from run to run, as they do
+# on a GPU anyway.
+AUTOTUNE_WHY = (
+    "cuDNN autotune: on (one image size: the fastest convolution algorithms are timed once)"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class SpeedChoice:
     compile_mode: str  # "default" | "reduce-overhead" | "max-autotune" (when compile)
     reasons: tuple[str, ...]
     auto: tuple[str, ...] = ()  # the keys that were "auto"
+    cudnn_autotune: bool = False  # cuDNN times its convolution algorithms on the first batches
 
     def summary(self) -> str:
         """The choice in a few words: ``bf16 · channels-last · compiled (reduce-overhead)``."""
@@ -94,7 +103,11 @@ def decide(train, cap: Capability) -> SpeedChoice:
         for key in ("amp", "channels_last", "compile", "compile_mode")
         if getattr(train, key) == "auto"
     )
-    return SpeedChoice(amp, channels_last, compiled, mode, (amp_why, cl_why, compile_why), auto)
+    reasons = (amp_why, cl_why, compile_why)
+    autotune = cap.device == "cuda" and cap.images and cap.convolutional
+    if autotune:
+        reasons += (AUTOTUNE_WHY,)
+    return SpeedChoice(amp, channels_last, compiled, mode, reasons, auto, autotune)
 
 
 def _amp(value, cap: Capability) -> tuple[str | None, str]:

@@ -69,6 +69,14 @@ def test_auto_on_a_bf16_gpu_is_bf16_channels_last_and_cuda_graphs():
     assert "native bf16" in choice.reasons[0]
 
 
+def test_cudnn_autotunes_convolutions_on_cuda_only():
+    assert decide(AUTO, gpu()).cudnn_autotune and decide(OFF, gpu()).cudnn_autotune
+    assert not decide(AUTO, gpu(convolutional=False)).cudnn_autotune
+    assert not decide(AUTO, gpu(images=False)).cudnn_autotune  # a head on features
+    cpu = decide(AUTO, Capability("cpu", steps_per_epoch=10_000, epochs=100))
+    assert not cpu.cudnn_autotune and len(cpu.reasons) == 3
+
+
 def test_auto_without_bf16_uses_fp16_with_loss_scaling():
     choice = decide(AUTO, gpu(bf16=False, compute=(7, 5)))
     assert choice.amp == "fp16" and "loss scaling" in choice.reasons[0]
@@ -112,7 +120,8 @@ def test_speed_reaches_run_started_as_plain_values():
     choice = decide(AUTO, gpu()).to_json()
     event = ev.from_json(ev.to_json(ev.RunStarted({}, "", {}, {}, speed=choice)))
     assert event.speed["summary"] == "bf16 · channels-last · compiled (reduce-overhead)"
-    assert event.speed["amp"] == "bf16" and len(event.speed["reasons"]) == 3
+    assert event.speed["amp"] == "bf16" and len(event.speed["reasons"]) == 4
+    assert event.speed["cudnn_autotune"] and "cuDNN autotune: on" in event.speed["reasons"][3]
     old = ev.to_json(ev.RunStarted({}, "", {}, {}))
     del old["speed"]  # a JSON line from before this field
     assert ev.from_json(old).speed == {}
