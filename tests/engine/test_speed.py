@@ -19,7 +19,12 @@ from engine.preset import Preset, PresetError
 from engine.runs import RunFiles
 from engine.trainer import Trainer
 from engine.training import compiling
-from engine.training.speed import COMPILE_MIN_STEPS, Capability, decide
+from engine.training.speed import (
+    COMPILE_MIN_STEPS,
+    COMPILE_MIN_STEPS_LARGE,
+    Capability,
+    decide,
+)
 from tests.conftest import tiny_preset
 
 DIGITS = presets.presets_dir() / "digits.toml"
@@ -94,6 +99,16 @@ def test_compile_auto_needs_enough_steps_to_pay_back():
     assert not short.compile and "would not pay back" in short.reasons[2]
     long = decide(AUTO, gpu(steps_per_epoch=COMPILE_MIN_STEPS // 10, epochs=10))
     assert long.compile
+
+
+def test_compile_auto_waits_longer_for_large_images():
+    """Photo-sized steps are bound by arithmetic: compiling saves less per step than CUDA graphs
+    save on small images, so it takes a longer run to pay back (the H200's 224 px run)."""
+    photo = {"image_side": 224, "epochs": 10}
+    short = decide(AUTO, gpu(steps_per_epoch=COMPILE_MIN_STEPS // 10, **photo))
+    assert not short.compile and "1,000 planned steps < 3,000 at 224 px" in short.reasons[2]
+    long = decide(AUTO, gpu(steps_per_epoch=COMPILE_MIN_STEPS_LARGE // 10, **photo))
+    assert long.compile and long.compile_mode == "default"
 
 
 def test_compile_auto_mode_by_image_size_and_never_with_ddp_or_without_triton():
