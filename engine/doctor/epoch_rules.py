@@ -19,6 +19,7 @@ MIN_EPOCHS = 3  # most trend rules wait for this many epochs
 OVERFIT_GAP = 0.10  # train − val accuracy …
 OVERFIT_GAP_HIGH_TRAIN = 0.07  # … or this much once train accuracy is above 0.9
 VAL_LOSS_RISE = 1.05  # validation loss this far above its best counts as rising
+OVERFIT_FITTED = 0.9  # … once the training loss is below this share of ln k (it fits something)
 AUGMENT_GAP = 0.05  # validation accuracy above train accuracy with augmentation on
 UNDERFIT_TRAIN_ACC = 0.9  # "low" training accuracy …
 FLAT_GAIN = 0.01  # … and "flat": less gain than this over the last MIN_EPOCHS epochs
@@ -101,6 +102,10 @@ def overfitting(ctx: EpochContext) -> Finding | None:
     losses = ctx.val_loss()
     best = min(range(len(losses)), key=losses.__getitem__)
     if gap < limit or losses[-1] < losses[best] * VAL_LOSS_RISE or best == len(losses) - 1:
+        return None
+    if r.train_loss > ctx.rows[best].train_loss:  # both losses rose: diverging, not overfitting
+        return None
+    if r.train_loss > OVERFIT_FITTED * math.log(len(r.per_class.support)):  # fits nothing yet
         return None
     m, o = ctx.preset.model, ctx.preset.train.optimizer
     changes = {"model.dropout": max(m.dropout, 0.5)}

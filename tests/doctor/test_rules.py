@@ -87,6 +87,24 @@ def test_overfitting_needs_a_gap_and_rising_validation_loss():
     assert er.overfitting(er.EpochContext(Preset(), STATS, rows)) is None
 
 
+def test_a_diverging_run_is_not_called_overfitting():
+    """A rate too high: the training loss rises with the validation loss, and training accuracy
+    is too low for anything to be overfitted (seen: 0.30 train, 0.20 val, 10 classes)."""
+    rows = [
+        _row(1, 0.09, 0.2, train_loss=2.3, val_loss=2.2),
+        _row(2, 0.3, 0.3, train_loss=2.0, val_loss=1.9),
+        _row(3, 0.3, 0.2, train_loss=2.6, val_loss=2.9),
+    ]
+    assert er.overfitting(er.EpochContext(Preset(), STATS, rows)) is None
+    rows[-1] = dataclasses.replace(rows[-1], train_loss=2.16)  # still falling, barely: ln 10 = 2.3
+    assert er.overfitting(er.EpochContext(Preset(), STATS, rows)) is None
+    fitted = [
+        dataclasses.replace(r, train_loss=x) for r, x in zip(rows, (1.2, 0.8, 0.5), strict=True)
+    ]
+    fitted[-1] = dataclasses.replace(fitted[-1], train_acc=0.4)
+    assert er.overfitting(er.EpochContext(Preset(), STATS, fitted)).epoch == 2
+
+
 def test_findings_merge_and_order():
     a = Finding("overfitting", "warning", "t", "old", epoch=3)
     b = Finding("overfitting", "warning", "t", "new", epoch=7)
