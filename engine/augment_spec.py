@@ -15,6 +15,7 @@ AUGMENTS = {
     "blur": (True, (0.1, 10.0), "maximum Gaussian sigma"),
 }
 ACCEPTED = "hflip, crop:N, rotate:DEG, jitter:S, blur:SIGMA"
+PHOTO_MIN_SIZE = 96  # from this size on, crop:N is a random-resized crop (N is not used)
 
 
 def parse_augment(spec: str) -> tuple[str, float]:

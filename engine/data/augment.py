@@ -15,11 +15,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from engine.augment_spec import parse_augment
+from engine.augment_spec import PHOTO_MIN_SIZE, parse_augment
 
 __all__ = ["BatchAugment", "parse_augment"]
 
-PHOTO_MIN_SIZE = 96  # from this size on, crop:N is a random-resized crop
 RESIZED_CROP_SCALE = (0.35, 1.0)
 
 

@@ -44,6 +44,7 @@ class Doctor:
             unnorm,
             pf.class_imbalance(p, stats),
             pf.schedule_too_aggressive(p, lrs, self.steps_per_epoch),
+            pf.crop_beyond_image(p, stats),
         ]
         if init is not None:
             self.probes[0] = init

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from engine.augment_spec import PHOTO_MIN_SIZE
 from engine.doctor.finding import Finding, fix_set
 from engine.preset import Preset
 from engine.wording import class_label, count
@@ -25,6 +26,7 @@ LR_FLOOR_BY = 0.5  # … before half the epochs
 LR_ABSOLUTE_FLOOR = 1e-7
 LR_LOW_FRACTION = 1e-2  # … or this share of the run …
 LR_LOW_SHARE = 0.4  # … spent at or below 1e-2 × the initial learning rate
+CROP_SHIFT_MAX = 0.25  # crop:N shifting small images by more than this share of their side
 
 
 def network_input(stats: dict, norm: dict) -> list[dict]:
@@ -174,4 +176,27 @@ def schedule_too_aggressive(
         f"of {epochs} and to {lrs[-1]:.2g} at the end; later epochs can barely change the model.",
         fix_set(**{"train.schedule.name": "cosine"}),
         epoch=epoch,
+    )
+
+
+def crop_beyond_image(preset: Preset, stats: dict) -> Finding | None:
+    """``crop:N`` pads small images by N pixels and crops them back: a shift of up to N pixels.
+    Copied from a preset for larger images (``crop:4`` is CIFAR's), it can move the content of
+    a small image half or wholly out of view: the network trains on mostly empty crops and is
+    tested on whole images, and it learns slowly or not at all (digits with ``crop:16``: chance
+    after 6 epochs). Photos (``PHOTO_MIN_SIZE`` and up) take a random-resized crop instead."""
+    side = min(stats["image_shape"][1:])
+    crops = [a for a in preset.data.augment if a.startswith("crop:")]
+    if side >= PHOTO_MIN_SIZE or not crops or float(crops[0][5:]) <= CROP_SHIFT_MAX * side:
+        return None
+    pad = float(crops[0][5:])
+    mild = f"crop:{max(1, side // 8)}"
+    return Finding(
+        "excessive-augmentation",
+        "warning",
+        "The random crop is too large for these images",
+        f"{crops[0]} shifts the {side}-pixel images by up to {pad:g} pixels ({pad / side:.0%} of "
+        "their side): many training crops show only part of the image, or none of it, while "
+        "validation sees whole images.",
+        fix_set(**{"data.augment": [mild if a == crops[0] else a for a in preset.data.augment]}),
     )

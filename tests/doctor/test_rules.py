@@ -11,6 +11,7 @@ import pytest
 from engine.doctor import Doctor, diagnose_run
 from engine.doctor import epoch_rules as er
 from engine.doctor import network_rules as nr
+from engine.doctor import preflight as pf
 from engine.doctor.finding import Finding, merge, ordered
 from engine.doctor.lr_finder import find_lr, steepest, valley
 from engine.events import Diagnosis, EpochMetrics, PerClassMetrics
@@ -263,9 +264,9 @@ def test_train_val_mismatch_names_the_cause():
     f = finding(heavy)
     assert f.id == "train-val-mismatch" and f.severity == "error"
     assert "batch-norm statistics" in f.evidence and "24" in f.evidence
-    assert f.fix == {"set": {"data.augment": ["crop:3"]}}
+    assert f.fix == {"set": {"data.augment": []}}  # crop:3 is over a quarter of 8 pixels
     f = finding(heavy.with_changes({"model.batch_norm": False}))
-    assert "makes training images unlike" in f.evidence and f.fix["set"]["data.augment"]
+    assert "makes training images unlike" in f.evidence and f.fix["set"]["data.augment"] == []
     small = finding(Preset().with_changes({"train.batch_size": 4}))
     assert small.fix == {"set": {"train.batch_size": 32}}
     shifted = {**STATS, "raw": {"mean": [4.9], "std": [6.0]}}
@@ -275,8 +276,12 @@ def test_train_val_mismatch_names_the_cause():
     assert f.fix is None and f.advice
     # No cause to name: labels that cannot be learned are the likelier reading (no-signal).
     assert finding(Preset()) is None
-    # Mild augmentation (the shipped folder presets') is not a cause, nor one odd epoch.
-    assert finding(Preset().with_changes({"data.augment": ["hflip", "crop:4"]})) is None
+    # Mild augmentation (the shipped folder and CIFAR presets') is not a cause, nor one odd
+    # epoch; on 8-pixel digits crop:4 is half the image, and a cause.
+    shipped = Preset().with_changes({"data.augment": ["hflip", "crop:4"]})
+    assert finding(shipped, {**STATS, "image_shape": [3, 224, 224]}) is None
+    assert finding(shipped, {**STATS, "image_shape": [3, 32, 32]}) is None
+    assert finding(shipped).fix == {"set": {"data.augment": ["hflip"]}}
     odd = [*collapse[:2], dataclasses.replace(collapse[2], val_acc=0.7, val_loss=0.9)]
     assert finding(heavy, rows=[*odd, collapse[2]]) is None
     assert finding(heavy, rows=collapse[:2]) is None  # not before 3 epochs
@@ -356,3 +361,30 @@ def test_sampled_epochs_are_probed_from_their_own_steps(runs_dir, monkeypatch):
     assert sorted(probes) == ["0", "3"]  # at initialization, and the last epoch (3)
     assert probes["3"]["batch"] == 32 and probes["3"]["grad_ratio"] > 0
     assert copies == [False]  # the copy: only the forward probe at initialization
+
+
+def test_a_crop_larger_than_small_images_is_named_before_training():
+    """crop:4 is CIFAR's; on 8-pixel digits it shifts the digit half out of view (and crop:16
+    left a digits run at chance): the doctor says so before the first step, with a crop that
+    fits (an eighth of the side), and leaves the other augmentations as they are."""
+    big = Preset().with_changes({"data.augment": ["hflip", "crop:16", "jitter:0.1"]})
+    finding = pf.crop_beyond_image(big, STATS)
+    assert finding.id == "excessive-augmentation" and "up to 16 pixels (200% of" in finding.evidence
+    assert finding.fix == {"set": {"data.augment": ["hflip", "crop:1", "jitter:0.1"]}}
+    fits = Preset().with_changes({"data.augment": ["crop:2"]})  # a quarter of 8 pixels
+    assert pf.crop_beyond_image(fits, STATS) is None
+    photos = {**STATS, "image_shape": [3, 224, 224]}  # a random-resized crop there
+    assert pf.crop_beyond_image(big, photos) is None
+    cifar = Preset().with_changes({"data.augment": ["hflip", "crop:4"]})
+    assert pf.crop_beyond_image(cifar, {**STATS, "image_shape": [3, 32, 32]}) is None
+
+
+def test_the_augmentation_fix_keeps_only_a_crop_that_fits():
+    rows = [_row(e, 0.3 + 0.05 * e, 0.6 + 0.05 * e) for e in range(1, 6)]
+    p = Preset().with_changes({"data.augment": ["hflip", "crop:4", "rotate:30"]})
+    small = er.excessive_augmentation(er.EpochContext(p, STATS, rows))
+    assert small.fix == {"set": {"data.augment": ["hflip"]}}  # crop:4 is half of 8 pixels
+    cifar = er.excessive_augmentation(
+        er.EpochContext(p, {**STATS, "image_shape": [3, 32, 32]}, rows)
+    )
+    assert cifar.fix == {"set": {"data.augment": ["hflip", "crop:4"]}}
