@@ -123,6 +123,12 @@ BROKEN = [
         {"excessive-augmentation"},
         set(),
     ),
+    (  # CIFAR's crop on 8-pixel digits, twice over: most crops are empty
+        "crop-larger-than-digits",
+        {"data.augment": ["crop:16"], "train.epochs": 6},
+        {"excessive-augmentation"},
+        set(),
+    ),
     (
         "deep-no-bn-high-sgd",
         {
