@@ -56,6 +56,27 @@ def test_no_finding_without_copies(tmp_path):
     assert "split-leakage" not in ids
 
 
+def test_synthetic_samples_are_not_called_copies(tmp_path):
+    """At 96 px a synthetic class's samples differ only in pixel noise, which a 16×16 thumbnail
+    averages away: they look like copies of each other, but are independent draws."""
+    preset = Preset().with_changes(
+        {
+            "data.source": "synthetic",
+            "data.synthetic.samples": 200,
+            "data.synthetic.size": 96,
+            "model.arch": "mlp",
+            "model.width": 8,
+            "train.epochs": 1,
+            "train.device": "cpu",
+        }
+    )
+    data = load_data(preset)
+    assert find_copies(data.x_train, data.x_val).train_val  # what the thumbnails say
+    summary = Trainer(preset, out=tmp_path / "runs").fit()
+    ids = {f["id"] for f in RunFiles(summary.run_dir).read_diagnosis()}
+    assert "split-leakage" not in ids
+
+
 def test_small_images_are_compared_exactly():
     import torch
 
