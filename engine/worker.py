@@ -21,10 +21,10 @@ import sys
 import threading
 import time
 
-# Step losses (``BatchEnd``) go out in bursts this far apart — the app repaints its step curves 4
-# times a second while training — and every other event at once. Each line wakes the app's
+# Step losses (``BatchEnd``) go out in bursts this far apart — the app repaints its step curves
+# twice a second while training — and every other event at once. Each line wakes the app's
 # process, and on a busy 2-core machine every wakeup is time taken from the trainer's threads.
-BATCH_FLUSH_S = 0.25
+BATCH_FLUSH_S = 0.5
 
 
 class EventLines:

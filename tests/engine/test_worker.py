@@ -92,9 +92,9 @@ def test_an_app_that_goes_away_mid_run_leaves_a_stopped_resumable_run(tmp_path):
 
 
 def test_step_losses_go_out_in_bursts_and_everything_else_at_once(monkeypatch):
-    """Each line wakes the app's process: step losses wait for the next burst (a quarter of a
-    second), any other event sends them all at once, and so does a pause (a paused run shows
-    every step it took)."""
+    """Each line wakes the app's process: step losses wait for the next burst (half a second
+    apart, as the app repaints its step curves), any other event sends them all at once, and so
+    does a pause (a paused run shows every step it took)."""
     import io
 
     from engine import worker
@@ -119,7 +119,7 @@ def test_step_losses_go_out_in_bursts_and_everything_else_at_once(monkeypatch):
     assert sent() == ["BatchEnd"] * 3 + ["EpochEnd"]
     clock[0] += 0.1
     lines.send(batch, batch=True)
-    clock[0] += 0.2  # a quarter of a second after the last burst
+    clock[0] += worker.BATCH_FLUSH_S  # a burst's interval after the last one
     lines.send(batch, batch=True)
     assert sent()[-2:] == ["BatchEnd", "BatchEnd"]
     clock[0] += 0.1
