@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine.augment_spec import PHOTO_MIN_SIZE
 from engine.doctor.finding import Finding, fix_set
-from engine.doctor.preflight import CROP_SHIFT_MAX, imbalance_finding
+from engine.doctor.preflight import imbalance_finding, mild_augment
 from engine.events import EpochMetrics
 from engine.preset import PRETRAINED_ARCHS, Preset
 from engine.wording import count
@@ -123,14 +122,6 @@ def overfitting(ctx: EpochContext) -> Finding | None:
     )
 
 
-def _mild(augment: list[str], stats: dict) -> list[str]:
-    """The gentle part of ``augment``: flips, and a crop of at most 4 pixels that is no more
-    than a quarter of a small image's side (photos take a random-resized crop instead)."""
-    side = min(stats["image_shape"][1:])
-    most = 4 if side >= PHOTO_MIN_SIZE else min(4, CROP_SHIFT_MAX * side)  # pixels
-    return [a for a in augment if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= most)]
-
-
 def excessive_augmentation(ctx: EpochContext) -> Finding | None:
     aug = ctx.preset.data.augment
     if not aug or len(ctx.rows) < MIN_EPOCHS:
@@ -139,7 +130,7 @@ def excessive_augmentation(ctx: EpochContext) -> Finding | None:
     gap = sum(r.val_acc - r.train_acc for r in recent) / len(recent)
     if gap < AUGMENT_GAP:
         return None
-    mild = _mild(aug, ctx.stats)
+    mild = mild_augment(aug, ctx.stats)
     return Finding(
         "excessive-augmentation",
         "warning",
@@ -192,7 +183,7 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
         return None
     p = ctx.preset
     aug, bn = p.data.augment, p.model.batch_norm
-    mild = _mild(aug, ctx.stats)
+    mild = mild_augment(aug, ctx.stats)
     aug = aug if mild != aug else []  # mild augmentation is not the cause (nor is its fix)
     shift = _split_shift(ctx.stats)
     fix, advice = None, ""

@@ -200,3 +200,11 @@ def crop_beyond_image(preset: Preset, stats: dict) -> Finding | None:
         "validation sees whole images.",
         fix_set(**{"data.augment": [mild if a == crops[0] else a for a in preset.data.augment]}),
     )
+
+
+def mild_augment(augment: list[str], stats: dict) -> list[str]:
+    """The gentle part of ``augment``: flips, and a crop of at most 4 pixels that is no more
+    than a quarter of a small image's side (photos take a random-resized crop instead)."""
+    side = min(stats["image_shape"][1:])
+    most = 4 if side >= PHOTO_MIN_SIZE else min(4, CROP_SHIFT_MAX * side)  # pixels
+    return [a for a in augment if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= most)]
