@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from engine.augment_spec import PHOTO_MIN_SIZE
+from engine.augment_spec import PHOTO_MIN_SIZE, parse_augment
 from engine.doctor.finding import Finding, fix_set
 from engine.preset import Preset
 from engine.wording import class_label, count
@@ -186,19 +186,21 @@ def crop_beyond_image(preset: Preset, stats: dict) -> Finding | None:
     tested on whole images, and it learns slowly or not at all (digits with ``crop:16``: chance
     after 6 epochs). Photos (``PHOTO_MIN_SIZE`` and up) take a random-resized crop instead."""
     side = min(stats["image_shape"][1:])
-    crops = [a for a in preset.data.augment if a.startswith("crop:")]
-    if side >= PHOTO_MIN_SIZE or not crops or float(crops[0][5:]) <= CROP_SHIFT_MAX * side:
+    crop = next((a for a in preset.data.augment if parse_augment(a)[0] == "crop"), None)
+    if side >= PHOTO_MIN_SIZE or crop is None:
         return None
-    pad = float(crops[0][5:])
+    pad = parse_augment(crop)[1]
+    if pad <= CROP_SHIFT_MAX * side:
+        return None
     mild = f"crop:{max(1, side // 8)}"
     return Finding(
         "excessive-augmentation",
         "warning",
         "The random crop is too large for these images",
-        f"{crops[0]} shifts the {side}-pixel images by up to {pad:g} pixels ({pad / side:.0%} of "
+        f"{crop} shifts the {side}-pixel images by up to {pad:g} pixels ({pad / side:.0%} of "
         "their side): many training crops show only part of the image, or none of it, while "
         "validation sees whole images.",
-        fix_set(**{"data.augment": [mild if a == crops[0] else a for a in preset.data.augment]}),
+        fix_set(**{"data.augment": [mild if a == crop else a for a in preset.data.augment]}),
     )
 
 
@@ -207,4 +209,9 @@ def mild_augment(augment: list[str], stats: dict) -> list[str]:
     than a quarter of a small image's side (photos take a random-resized crop instead)."""
     side = min(stats["image_shape"][1:])
     most = 4 if side >= PHOTO_MIN_SIZE else min(4, CROP_SHIFT_MAX * side)  # pixels
-    return [a for a in augment if a == "hflip" or (a.startswith("crop:") and float(a[5:]) <= most)]
+    gentle = []
+    for spec in augment:
+        name, value = parse_augment(spec)
+        if name == "hflip" or (name == "crop" and value <= most):
+            gentle.append(spec)
+    return gentle
