@@ -74,6 +74,7 @@ class Doctor:
             er.lr_too_low(ctx),
             er.minority_ignored(ctx),
             nr.vanishing_signal(ctx),
+            nr.exploding_start(ctx),
             *nr.probe_rules(ctx),
         ]
         found = [f for f in found if f is not None]

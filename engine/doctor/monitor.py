@@ -46,7 +46,7 @@ class RunMonitor:
         lrs = []  # the planned rates, for schedules that can decay too fast
         if self.preset.train.schedule.name not in NEVER_TOO_AGGRESSIVE:
             lrs = preview_lr(self.preset, self.steps_per_epoch)
-        self.publish(self.doctor.preflight(self.probe(backward=False), lrs, self._leakage()))
+        self.publish(self.doctor.preflight(self.probe(start=True), lrs, self._leakage()))
 
     def _leakage(self) -> list:
         """Copies of validation images in training (images only, not cached features). Not
@@ -72,10 +72,10 @@ class RunMonitor:
         )
         return [found] if found is not None else []
 
-    def probe(self, backward: bool = True) -> dict:
+    def probe(self, start: bool = False) -> dict:
         x = self.normalize(self.data.x_train[self.probe_idx])
         self.last_input = x
-        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], backward)
+        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], start)
 
     def sampled(self, epoch: int) -> bool:
         """Whether ``epoch`` is probed: every N epochs, and the last one unless the last probe

@@ -1,6 +1,6 @@
 """Rules read from the sampled network probes: dead ReLU units, gradients that vanish or explode
-toward the first layers, and a start whose output ignores its input (the forward-only probe at
-initialization, probe 0)."""
+toward the first layers, and two starts that cannot learn, read from the probe of the untrained
+network (probe 0): an output that ignores its input, and gradients that explode."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def vanishing_signal(ctx: EpochContext) -> Finding | None:
 
 def probe_rules(ctx: EpochContext) -> list[Finding]:
     """Dead units and vanishing/exploding gradients from the latest sampled probe (probe 0, the
-    forward-only probe at initialization, is read by :func:`vanishing_signal`)."""
+    untrained network's, is read by :func:`vanishing_signal` and :func:`exploding_start`)."""
     epochs = [e for e in ctx.probes if e > 0]
     if not epochs:
         return []
@@ -111,7 +111,7 @@ def probe_rules(ctx: EpochContext) -> list[Finding]:
                 epoch=epoch,
             )
         )
-    elif ratio > EXPLODING_RATIO:
+    elif ratio > EXPLODING_RATIO and not _stuck_after_exploding_start(ctx):
         changes = {"train.grad_clip": 1.0}
         if not bn:
             changes["model.batch_norm"] = True
@@ -126,3 +126,43 @@ def probe_rules(ctx: EpochContext) -> list[Finding]:
             )
         )
     return found
+
+
+def _stuck_after_exploding_start(ctx: EpochContext) -> bool:
+    init = ctx.probes.get(0, {})
+    if init.get("grad_ratio", 0.0) <= EXPLODING_RATIO or len(ctx.rows) < STUCK_EPOCHS:
+        return False
+    k = len(ctx.rows[-1].per_class.support)
+    return ctx.train_loss()[-1] >= STUCK_LOSS * math.log(k)
+
+
+def exploding_start(ctx: EpochContext) -> Finding | None:
+    """A start that cannot learn because its gradients explode toward the input: the untrained
+    network's first-layer gradient is many times its last layer's, and the training loss is
+    still at ln k. Deep stacks with batch norm and no skip connections do this at any learning
+    rate (the gradient grows ~1.2× per layer at initialization: Yang et al., "A Mean Field
+    Theory of Batch Normalization", 2019), so the fix is fewer layers."""
+    if not _stuck_after_exploding_start(ctx):
+        return None
+    init, m = ctx.probes[0], ctx.preset.model
+    k = len(ctx.rows[-1].per_class.support)
+    deep = m.arch in ("mlp", "convnet") and m.depth > SHALLOW_DEPTH
+    fix = fix_set(**({"model.depth": SHALLOW_DEPTH} if deep else {"train.grad_clip": 1.0}))
+    why = (
+        f"a {m.depth}-layer {m.arch} with batch norm and no skip connections multiplies the "
+        "gradient by about 1.2 at each layer on its way back to the input"
+        if m.batch_norm and deep
+        else f"the {m.arch}'s gradient grows on its way back to the input"
+    )
+    return Finding(
+        "exploding-gradients",
+        "warning",
+        "Gradients explode toward the first layers from the start",
+        f"at initialization the gradient norm of '{init['first_layer']}' was "
+        f"{init['grad_ratio']:.0f}× that of '{init['last_layer']}' (a trainable start shows "
+        f"below {EXPLODING_RATIO:.0f}×): {why}. Training loss is still "
+        f"{ctx.train_loss()[-1]:.4g} ≈ ln {k} = {math.log(k):.4g} after "
+        f"{count(len(ctx.rows), 'epoch')}.",
+        fix,
+        epoch=1,
+    )

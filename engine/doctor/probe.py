@@ -25,20 +25,25 @@ def probe_batch(batch_size: int) -> int:
     return min(max(batch_size, PROBE_BATCH[0]), PROBE_BATCH[1])
 
 
-def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, backward=True) -> dict:
-    """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch
-    (``backward=False``: only the loss, e.g. at initialization)."""
+def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, start=False) -> dict:
+    """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch;
+    with ``start`` (the untrained network, probe 0) also how much the output depends on the
+    input (:class:`_StartSignal`)."""
     clone = copy.deepcopy(model)
     clone.train()
-    if not backward:
-        return _forward_signal(clone, loss_fn, x, y)
     watch = StepProbe(clone)
     watch.arm()
+    signal = _StartSignal(clone) if start else None
     with torch.random.fork_rng(devices=_devices(x)):
-        loss = loss_fn(clone(x).float(), y)
-        loss.backward()
+        out = clone(x).float()
+        loss = loss_fn(out, y)
+        if any(p.requires_grad for p in clone.parameters()):
+            loss.backward()
     watch.read(loss, len(y))
-    return watch.result()
+    result = watch.result()
+    if signal is not None:
+        result.update(signal.result(out, len(y)))
+    return result
 
 
 class StepProbe:
@@ -86,50 +91,59 @@ class StepProbe:
         weights = [
             (n, p) for n, p in self.model.named_parameters() if p.grad is not None and p.dim() > 1
         ]
-        (first_name, first), (last_name, last) = weights[0], weights[-1]
-        self._taken = (batch, loss.detach(), first_name, first.grad.norm(), last_name)
-        self._taken += (last.grad.norm(), dict(self._alive))
+        grads = ()
+        if weights:  # none when every weight is frozen
+            (first_name, first), (last_name, last) = weights[0], weights[-1]
+            grads = (first_name, first.grad.norm(), last_name, last.grad.norm())
+        self._taken = (batch, loss.detach(), grads, dict(self._alive))
 
     def result(self) -> dict | None:
         """The probe taken (on the host), or None when no step was watched."""
         if self._taken is None:
             return None
-        batch, loss, first_name, first_norm, last_name, last_norm, alive = self._taken
+        batch, loss, grads, alive = self._taken
         self._taken = None
-        return {
+        result = {
             "batch": batch,
             "loss": float(loss),
             "dead": {n: round(1 - float(a.float().mean()), 4) for n, a in alive.items()},
-            "first_layer": first_name,
-            "last_layer": last_name,
-            "grad_ratio": float(first_norm) / max(float(last_norm), 1e-30),
         }
+        if grads:
+            first_name, first_norm, last_name, last_norm = grads
+            result["first_layer"], result["last_layer"] = first_name, last_name
+            result["grad_ratio"] = float(first_norm) / max(float(last_norm), 1e-30)
+        return result
 
 
-def _forward_signal(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """The loss, how much the outputs differ between the images of the batch (``spread``: the
-    logits' standard deviation across the batch, averaged over classes) and the activations'
-    standard deviation after the first and the last ReLU: an output that barely depends on the
-    input is a start the network cannot learn from."""
-    stds: list[tuple[str, float]] = []
-    hooks = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: stds.append((name, out)))
-        for name, module in model.named_modules()
-        if isinstance(module, nn.ReLU)
-    ]
-    with torch.no_grad(), torch.random.fork_rng(devices=_devices(x)):
-        out = model(x).float()
-        result = {
-            "batch": len(y),
-            "loss": float(loss_fn(out, y)),
-            "spread": float(out.std(dim=0).mean()) if len(y) > 1 else 0.0,
-        }
-        if stds:
-            (first, a), (last, b) = stds[0], stds[-1]
-            result["signal"] = {first: float(a.float().std()), last: float(b.float().std())}
-    for h in hooks:
-        h.remove()
-    return result
+class _StartSignal:
+    """How much the untrained network's outputs differ between the images of the batch
+    (``spread``: the logits' standard deviation across the batch, averaged over classes) and the
+    activations' standard deviation after the first and the last ReLU: an output that barely
+    depends on the input is a start the network cannot learn from."""
+
+    def __init__(self, model: nn.Module):
+        self.stds: list[tuple[str, float]] = []
+        self.hooks = [
+            module.register_forward_hook(self._record(name))
+            for name, module in model.named_modules()
+            if isinstance(module, nn.ReLU)
+        ]
+
+    def _record(self, name: str):
+        def hook(_module, _inputs, out):
+            self.stds.append((name, float(out.detach().float().std())))
+
+        return hook
+
+    def result(self, out: torch.Tensor, batch: int) -> dict:
+        for h in self.hooks:
+            h.remove()
+        out = out.detach()
+        found = {"spread": float(out.std(dim=0).mean()) if batch > 1 else 0.0}
+        if self.stds:
+            (first, a), (last, b) = self.stds[0], self.stds[-1]
+            found["signal"] = {first: a, last: b}
+        return found
 
 
 def _devices(x: torch.Tensor) -> list[int]:

@@ -181,6 +181,12 @@ BROKEN = [
         {"vanishing-gradients"},
         set(),
     ),
+    (  # batch norm without skip connections: gradients grow ~1.2x per layer toward the input
+        "deep-batchnorm-mlp",
+        {"model.arch": "mlp", "model.width": 64, "model.depth": 32, "train.epochs": 6},
+        {"exploding-gradients"},
+        set(),
+    ),
     (
         "diverging-sgd",
         {

@@ -305,8 +305,58 @@ def test_a_dead_start_is_named_after_two_epochs_at_ln_k():
     assert nr.vanishing_signal(er.EpochContext(p, STATS, moving, {0: init})) is None
     lively = {**init, "spread": 0.3}
     assert nr.vanishing_signal(er.EpochContext(p, STATS, stuck, {0: lively})) is None
-    # The forward-only probe at initialization is not read by the gradient rules.
+    # The probe at initialization is read by its own rules, not by the sampled-probe rules.
     assert nr.probe_rules(er.EpochContext(p, STATS, stuck, {0: init})) == []
+
+
+def test_a_start_whose_gradients_explode_is_named_with_fewer_layers_as_the_fix():
+    stuck = [_row(1, 0.11, 0.1, train_loss=2.356), _row(2, 0.11, 0.12, train_loss=2.332)]
+    init = {
+        **{"batch": 64, "loss": 2.37, "spread": 0.38, "dead": {}},
+        **{"first_layer": "1.weight", "last_layer": "129.weight", "grad_ratio": 261.0},
+    }
+    p = Preset().with_changes({"model.arch": "mlp", "model.depth": 32, "model.width": 64})
+    f = nr.exploding_start(er.EpochContext(p, STATS, stuck, {0: init}))
+    assert f.id == "exploding-gradients" and "261×" in f.evidence and "32-layer" in f.evidence
+    assert f.fix == {"set": {"model.depth": nr.SHALLOW_DEPTH}}
+    # A network that learns despite the start, a calm start, or one epoch only: no finding.
+    moving = [stuck[0], dataclasses.replace(stuck[1], train_loss=1.2)]
+    assert nr.exploding_start(er.EpochContext(p, STATS, moving, {0: init})) is None
+    calm = {**init, "grad_ratio": 12.0}
+    assert nr.exploding_start(er.EpochContext(p, STATS, stuck, {0: calm})) is None
+    assert nr.exploding_start(er.EpochContext(p, STATS, stuck[:1], {0: init})) is None
+    # A later probe that still explodes is not reported twice under one id.
+    later = {**init, "grad_ratio": 90.0}
+    assert nr.probe_rules(er.EpochContext(p, STATS, stuck, {0: init, 2: later})) == []
+    # A shallow network is told to clip its gradients instead.
+    resnet = Preset().with_changes({"model.arch": "resnet18"})
+    f = nr.exploding_start(er.EpochContext(resnet, STATS, stuck, {0: init}))
+    assert f.fix == {"set": {"train.grad_clip": 1.0}}
+
+
+def test_the_start_probe_reads_the_gradients_of_the_untrained_network_on_a_copy():
+    import torch
+    from torch import nn
+
+    from engine.doctor.probe import probe
+    from engine.models import build_model
+
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    ratios = {}
+    for depth in (2, 32):
+        torch.manual_seed(0)
+        p = Preset().with_changes({"model.arch": "mlp", "model.depth": depth, "model.width": 64})
+        model = build_model(p.model, (1, 8, 8), 10)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        start = probe(model, nn.CrossEntropyLoss(), x, y, start=True)
+        assert start["spread"] > 0 and len(start["signal"]) == 2 and start["batch"] == 64
+        assert start["first_layer"] == "1.weight"
+        ratios[depth] = start["grad_ratio"]
+        for k, v in model.state_dict().items():  # weights and batch-norm statistics untouched
+            assert torch.equal(v, before[k]), k
+        assert all(q.grad is None for q in model.parameters())
+    # Batch norm without skip connections: the gradient grows ~1.2x per layer toward the input.
+    assert ratios[2] < nr.EXPLODING_RATIO < ratios[32]
 
 
 def test_a_probe_read_from_the_training_step_equals_the_probe_on_a_copy_and_changes_nothing():
@@ -350,7 +400,7 @@ def test_a_probe_read_from_the_training_step_equals_the_probe_on_a_copy_and_chan
 
 def test_sampled_epochs_are_probed_from_their_own_steps(runs_dir, monkeypatch):
     """A run's probes come from its training steps (no extra pass) on the epochs the budget
-    samples, and the last one; only the forward probe at initialization runs on a copy."""
+    samples, and the last one; only the probe of the untrained network runs on a copy."""
     import engine.doctor.monitor as monitor
 
     copies = []
@@ -360,7 +410,7 @@ def test_sampled_epochs_are_probed_from_their_own_steps(runs_dir, monkeypatch):
     probes = RunFiles(summary.run_dir).read_doctor_state()["probes"]
     assert sorted(probes) == ["0", "3"]  # at initialization, and the last epoch (3)
     assert probes["3"]["batch"] == 32 and probes["3"]["grad_ratio"] > 0
-    assert copies == [False]  # the copy: only the forward probe at initialization
+    assert copies == [True]  # the copy: only the probe at initialization (start=True)
 
 
 def test_a_crop_larger_than_small_images_is_named_before_training():
