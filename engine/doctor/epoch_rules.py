@@ -249,7 +249,8 @@ def lr_too_high(ctx: EpochContext) -> Finding | None:
     d = ctx.divergence
     r = ctx.rows[-1]
     k = len(r.per_class.support)
-    stuck = r.train_loss > 0.9 * math.log(k) and ctx.lr0 > LARGE_LR_FACTOR * ctx.default_lr
+    stuck = ctx.lr0 > LARGE_LR_FACTOR * ctx.default_lr and len(ctx.rows) >= STUCK_EPOCHS
+    stuck = stuck and min(ctx.train_loss()[-STUCK_EPOCHS:]) > 0.9 * math.log(k)  # not a slow 1st
     diverged = d is not None and d["ratio"] > DIVERGENCE_RATIO
     if not (diverged or stuck):
         return None

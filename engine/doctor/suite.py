@@ -252,6 +252,17 @@ HEALTHY = [
             "train.epochs": 8,
         },
     ),
+    (  # 50x SGD's usual rate: loss 4.8 after epoch 1, then validation 0.99 (once "too high")
+        "synthetic-sgd-fast-start",
+        {
+            **SYNTHETIC,
+            "data.synthetic.signal": 0.6,
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": 0.5,
+            "train.schedule.name": "none",
+            "train.epochs": 8,
+        },
+    ),
     ("article-1", {"preset": "article-1-imbalance.toml"}),
     ("folder-without-copies", {**SCENES, "make": "clean-scenes"}),
 ]

@@ -56,6 +56,24 @@ def test_exploding_gradients_from_probe():
     assert finding.fix == {"set": {"train.grad_clip": 1.0, "model.batch_norm": True}}
 
 
+def test_a_high_rate_is_named_when_the_loss_stays_at_ln_k_not_after_one_slow_epoch():
+    """SGD at 0.5 (50x its usual rate) on synthetic data: 2.11 after epoch 1, then 0.08 and
+    validation accuracy 1.00 -- a run a person would call perfect was told its rate was too
+    high. Two epochs at ln k are a rate that does not train; one is a slow start."""
+    p = Preset().with_changes({"train.optimizer.name": "sgd", "train.optimizer.lr": 0.5})
+    first = _row(1, 0.49, 0.71, train_loss=2.11)
+    learned = [first, _row(2, 0.99, 0.92, train_loss=0.08)]
+    assert er.lr_too_high(er.EpochContext(p, STATS, [first])) is None
+    assert er.lr_too_high(er.EpochContext(p, STATS, learned)) is None
+    stuck = [first, _row(2, 0.11, 0.1, train_loss=2.2)]
+    f = er.lr_too_high(er.EpochContext(p, STATS, stuck))
+    assert f.id == "lr-too-high" and "50×" in f.evidence
+    assert f.fix == {"set": {"train.optimizer.lr": 0.05}}
+    # The usual rate stuck at ln k is not the rate's fault.
+    usual = Preset().with_changes({"train.optimizer.name": "sgd", "train.optimizer.lr": 0.01})
+    assert er.lr_too_high(er.EpochContext(usual, STATS, stuck)) is None
+
+
 def test_vanishing_and_dead_units_from_probe():
     probe = {
         "dead": {"3": 0.9, "5": 0.2},
