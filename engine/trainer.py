@@ -93,7 +93,9 @@ class Trainer:
             )
         )
         try:
-            self.monitor.start(self.files, events, self.progress.rows, self.doctor_state)
+            self.monitor.start(
+                self.files, events, self.progress.rows, self.doctor_state, self._watchable()
+            )
             while self.state.epoch < self.preset.train.epochs:
                 self._epoch(events)
                 if self.progress.stops_early():
@@ -206,7 +208,7 @@ class Trainer:
             self.progress.step_log,
             events,
             self.monitor.margins,
-            self.monitor.step_probe(state.epoch + 1, watchable=self._watchable()),
+            self.monitor.step_probes(state.epoch + 1),
         )
         val = validate(a, self.data, p.train.batch_size, self.dist)
         state.epoch += 1

@@ -36,17 +36,23 @@ class RunMonitor:
         self._summary: SampleSummary | None = None
         self._probed = 0  # the epoch of the last probe
         self._watch: StepProbe | None = None  # the probe of the current epoch's last step
+        self._first: StepProbe | None = None  # the run's first step: the start's gradients
+        self._steps_watched = True  # whether the trainer lets training steps be watched
 
-    def start(self, files, events, rows: list, state: dict | None) -> None:
-        """Pre-flight checks on a fresh run; the saved doctor state on a resumed one."""
+    def start(self, files, events, rows: list, state: dict | None, watchable=True) -> None:
+        """Pre-flight checks on a fresh run; the saved doctor state on a resumed one.
+        ``watchable``: whether training steps may be watched (see ``Trainer._watchable``)."""
         self.files, self.events = files, events
+        self._steps_watched = watchable and self.preset.train.batch_size >= PROBE_BATCH[0]
         if state is not None:
             self.doctor = Doctor.from_state(self.preset, state, rows)
             return
         lrs = []  # the planned rates, for schedules that can decay too fast
         if self.preset.train.schedule.name not in NEVER_TOO_AGGRESSIVE:
             lrs = preview_lr(self.preset, self.steps_per_epoch)
-        self.publish(self.doctor.preflight(self.probe(start=True), lrs, self._leakage()))
+        # the start's gradients come from the first training step when it is watched
+        start = self.probe(start=True, grads=not self._steps_watched)
+        self.publish(self.doctor.preflight(start, lrs, self._leakage()))
 
     def _leakage(self) -> list:
         """Copies of validation images in training (images only, not cached features). Not
@@ -72,10 +78,10 @@ class RunMonitor:
         )
         return [found] if found is not None else []
 
-    def probe(self, start: bool = False) -> dict:
+    def probe(self, start: bool = False, grads: bool = True) -> dict:
         x = self.normalize(self.data.x_train[self.probe_idx])
         self.last_input = x
-        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], start)
+        return probe(self.model, self.loss_fn, x, self.data.y_train[self.probe_idx], start, grads)
 
     def sampled(self, epoch: int) -> bool:
         """Whether ``epoch`` is probed: every N epochs, and the last one unless the last probe
@@ -85,17 +91,27 @@ class RunMonitor:
         recent = self._probed and epoch - self._probed < (self.every + 1) // 2
         return epoch == self.preset.train.epochs and not recent
 
-    def step_probe(self, epoch: int, watchable: bool) -> StepProbe | None:
-        """The probe to take from ``epoch``'s last training step, when it is sampled, the
-        trainer says its step may be watched (``watchable``: see ``Trainer._watchable``) and its
-        batches hold at least 32 images."""
-        self._watch = None
-        if watchable and self.preset.train.batch_size >= PROBE_BATCH[0] and self.sampled(epoch):
+    def step_probes(self, epoch: int) -> tuple[StepProbe, ...]:
+        """The probes to take from ``epoch``'s training steps, when steps may be watched (see
+        :meth:`start`) and batches hold at least 32 images: its last step when the epoch is
+        sampled, and on a fresh run's first epoch its first step, whose gradients are the
+        untrained network's (probe 0's gradient ratio, for no extra pass)."""
+        self._watch = self._first = None
+        if not self._steps_watched:
+            return ()
+        if self.sampled(epoch):
             self._watch = StepProbe(self.model)
-        return self._watch
+        start = self.doctor.probes.get(0)
+        if epoch == 1 and start is not None and "grad_ratio" not in start:
+            self._first = StepProbe(self.model, step=0)
+        return tuple(w for w in (self._watch, self._first) if w is not None)
 
     def after_epoch(self, rows: list) -> None:
         epoch = rows[-1].epoch
+        first = self._first.result() if self._first is not None else None
+        if first is not None and "grad_ratio" in first:
+            self.doctor.probes[0].update({k: first[k] for k in StepProbe.GRADS})
+        self._first = None
         taken = None
         if self.sampled(epoch):
             taken = self._watch.result() if self._watch is not None else None

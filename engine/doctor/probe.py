@@ -25,19 +25,23 @@ def probe_batch(batch_size: int) -> int:
     return min(max(batch_size, PROBE_BATCH[0]), PROBE_BATCH[1])
 
 
-def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, start=False) -> dict:
+def probe(
+    model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, start=False, grads=True
+) -> dict:
     """Dead-unit fraction per ReLU layer and first/last weight-gradient norms on one batch;
     with ``start`` (the untrained network, probe 0) also how much the output depends on the
-    input (:class:`_StartSignal`)."""
+    input (:class:`_StartSignal`). ``grads=False``: the forward pass only (the start's
+    gradients are then read from the run's first training step, by a :class:`StepProbe`)."""
     clone = copy.deepcopy(model)
     clone.train()
     watch = StepProbe(clone)
     watch.arm()
     signal = _StartSignal(clone) if start else None
-    with torch.random.fork_rng(devices=_devices(x)):
+    backward = grads and any(p.requires_grad for p in clone.parameters())
+    with torch.random.fork_rng(devices=_devices(x)), torch.set_grad_enabled(backward):
         out = clone(x).float()
         loss = loss_fn(out, y)
-        if any(p.requires_grad for p in clone.parameters()):
+        if backward:
             loss.backward()
     watch.read(loss, len(y))
     result = watch.result()
@@ -47,13 +51,17 @@ def probe(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, start=Fal
 
 
 class StepProbe:
-    """The same probe read from a real training step (the last whole batch of a sampled epoch),
-    for no extra pass: hooks on the ReLUs watch its forward, and its first and last weight
-    gradients are read after its backward, before the optimizer steps. Watching changes nothing
-    in the step (the gradients may carry the loss scale, which their ratio does not see)."""
+    """The same probe read from a real training step (the last whole batch of a sampled epoch,
+    or the run's first step, whose gradients are the untrained network's), for no extra pass:
+    hooks on the ReLUs watch its forward, and its first and last weight gradients are read after
+    its backward, before the optimizer steps. Watching changes nothing in the step (the
+    gradients may carry the loss scale, which their ratio does not see)."""
 
-    def __init__(self, model: nn.Module):
+    GRADS = ("first_layer", "last_layer", "grad_ratio")  # what the first step adds to probe 0
+
+    def __init__(self, model: nn.Module, step: int | None = None):
         self.model = model
+        self.step = step  # the step of the epoch to watch; None: its last whole batch
         self._taken: tuple | None = None
         self._alive: dict[str, torch.Tensor] = {}
         self._hooks: list = []

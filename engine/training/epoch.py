@@ -72,7 +72,7 @@ def train_epoch(
     step_log: StepLog,
     events: Callable[[ev.Event], None],
     margins: SampleMargins | None = None,
-    probe: StepProbe | None = None,
+    probes: tuple[StepProbe, ...] = (),
 ) -> EpochTotals:
     """Train one epoch; raise :class:`Stopped` when stopped, ``TrainingError`` on a NaN loss."""
     a.train_mode()
@@ -89,8 +89,9 @@ def train_epoch(
     readout = Readout(device, 3)
     lr = a.optimizer.param_groups[0]["lr"]
     n_steps = a.steps_per_epoch
-    # the probe watches the last step with a whole batch (a short last batch says less)
-    watch_step = n_steps - 1 if len(order) >= n_steps * batch_size else max(n_steps - 2, 0)
+    # a probe watches its step, or the last step with a whole batch (a short one says less)
+    last_whole = n_steps - 1 if len(order) >= n_steps * batch_size else max(n_steps - 2, 0)
+    watch_steps = [last_whole if p.step is None else p.step for p in probes]
     for b in range(n_steps):
         control.wait_while_paused()
         if dist.any(control.stopped, device):
@@ -105,15 +106,15 @@ def train_epoch(
             xb = a.augment(xb)
         xb = xb.contiguous(memory_format=a.memory_format)
         state.last_batch = xb
-        watched = probe is not None and b == watch_step
-        if watched:
-            probe.arm()
+        watched = [p for p, step in zip(probes, watch_steps, strict=True) if step == b]
+        for p in watched:
+            p.arm()
         if a.compiled:
             logits, loss = _compiled_step(a, xb, yb, state.epoch + 1, events)
         else:
             logits, loss = _forward_backward(a, xb, yb)
-        if watched:
-            probe.read(loss, len(yb))
+        for p in watched:
+            p.read(loss, len(yb))
         if margins is not None:
             margins.add(idx, logits)
         a.scaler.unscale_(a.optimizer)

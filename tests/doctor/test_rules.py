@@ -423,12 +423,42 @@ def test_sampled_epochs_are_probed_from_their_own_steps(runs_dir, monkeypatch):
 
     copies = []
     original = monitor.probe
-    monkeypatch.setattr(monitor, "probe", lambda *a: copies.append(a[-1]) or original(*a))
+    monkeypatch.setattr(monitor, "probe", lambda *a: copies.append(a[-2:]) or original(*a))
     summary = Trainer(tiny_preset(), out=runs_dir).fit()
     probes = RunFiles(summary.run_dir).read_doctor_state()["probes"]
     assert sorted(probes) == ["0", "3"]  # at initialization, and the last epoch (3)
     assert probes["3"]["batch"] == 32 and probes["3"]["grad_ratio"] > 0
-    assert copies == [True]  # the copy: only the probe at initialization (start=True)
+    # the copy: only the start's forward (start=True, grads=False); its gradient ratio is the
+    # first training step's
+    assert copies == [(True, False)]
+    assert probes["0"]["grad_ratio"] > 0 and probes["0"]["first_layer"] == "0.weight"
+
+
+def test_the_start_gradient_ratio_is_read_from_the_first_step_before_any_update(
+    runs_dir, monkeypatch
+):
+    import torch
+
+    import engine.doctor.monitor as monitor
+    from engine.doctor.probe import StepProbe
+
+    seen = {}
+    original_start, original_read = monitor.RunMonitor.start, StepProbe.read
+
+    def start(self, *args, **kwargs):
+        seen["init"] = next(self.model.parameters()).detach().clone()
+        return original_start(self, *args, **kwargs)
+
+    def read(self, loss, batch):
+        if self.step == 0:
+            seen.setdefault("read", []).append(next(self.model.parameters()).detach().clone())
+        return original_read(self, loss, batch)
+
+    monkeypatch.setattr(monitor.RunMonitor, "start", start)
+    monkeypatch.setattr(StepProbe, "read", read)
+    Trainer(tiny_preset(), out=runs_dir).fit()
+    (at_read,) = seen["read"]  # once in the run: its first step
+    assert torch.equal(at_read, seen["init"])  # the untrained network's gradients
 
 
 def test_a_crop_larger_than_small_images_is_named_before_training():
