@@ -1,7 +1,9 @@
 """The real MainWindow training offscreen with live plots (in its child process, made ready as
-the app does) against the same run headless with every core: training time, GUI-thread timer
-lateness and what the GUI thread was busy with in its worst stall, achieved plot refresh rate,
-the loss plot's redraw against one bare pyqtgraph curve, and how fast Stop takes effect.
+the app does) against the same run headless with every core — in a fresh process per run, as
+``plateau-train`` and the app's child run it, and repeated in this process: training time,
+GUI-thread timer lateness and what the GUI thread was busy with in its worst stall, achieved
+plot refresh rate, the loss plot's redraw against one bare pyqtgraph curve, and how fast Stop
+takes effect.
 
     QT_QPA_PLATFORM=offscreen python -m benchmarks.gui_responsiveness
 """
@@ -23,7 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 
-ROUNDS = 9
+ROUNDS = 15  # per-run times on this 2-core machine spread ±15 %: medians of 9 moved ±5 %
 
 
 def spin(app, until, timeout=300):
@@ -157,6 +159,7 @@ class StallSampler(threading.Thread):
 
 
 def headless_run(preset, threads: int) -> float:
+    """Seconds of ``Trainer.fit`` in this process (after the first run, its shapes are warm)."""
     import torch
 
     from engine.trainer import Trainer
@@ -168,6 +171,41 @@ def headless_run(preset, threads: int) -> float:
     gc.collect()  # its garbage is not the window's (collection is the GUI thread's job here)
     gc.freeze()
     return seconds
+
+
+FRESH_RUN = """
+import sys, tempfile, time
+import torch
+from engine import preset as presets
+from engine.trainer import Trainer
+from engine.worker import _warm_up
+torch.set_num_threads(int(sys.argv[1]))
+_warm_up(torch)
+preset = presets.loads(sys.stdin.read())
+start = time.perf_counter()
+Trainer(preset, out=tempfile.mkdtemp()).fit()
+print(time.perf_counter() - start)
+"""
+
+
+def fresh_headless_run(preset, threads: int) -> float:
+    """Seconds of ``Trainer.fit`` in a new process that ran the app's child's warm-up first:
+    one run per process, as ``plateau-train`` and the app's child both do, so both sides of the
+    ratio pay a process's first run of the preset's shapes (~5 % of a 3 s synthetic run here:
+    oneDNN's first convolutions of each shape) and sample the same spread between processes."""
+    import subprocess
+
+    from engine import preset as presets
+
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_RUN, str(threads)],
+        input=presets.dumps(preset),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return float(done.stdout.split()[-1])
 
 
 def redraw_ms(app, points: int) -> tuple[float, float]:
@@ -249,28 +287,37 @@ def main() -> int:
     gui_run(app, w, digits)  # warm-up
     spin(app, w.session.child.is_ready, 60)  # a process loading torch beside would slow it
     headless_run(digits, cores)
-    late, paint_rates, ratios, stalls = [], [], {}, []
+    late, paint_rates, ratios, in_process, stalls = [], [], {}, {}, []
     for name, preset in cases.items():
-        gui, headless, window_cpu = [], [], []
-        for _ in range(ROUNDS):  # interleaved, so a slow spell of the machine hits both
+        gui, headless, fresh, window_cpu = [], [], [], []
+        for _ in range(ROUNDS):  # interleaved, so a slow spell of the machine hits all
             r = gui_run(app, w, preset, probe_timer=False)
             gui.append(r["seconds"])
             window_cpu.append(r["cpu"] / r["seconds"])
             paint_rates.append(r["paints"] / r["seconds"])
             spin(app, w.session.child.is_ready, 60)
+            fresh.append(fresh_headless_run(preset, cores))
             headless.append(headless_run(preset, cores))
             probed = gui_run(app, w, preset)
             late += probed["lateness"]
             stalls.append(
                 (max(probed["lateness"], default=0.0), probed["busy"], probed["stall_stack"])
             )
-        g, ha = statistics.median(gui), statistics.median(headless)
-        ratios[name] = g / ha
+        g, hf = statistics.median(gui), statistics.median(fresh)
+        ha = statistics.median(headless)
+        ratios[name] = g / hf
+        in_process[name] = g / ha
         print(
-            f"{name}: in the window {g:.2f} s; headless (plateau-train's Trainer) with all "
-            f"{cores} threads {ha:.2f} s; ratio {g / ha:.3f} (median of {ROUNDS}); the "
-            f"window's process used {statistics.median(window_cpu):.0%} of a core meanwhile"
+            f"{name}: in the window {g:.2f} s; headless with all {cores} threads in a fresh "
+            f"process per run (as plateau-train) {hf:.2f} s: ratio {g / hf:.3f}; repeated in "
+            f"this process {ha:.2f} s: {g / ha:.3f} (medians of {ROUNDS}); the window's process "
+            f"used {statistics.median(window_cpu):.0%} of a core meanwhile"
         )
+        print(
+            "  per round (s): window " + " ".join(f"{t:.2f}" for t in gui)
+            + "; fresh " + " ".join(f"{t:.2f}" for t in fresh)
+            + "; in-process " + " ".join(f"{t:.2f}" for t in headless)
+        )  # fmt: skip
     p99, worst = np.percentile(late, 99), max(late)
     print(
         f"5 ms precise timer on the GUI thread while training: lateness p99 {p99:.1f} ms, "
@@ -315,6 +362,7 @@ def main() -> int:
     for name, ratio in ratios.items():
         short = name.split(",")[0]
         print(f"gui_responsiveness[{short} vs headless all threads]: ratio={ratio:.3f}")
+        print(f"gui_responsiveness[{short} vs headless in-process]: ratio={in_process[name]:.3f}")
     print(f"gui_responsiveness[timer_p99_ms]: value={p99:.1f}")
     print(f"gui_responsiveness[timer_worst_ms]: value={worst:.1f}")
     print(f"gui_responsiveness[refresh_vs_configured]: ratio={rate / configured:.3f}")
