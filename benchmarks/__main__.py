@@ -22,6 +22,7 @@ SCRIPTS = [
     "doctor_suite",
     "label_noise",
     "leakage",
+    "cpu_layout",
     "gpu_path",  # prints a note and measures nothing without CUDA
 ]
 
