@@ -38,8 +38,13 @@ def main() -> int:
     events = []
     for name, preset in CASES.items():
         runs = {
-            n: preset.with_changes(
-                {"train.epochs": n, "train.device": "cpu", "train.schedule.name": "none"}
+            n: preset.with_changes(  # NCHW like the plain loop: the bookkeeping, not the layout
+                {
+                    "train.epochs": n,
+                    "train.device": "cpu",
+                    "train.schedule.name": "none",
+                    "train.channels_last": False,
+                }
             )
             for n in (SHORT, EPOCHS)
         }
