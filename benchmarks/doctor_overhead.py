@@ -7,6 +7,7 @@ margins), interleaved in one process, median of 9 rounds (``--rounds N`` for mor
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -46,9 +47,11 @@ def timed(preset, out, doctor: bool) -> float:
 
 
 def main() -> int:
-    global ROUNDS
-    if "--rounds" in sys.argv:  # on a noisy machine: medians of 9 moved by ±5 % between runs
-        ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.doctor_overhead")
+    parser.add_argument(  # on a noisy machine: medians of 9 moved by ±5 % between runs
+        "--rounds", type=int, default=ROUNDS, help=f"interleaved rounds (default {ROUNDS})"
+    )
+    rounds = parser.parse_args().rounds
     torch.set_num_threads(2)
     out = tempfile.mkdtemp()
     runs = cases()
@@ -59,11 +62,11 @@ def main() -> int:
         preset = preset.with_changes({"train.device": "cpu"})
         timed(preset, out, True)  # warm-up
         with_doc, without = [], []
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             with_doc.append(timed(preset, out, True))
             without.append(timed(preset, out, False))
         a, b = statistics.median(with_doc), statistics.median(without)
-        print(f"{name}: with doctor {a:.3f} s, without {b:.3f} s (median of {ROUNDS})")
+        print(f"{name}: with doctor {a:.3f} s, without {b:.3f} s (median of {rounds})")
         print(f"doctor_overhead[{name}]: ratio={a / b:.3f}")
     return 0
 

@@ -5,7 +5,6 @@ chose, where compiled artifacts are cached, and that a failing compile never fai
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from engine.training.speed import (
     COMPILE_MIN_STEPS_LARGE,
     Capability,
     decide,
+    x86_cpu,
 )
 from tests.conftest import tiny_preset
 
@@ -221,7 +221,7 @@ def test_auto_on_cpu_trains_bit_identically_to_the_settings_it_names(runs_dir):
     seen = []
     a = Trainer(auto, out=runs_dir / "auto").fit(seen.append)
     started = next(e for e in seen if isinstance(e, ev.RunStarted))
-    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    x86 = x86_cpu()
     assert started.speed["channels_last"] == x86
     assert started.speed["summary"] == ("fp32 · channels-last · eager" if x86 else "fp32 · eager")
     assert not any(isinstance(e, ev.Compiling) for e in seen)
@@ -251,7 +251,7 @@ def test_cli_prints_what_auto_chose(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("speed: "))
-    layout = "channels-last · " if platform.machine().lower() in ("x86_64", "amd64") else ""
+    layout = "channels-last · " if x86_cpu() else ""
     assert line.startswith(f"speed: fp32 · {layout}eager — amp auto: off on cpu")
     assert "compile auto: off on cpu" in line
 

@@ -5,11 +5,11 @@ failed run whose last checkpoint resumes."""
 from __future__ import annotations
 
 import os
-import platform
 import signal
 import time
 
 from engine.runs import RunFiles
+from engine.training.speed import x86_cpu
 from tests.gui.conftest import digits_preset
 from workbench.bridge.child_trainer import TRAINER_NICENESS
 
@@ -49,7 +49,7 @@ def test_the_run_trains_in_a_ready_child_process_on_every_core(window, qtbot, tm
     qtbot.waitUntil(lambda: window.session.child._ready is not None, timeout=10_000)
     assert window.session.child._ready.pid != ready.pid  # … and the next one is made ready
     assert window.status.text("state") == "finished"
-    layout = "channels-last · " if platform.machine().lower() in ("x86_64", "amd64") else ""
+    layout = "channels-last · " if x86_cpu() else ""
     assert window.status.text("device").startswith(f"device: cpu · fp32 · {layout}eager")
 
 
