@@ -40,7 +40,7 @@ def create_run_dir(out: str | Path, name: str) -> Path:
 
 class StepLog:
     """The per-step readings of a run (global step, mean training loss since the previous
-    reading, learning rate), as ``BatchEnd`` events report them."""
+    reading, learning rate): every ``BatchEnd`` event's, and at least 10 an epoch besides."""
 
     def __init__(self, step=(), loss=(), lr=()):
         self.step, self.loss, self.lr = list(step), list(loss), list(lr)

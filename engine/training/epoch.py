@@ -24,7 +24,10 @@ from engine.runs import StepLog
 from engine.training.assembly import Assembly
 from engine.training.compiling import cache_in_use
 
-BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events (and loss reads) per second
+BATCH_EVENT_INTERVAL_S = 0.05  # at most ~20 BatchEnd events per second
+# the step log keeps at least this many loss points per epoch, so a short fast run still has a
+# loss curve (on the CPU a read costs microseconds; on a GPU it is an asynchronous copy)
+STEP_RECORDS_PER_EPOCH = 10
 EMA_WEIGHT = 0.98  # smoothing of the per-step loss for the divergence check
 DIVERGENCE_WARMUP_STEPS = 20
 
@@ -89,6 +92,7 @@ def train_epoch(
     readout = Readout(device, 3)
     lr = a.optimizer.param_groups[0]["lr"]
     n_steps = a.steps_per_epoch
+    record_every = max(1, n_steps // STEP_RECORDS_PER_EPOCH)
     # a probe watches its step, or the last step with a whole batch (a short one says less)
     last_whole = n_steps - 1 if len(order) >= n_steps * batch_size else max(n_steps - 2, 0)
     watch_steps = [last_whole if p.step is None else p.step for p in probes]
@@ -143,13 +147,15 @@ def train_epoch(
         steps += 1
         state.step += 1
         now = time.perf_counter()
-        if now - last_emit >= BATCH_EVENT_INTERVAL_S or b == n_steps - 1:
+        emit = now - last_emit >= BATCH_EVENT_INTERVAL_S or b == n_steps - 1
+        if emit or (b + 1) % record_every == 0:
             values = readout.read(
                 torch.stack([pending / pending_n, state.ema / state.ema_best, correct / seen])
             )
             pending.zero_()
             pending_n = 0
-            last_emit = now
+            if emit:
+                last_emit = now
             if values is None:  # GPU: the first copy is still on its way
                 continue
             mean_loss, ratio, acc = values
@@ -158,7 +164,8 @@ def train_epoch(
             if not math.isfinite(mean_loss):
                 raise non_finite(f"{mean_loss} at step {state.step} (epoch {state.epoch + 1})")
             step_log.add(state.step, mean_loss, lr)
-            events(ev.BatchEnd(state.step, mean_loss, lr, state.epoch + 1, b + 1, n_steps, acc))
+            if emit:
+                events(ev.BatchEnd(state.step, mean_loss, lr, state.epoch + 1, b + 1, n_steps, acc))
     totals = dist.sum(
         torch.stack([loss_sum, correct, grad_sum, torch.tensor(float(seen), device=device)])
     )

@@ -141,6 +141,23 @@ def test_a_checkpoint_from_a_gpu_resumes_with_this_devices_optimizer(runs_dir):
     assert rows == _strip_timing(RunFiles(full.run_dir).read_metrics())
 
 
+def test_a_fast_run_keeps_a_loss_curve_without_more_events(runs_dir, monkeypatch):
+    import engine.training.epoch as epoch_module
+
+    # a machine so fast that the event interval never elapses inside an epoch
+    monkeypatch.setattr(epoch_module, "BATCH_EVENT_INTERVAL_S", 1e9)
+    p = tiny_preset(**{"train.batch_size": 4, "train.epochs": 2})  # 48 steps an epoch
+    seen = []
+    summary = Trainer(p, out=runs_dir).fit(seen.append)
+    steps = RunFiles(summary.run_dir).read_steps()
+    spe = summary.steps_per_epoch
+    assert len(steps) >= 2 * epoch_module.STEP_RECORDS_PER_EPOCH
+    assert steps.step == sorted(steps.step) and steps.step[-1] == 2 * spe
+    assert all(np.isfinite(steps.loss)) and steps.loss[-1] < steps.loss[0]
+    # the live view still gets one BatchEnd an epoch here: the extra points are only recorded
+    assert [e.step for e in seen if isinstance(e, ev.BatchEnd)] == [spe, 2 * spe]
+
+
 def test_stop_mid_epoch_leaves_complete_run(runs_dir):
     control = RunControl()
 

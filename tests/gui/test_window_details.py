@@ -56,7 +56,7 @@ def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, t
     wait_jobs(qtbot, window)
     window.run_view.paint()
     steps = RunFiles(first.run_dir).read_steps()
-    assert len(steps) > 4
+    assert len(steps) >= 20  # at least 10 loss points an epoch, however fast the machine
     raw_x, raw_y = window.loss_plot.raw.getOriginalDataset()
     assert list(raw_y) == pytest.approx(steps.loss, rel=1e-6)  # the step losses it recorded
     assert len(window.loss_plot.smooth.getOriginalDataset()[0]) == len(steps)
