@@ -287,7 +287,7 @@ def main() -> int:
     gui_run(app, w, digits)  # warm-up
     spin(app, w.session.child.is_ready, 60)  # a process loading torch beside would slow it
     headless_run(digits, cores)
-    late, paint_rates, ratios, in_process, stalls = [], [], {}, {}, []
+    late, paint_rates, ratios, in_process, paired_median, stalls = [], [], {}, {}, {}, []
     for name, preset in cases.items():
         gui, headless, fresh, window_cpu = [], [], [], []
         for _ in range(ROUNDS):  # interleaved, so a slow spell of the machine hits all
@@ -307,11 +307,20 @@ def main() -> int:
         ha = statistics.median(headless)
         ratios[name] = g / hf
         in_process[name] = g / ha
+        # each window run against the fresh headless run beside it: a slow spell of the machine
+        # hits both sides of a pair, so this spreads less than the ratio of the medians
+        paired = sorted(a / b for a, b in zip(gui, fresh, strict=True))
+        paired_median[name] = statistics.median(paired)
+        q1, _, q3 = statistics.quantiles(paired, n=4)
         print(
             f"{name}: in the window {g:.2f} s; headless with all {cores} threads in a fresh "
             f"process per run (as plateau-train) {hf:.2f} s: ratio {g / hf:.3f}; repeated in "
             f"this process {ha:.2f} s: {g / ha:.3f} (medians of {ROUNDS}); the window's process "
             f"used {statistics.median(window_cpu):.0%} of a core meanwhile"
+        )
+        print(
+            f"  window ÷ the fresh headless run of the same round: median {paired_median[name]:.3f}"
+            f", quartiles {q1:.3f}-{q3:.3f}"
         )
         print(
             "  per round (s): window " + " ".join(f"{t:.2f}" for t in gui)
@@ -363,6 +372,7 @@ def main() -> int:
         short = name.split(",")[0]
         print(f"gui_responsiveness[{short} vs headless all threads]: ratio={ratio:.3f}")
         print(f"gui_responsiveness[{short} vs headless in-process]: ratio={in_process[name]:.3f}")
+        print(f"gui_responsiveness[{short} vs headless, paired]: ratio={paired_median[name]:.3f}")
     print(f"gui_responsiveness[timer_p99_ms]: value={p99:.1f}")
     print(f"gui_responsiveness[timer_worst_ms]: value={worst:.1f}")
     print(f"gui_responsiveness[refresh_vs_configured]: ratio={rate / configured:.3f}")
