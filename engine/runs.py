@@ -1,8 +1,9 @@
 """The run directory: ``<out>/<name>-<YYYYmmdd-HHMMSS>/`` and the files in it.
 
 ``preset.toml`` (what ran), ``metrics.jsonl`` (one object per epoch), ``steps.npz`` (the training
-loss and learning rate as read during the run, ~20 times a second), ``diagnosis.json``,
-``summary.json``, ``predictions.npz`` and ``checkpoints/{last,best}.pt``; all written atomically.
+loss and learning rate as read during the run, ~20 times a second and ≥ 10 times an epoch),
+``diagnosis.json``, ``summary.json``, ``predictions.npz`` and ``checkpoints/{last,best}.pt``; all
+written atomically.
 """
 
 from __future__ import annotations
