@@ -134,7 +134,7 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     cfg = preset.data
     size = image_size(preset)
     source = load_source(cfg, preset.seed, progress, size)
-    marked = apply_marks(source, SampleLists.read(cfg.exclude, cfg.relabel), cfg.relabel)
+    lists = SampleLists.read(cfg.exclude, cfg.relabel)
     gen = torch.Generator().manual_seed(preset.seed)
     x, y, ids = source.x, source.y, np.asarray(source.ids, dtype=object)
     upsample = None
@@ -153,6 +153,15 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
         train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
         x_train, y_train, train_ids = take(x, train_idx), y[train_idx], ids[train_idx.numpy()]
         x_val, y_val, val_ids = take(x, val_idx), y[val_idx], ids[val_idx.numpy()]
+    # marks apply after the split, which stays that of the unmarked data: leaving out or
+    # relabelling a few images moves no other image between training and validation
+    (x_train, y_train, train_ids), (x_val, y_val, val_ids), marked = apply_marks(
+        lists,
+        (x_train, y_train, train_ids),
+        (x_val, y_val, val_ids),
+        source.class_names,
+        cfg.relabel,
+    )
     if cfg.limit_per_class or cfg.class_fraction:
         keep = thin_classes(
             y_train, source.class_names, cfg.limit_per_class, cfg.class_fraction, gen
@@ -188,37 +197,34 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     )
 
 
-def apply_marks(source: SourceData, lists: SampleLists, relabel_path: str) -> list[str]:
-    """Leave out the excluded samples and correct the relabelled ones, before the split (so an
-    excluded file is gone entirely); return notes saying how many."""
+Part = tuple  # one split: (images, labels, sample ids as a numpy array)
+
+
+def apply_marks(
+    lists: SampleLists, train: Part, val: Part, class_names: list[str], relabel_path: str
+) -> tuple[Part, Part, list[str]]:
+    """Leave out the excluded samples (from both splits: an excluded file is gone entirely) and
+    correct the relabelled ones; return both splits and notes saying how many."""
     if not lists:
-        return []
-    notes, removed, changed = [], 0, 0
-    for part in ("", "_val"):
-        x, y = getattr(source, "x" + part), getattr(source, "y" + part)
-        if x is None:
-            continue
-        ids = getattr(source, "ids" if not part else "val_ids")
+        return train, val, []
+    removed = changed = 0
+    parts = []
+    for x, y, ids in (train, val):
         keep = [i for i, name in enumerate(ids) if name not in lists.exclude]
         removed += len(ids) - len(keep)
         y = y.clone()
         for i, name in enumerate(ids):
             if name in lists.relabel:
-                y[i] = label_of(lists.relabel[name], source.class_names, relabel_path)
+                y[i] = label_of(lists.relabel[name], class_names, relabel_path)
                 changed += 1
         index = torch.tensor(keep, dtype=torch.long)
-        setattr(source, "x" + part, take(x, index))
-        setattr(source, "y" + part, y[index])
-        setattr(source, "ids" if not part else "val_ids", [ids[i] for i in keep])
+        parts.append((take(x, index), y[index], ids[index.numpy()]))
+    notes = []
     if lists.exclude:
         notes.append(f"{count(removed, 'sample')} left out (data.exclude)")
     if lists.relabel:
         notes.append(f"{count(changed, 'label')} corrected (data.relabel)")
-    return notes
-
-
-def _count_images(source: SourceData) -> int:
-    return len(source.y) + (len(source.y_val) if source.y_val is not None else 0)
+    return parts[0], parts[1], notes
 
 
 def _pinned(x, pin: bool):
@@ -311,6 +317,7 @@ def _stats(source: SourceData, x_train, y_train, y_val, norm: Normalization, mom
             "images", len(source.y) + len(y_val) * (source.y_val is not None)
         ),
         "cache": source.info.get("cache", "off"),
+        "cache_location": source.info.get("cache_location", ""),
         "notes": source.info.get("notes", []),
         "duplicates": source.info.get("duplicates", []),
     }

@@ -116,5 +116,6 @@ def test_thumbnails_are_made_once_per_dataset_and_kept_with_the_decoded_images(
     grown = load_data(preset)  # one new photo: only its thumbnail is made
     find_copies(grown.x_train, grown.x_val)
     assert made == [1]
-    files = list(Path(first.stats.get("cache_location") or tmp_path / "cache").rglob("thumbs-*"))
+    assert Path(first.stats["cache_location"]).is_relative_to(tmp_path / "cache")
+    files = list(Path(first.stats["cache_location"]).rglob("thumbs-*"))
     assert len(files) == 1

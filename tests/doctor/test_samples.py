@@ -79,6 +79,22 @@ def test_relabel_changes_labels_and_names_bad_lines(tmp_path):
         load_data(preset.with_changes({"data.exclude": str(tmp_path / "missing.txt")}))
 
 
+def test_marks_move_no_other_image_between_training_and_validation(tmp_path):
+    preset = build({})
+    plain = load_data(preset)
+    gone = plain.train_ids[:5] + plain.val_ids[:1]  # a leakage fix, and one mislabeled
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("\n".join(gone) + "\n")
+    relabel = tmp_path / "relabel.txt"
+    relabel.write_text(f"{plain.train_ids[6]}\t{(int(plain.y_train[6]) + 1) % 3}\n")
+    data = load_data(
+        preset.with_changes({"data.exclude": str(exclude), "data.relabel": str(relabel)})
+    )
+    assert data.val_ids == plain.val_ids[1:]  # the same validation images, less the excluded one
+    assert data.train_ids == plain.train_ids[5:]
+    assert "6 samples left out (data.exclude)" in data.stats["notes"]
+
+
 def test_margins_survive_a_resume(tmp_path):
     from engine.control import RunControl
 

@@ -64,6 +64,8 @@ def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
     window.refresh_inspection()
     wait_jobs(qtbot, window)
     assert "read from the cache" in inspector.notes.text()
+    shown = inspector.notes.text().replace("\u200b", "")  # break chances after each "/"
+    assert f"({tmp_path / 'cache'}" in shown  # where the cache is: its folder is named
 
 
 def test_the_model_form_offers_pretrained_networks_and_shows_frozen_layers(window, qtbot):
