@@ -65,6 +65,13 @@ class RunHistory:
         self.lr.extend(lrs)
         self.version += 1
 
+    def replace_steps(self, steps, losses, lrs) -> None:
+        """All step readings at once: those the run recorded, once it ended (the live events
+        carried fewer on a fast run)."""
+        for buffer in (self.step, self.loss, self.lr):
+            buffer.truncate(0)
+        self.add_steps(steps, losses, lrs)
+
     def truncate(self, epochs: int) -> None:
         """Keep the first ``epochs`` epochs and their steps (a resumed run redoes the rest)."""
         del self.epochs[epochs:]

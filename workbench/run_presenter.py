@@ -167,6 +167,8 @@ class RunPresenter(QObject):
     def _ended(self, summary: RunSummary, status: str) -> None:
         self.running = False
         self.paint_timer.setInterval(PAINT_INTERVAL_MS)
+        if self.live is not None and summary.run_dir:
+            self._recorded_steps(self.live, summary.run_dir)
         self.schedule.steps_changed()  # every step curve up to the last step
         self.paint(force=True)
         self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
@@ -176,6 +178,17 @@ class RunPresenter(QObject):
             self.run_list.select(summary.run_dir)
         else:
             self.refresh_runs()
+
+    @staticmethod
+    def _recorded_steps(history: RunHistory, run_dir: str) -> None:
+        """Show the step readings the run wrote (``steps.npz``: at least 10 an epoch) in place
+        of those its events carried (at most ~20 a second), so a run looks the same when it ends
+        as when it is opened later."""
+        from engine.runs import RunFiles
+
+        steps = RunFiles(run_dir).read_steps()
+        if len(steps) >= len(history.step):
+            history.replace_steps(steps.step, steps.loss, steps.lr)
 
     def set_paused(self, paused: bool) -> None:
         self.status.paused(paused)

@@ -49,6 +49,10 @@ def test_every_tab_fits_a_laptop_screen(window, qtbot, tmp_path):
 
 def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, tmp_path):
     first = _train(window, qtbot, tmp_path, **{"train.epochs": 2, "train.schedule.name": "cosine"})
+    # as it ends, the live run shows the step readings it wrote, not only those its events carried
+    recorded = RunFiles(first.run_dir).read_steps()
+    assert list(window.loss_plot.raw.getOriginalDataset()[1]) == pytest.approx(recorded.loss)
+    assert list(window.lr_plot.actual.getOriginalDataset()[1]) == pytest.approx(recorded.lr)
     second = _train(window, qtbot, tmp_path, **{"train.epochs": 3, "train.batch_size": 32})
     window.confusion_view.hover.setText("true 1 → predicted 2: 3")  # left by the second run
     window.error_browser.title.setText("true 1, predicted 2: 3 validation images at epoch 3")
