@@ -47,6 +47,36 @@ def test_every_tab_fits_a_laptop_screen(window, qtbot, tmp_path):
             assert window.width() <= LAPTOP[0]
 
 
+def test_a_folder_that_cannot_load_shows_its_error_alone_and_keeps_the_window_size(
+    window, qtbot, tmp_path
+):
+    from PIL import Image
+
+    window.resize(*LAPTOP)
+    window.load_preset(digits_preset(tmp_path))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    inspector = window.data_inspector
+    assert inspector.stats.rowCount() == 1 and len(inspector.train_bars.opts["height"]) == 10
+    flat = tmp_path / ("a-long-folder-name-a-person-might-have" * 3) / "holiday photos"
+    flat.mkdir(parents=True)
+    for i in range(3):  # photos, but not in one sub-folder per class
+        Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(flat / f"IMG_{i}.jpg")
+    window.load_preset(digits_preset(tmp_path, **{"data.source": "folder", "data.root": str(flat)}))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    for tab in range(window.center_tabs.count()):
+        window.center_tabs.setCurrentIndex(tab)
+        qtbot.wait(20)
+        assert window.width() <= LAPTOP[0] and window.minimumSizeHint().width() <= LAPTOP[0]
+    shown = inspector.summary.text().replace("\u200b", "")
+    assert shown.startswith("Cannot load the data") and str(flat) in shown
+    assert "Cannot build the model" in window.model_summary.totals.text()
+    # nothing left from the digits loaded before: no bars, no statistics, no notes
+    assert len(inspector.train_bars.opts["height"]) == 0 and inspector.stats.rowCount() == 0
+    assert inspector.notes.isHidden() and inspector.skipped.isHidden()
+
+
 def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, tmp_path):
     first = _train(window, qtbot, tmp_path, **{"train.epochs": 2, "train.schedule.name": "cosine"})
     # as it ends, the live run shows the step readings it wrote, not only those its events carried

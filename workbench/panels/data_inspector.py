@@ -168,6 +168,16 @@ class DataInspector(QWidget):
         self.summary.setText(f"{what[:1].upper()}{what[1:]}… (once: later runs read the cache)")
 
     def show_error(self, message: str) -> None:
+        """The data cannot be loaded: the message alone, nothing left from the data before."""
         self.loading.hide()
-        self.summary.setText(f"Cannot load the data: {message}")
+        self.last = None
+        self.summary.setText(f"Cannot load the data: {message}".replace("/", "/\u200b"))
         self.grid.set_images(np.zeros((0, 1, 1, 3), np.uint8), [])
+        for label in (self.notes, self.skipped):
+            label.setText("")
+            label.hide()
+        self.train_bars.setOpts(x=[], height=[])
+        self.val_bars.setOpts(x=[], height=[])
+        self.histogram.getPlotItem().getAxis("bottom").setTicks(None)
+        self.stats.setRowCount(0)
+        self.samples_label.setText("Samples as the network sees them")

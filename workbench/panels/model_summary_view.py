@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class ModelSummaryView(QWidget):
@@ -13,6 +20,8 @@ class ModelSummaryView(QWidget):
         self.setObjectName("modelSummary")
         layout = QVBoxLayout(self)
         self.totals = QLabel("Building the model…")
+        self.totals.setWordWrap(True)  # an error names paths: it wraps, never widens the window
+        self.totals.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(
             ["layer", "type", "output shape", "parameters", "trains"]
@@ -42,4 +51,4 @@ class ModelSummaryView(QWidget):
 
     def show_error(self, message: str) -> None:
         self.table.setRowCount(0)
-        self.totals.setText(f"Cannot build the model: {message}")
+        self.totals.setText(f"Cannot build the model: {message}".replace("/", "/\u200b"))
