@@ -152,6 +152,7 @@ def error_samples(
         "true": [names[i] for i in y_true[order]],
         "pred": [names[i] for i in y_pred[order]],
         "confidence": confidence_all[order].tolist(),
+        "ids": [str(data.val_ids[i]) for i in order] if data.val_ids else [],
         "epoch": shown,
         "count": int(len(idx)),
     }

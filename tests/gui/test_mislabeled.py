@@ -44,6 +44,8 @@ def test_likely_mislabeled_images_are_shown_and_marked(window, qtbot, tmp_path):
     assert browser.title.text().startswith("Likely mislabeled: ")
     assert "the doctor flags" in browser.title.text()
     assert browser.grid.count == 48 and browser.marking.isVisible()
+    # which sample each image is, on hover (for a folder: its file)
+    assert [cell.toolTip() for cell in browser.grid._cells] == browser.sample_ids
 
     # Nothing checked: told so, nothing written.
     qtbot.mouseClick(browser.exclude_button, Qt.MouseButton.LeftButton)

@@ -151,6 +151,8 @@ def test_a_clicked_cell_opens_the_images_of_the_epoch_the_matrix_shows(window, q
     assert browser.grid.count == min(48, counts[r, c])
     assert "at epoch 1" in browser.title.text()
     assert f"{counts[r, c]} validation image" in browser.title.text()
+    tips = [cell.toolTip() for cell in browser.grid._cells]  # digits: positions in the source
+    assert all(tip.startswith("#") for tip in tips) and len(set(tips)) == len(tips)
 
 
 def test_unsaved_edits_are_asked_about_on_open_and_quit(window, qtbot, tmp_path):

@@ -73,13 +73,13 @@ class ErrorBrowser(QWidget):
             f"{t}→{p}\n{c:.0%}"
             for t, p, c in zip(result["true"], result["pred"], result["confidence"], strict=True)
         ]
-        self.grid.set_images(result["images"], captions)
+        self.grid.set_images(result["images"], captions, tips=result.get("ids"))
         shown = len(captions)
         self.title.setText(
             f"{description}: {count(result['count'], 'validation image')} at epoch "
             f"{result['epoch']}"
             + (f", the {shown} most confident shown" if shown < result["count"] else "")
-            + (" (true→predicted, confidence)" if shown else "")
+            + (" (true→predicted, confidence; hover an image for its file)" if shown else "")
         )
 
     def show_suspects(self, result: dict) -> None:
@@ -90,7 +90,7 @@ class ErrorBrowser(QWidget):
             f"{g}→{p}\nmargin {m:+.1f}"
             for g, p, m in zip(result["given"], result["pred"], result["margin"], strict=True)
         ]
-        self.grid.set_images(result["images"], captions, checkable=True)
+        self.grid.set_images(result["images"], captions, checkable=True, tips=self.sample_ids)
         shown, n = len(captions), result["count"]
         if result["flagged"]:
             head = f"Likely mislabeled: {count(n, 'training image')} the doctor flags"
@@ -103,7 +103,12 @@ class ErrorBrowser(QWidget):
         self.title.setText(
             f"{head} after {count(result['epochs'], 'epoch')}"
             + (f", the {shown} most suspicious shown" if 0 < shown < n else "")
-            + (" (given→predicted, mean margin). Check the wrong ones, then:" if shown else "")
+            + (
+                " (given→predicted, mean margin; hover an image for its file). Check the wrong "
+                "ones, then:"
+                if shown
+                else ""
+            )
         )
         self.relabel_class.clear()
         self.relabel_class.addItems(result["classes"])

@@ -46,15 +46,24 @@ class ImageGrid(QScrollArea):
         self.setWidget(self._inner)
         self.count = 0
 
-    def set_images(self, images: np.ndarray, captions: list[str], checkable: bool = False) -> None:
-        """``checkable``: each caption is a check box (see :meth:`checked`)."""
+    def set_images(
+        self,
+        images: np.ndarray,
+        captions: list[str],
+        checkable: bool = False,
+        tips: list[str] | None = None,
+    ) -> None:
+        """``checkable``: each caption is a check box (see :meth:`checked`); ``tips``: each
+        image's tooltip (which file it is)."""
+        tips = tips or [""] * len(captions)
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
         self._cells, self._boxes = [], []
-        for image, caption in zip(images, captions, strict=True):
+        for image, caption, tip in zip(images, captions, tips, strict=True):
             cell = QWidget()
+            cell.setToolTip(tip)
             box = QVBoxLayout(cell)
             box.setContentsMargins(0, 0, 0, 0)
             box.setSpacing(1)
