@@ -100,6 +100,9 @@ class AccuracyPlot(pg.PlotWidget):
     def reset(self) -> None:
         self.train.setData([], [])
         self.val.setData([], [])
+        # not the y range of the run shown before (a past run's auto-range replaces it; a live
+        # run's first epoch fits it)
+        self.getPlotItem().setYRange(0.0, 1.0, padding=0.02)
         self.best_line.setVisible(False)
         self.clear_markers()
 

@@ -77,6 +77,8 @@ class PerClassPlot(QWidget):
             self.values = np.empty(0)
             axis.setStyle(showValues=False)  # no classes yet: no meaningless ticks
             self._ticks = None
+            for curve in self.trend_curves:  # nor the recall lines of the run shown before
+                curve.setData([], [])
             return
         axis.setStyle(showValues=True)
         chosen = self.epoch.value()

@@ -40,6 +40,11 @@ def test_accuracy_plot_marks_the_best_epoch_and_findings(qtbot):
     assert [m.value() for m in plot.markers] == [2]
     plot.clear_markers()
     assert plot.markers == []
+    item = plot.getPlotItem()
+    item.setYRange(0.9, 1.0, padding=0)  # as the run shown before left it
+    plot.show_history(history(epochs=0))  # the next run, before its first epoch
+    low, high = item.viewRange()[1]
+    assert plot.epoch_points() == 0 and low <= 0.0 and high >= 1.0
 
 
 def test_lr_plot_shows_the_plan_the_actual_rate_and_the_forms_plan(qtbot):
@@ -72,6 +77,9 @@ def test_per_class_plot_bars_trend_and_epoch_choice(qtbot):
         plot.class_clicked.emit(1)
     assert clicked.args == [1]
     assert len(plot.trend_curves) == 3
+    plot.show_history(history(epochs=0, k=3))  # the next run, before its first epoch
+    assert plot.classes_shown() == 0
+    assert all(len(c.getOriginalDataset()[0] or []) == 0 for c in plot.trend_curves)
 
 
 def test_confusion_matrix_counts_epochs_and_hover(qtbot):
