@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         draw = self._draws
 
         def inspected(result) -> None:
+            self.editor.set_data_problem(preset.data.root, None)
             self.data_inspector.show_inspection(result)
             if not redraw:  # the data is loaded now: the summary and LR plan reuse it
                 self._summarize(preset)
@@ -266,11 +267,11 @@ class MainWindow(QMainWindow):
             "inspect",
             lambda progress: engine_calls.inspect_data(preset, draw, progress),
             inspected,
-            self._inspection_failed,
+            lambda error: self._inspection_failed(preset, error),
             self.data_inspector.show_progress,
         )
 
-    def _inspection_failed(self, error: BaseException) -> None:
+    def _inspection_failed(self, preset: Preset, error: BaseException) -> None:
         from engine.errors import Cancelled
 
         message = (
@@ -278,6 +279,8 @@ class MainWindow(QMainWindow):
             if isinstance(error, Cancelled)
             else str(error)
         )
+        if getattr(error, "key", None) == "data.root":  # missing, or no class folders
+            self.editor.set_data_problem(preset.data.root, PresetError(message, "data.root"))
         self.data_inspector.show_error(message)
         self.model_summary.show_error(f"the data is not loaded: {message}")
 

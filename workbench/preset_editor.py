@@ -128,10 +128,17 @@ class PresetEditor(QObject):
     def _edited(self) -> None:
         problems = self.panel.mark_problems()
         self._set_valid(not problems)
-        if not problems:
+        data = self.panel.data_problem[1] if self.panel.data_problem else None
+        if not [p for p in problems if p is not data]:  # the data is inspected again
             self.panel.base = self.current()
             self.changed.emit()
         self.update_title()
+
+    def set_data_problem(self, root: str, problem: PresetError | None) -> None:
+        """What loading the data at ``root`` found wrong with ``data.root`` (None: nothing):
+        the field is marked and Start waits until the root changes or loads."""
+        self.panel.data_problem = (root, problem) if problem else None
+        self._set_valid(not self.panel.mark_problems())
 
     def _set_valid(self, valid: bool) -> None:
         self.valid = valid

@@ -75,6 +75,21 @@ def test_a_folder_that_cannot_load_shows_its_error_alone_and_keeps_the_window_si
     # nothing left from the digits loaded before: no bars, no statistics, no notes
     assert len(inspector.train_bars.opts["height"]) == 0 and inspector.stats.rowCount() == 0
     assert inspector.notes.isHidden() and inspector.skipped.isHidden()
+    # the run would fail at once: the Root field is marked and Start waits for a usable folder
+    root_field = window.dataset_form.widgets["data.root"]
+    assert not window.actions["actionStart"].isEnabled() and root_field.styleSheet()
+    assert "no class sub-folders" in window.preset_error.text()
+    for i, name in enumerate(("red", "blue")):
+        (flat / name).mkdir()
+        for j in range(4):
+            Image.new("RGB", (32, 32), (200 * (1 - i), j * 20, 200 * i)).save(
+                flat / name / f"{j}.png"
+            )
+    _edit(root_field, str(flat) + "/")  # the same folder, now with a class folder per class
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert window.actions["actionStart"].isEnabled() and not root_field.styleSheet()
+    assert window.preset_error.text() == "" and inspector.stats.rowCount() == 3
 
 
 def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, tmp_path):

@@ -39,6 +39,9 @@ class PresetPanel(QWidget):
         layout.addWidget(self.problems_label)
         self.setMinimumWidth(300)
         self.base = Preset()  # the keys no form shows come from here
+        # what loading the data said about the forms' data.root (missing, no class folders),
+        # and for which root: the forms cannot know it, the data inspection does
+        self.data_problem: tuple[str, PresetError] | None = None
         pretrained = self.model_form.widgets["model.pretrained"]
         pretrained.toggled.connect(self._pretrained_toggled)
 
@@ -74,7 +77,13 @@ class PresetPanel(QWidget):
             readable, unreadable = form.read()
             values.update(readable)
             problems += unreadable
-        return problems + self.base.problems_with(values)
+        problems += self.base.problems_with(values)
+        if (
+            self.data_problem
+            and values.get("data.root", self.base.data.root) == self.data_problem[0]
+        ):
+            problems.append(self.data_problem[1])
+        return problems
 
     def mark_problems(self) -> list[PresetError]:
         """Mark every invalid field and list every problem; return them."""
