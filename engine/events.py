@@ -85,6 +85,7 @@ class RunSummary:
     name: str
     run_dir: str
     device: str = "cpu"
+    speed: str = ""  # what the speed settings came to, e.g. "bf16 · channels-last · compiled"
     class_names: tuple[str, ...] = ()
     epochs_planned: int = 0
     steps_per_epoch: int = 0

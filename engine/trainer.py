@@ -142,7 +142,11 @@ class Trainer:
         self.a = assemble(p, data, model, device, self.dist, forward)
         self.state = StepState().to(device)
         self.progress = RunProgress(
-            p, data.class_names, _device_label(device), self.a.steps_per_epoch
+            p,
+            data.class_names,
+            _device_label(device),
+            self.a.steps_per_epoch,
+            self.a.speed.summary(),
         )
         self.monitor = RunMonitor(
             p,

@@ -160,7 +160,8 @@ class RunStatusBar:
         if summary is None:
             return
         s = summary
-        self.labels["device"].setText(f"device: {s.device}" if s.device else "")
+        speed = f" · {s.speed}" if s.speed else ""  # as it read while the run trained
+        self.labels["device"].setText(f"device: {s.device}{speed}" if s.device else "")
         self.labels["state"].setText("stopped early" if s.early_stopped else s.status)
         done, planned = s.epochs_completed, s.epochs_planned
         self.labels["epoch"].setText(f"epoch {done}/{planned}" if planned else "")

@@ -53,10 +53,17 @@ def epoch_metrics(epoch: int, train: EpochTotals, val: Validation, seconds: floa
 class RunProgress:
     """The records of one run, as the trainer adds epochs to them."""
 
-    def __init__(self, preset: Preset, class_names: list[str], device: str, steps_per_epoch: int):
+    def __init__(
+        self,
+        preset: Preset,
+        class_names: list[str],
+        device: str,
+        steps_per_epoch: int,
+        speed: str = "",
+    ):
         self.preset = preset
         self.class_names = list(class_names)
-        self.device = device
+        self.device, self.speed = device, speed
         self.steps_per_epoch = steps_per_epoch
         self.rows: list[EpochMetrics] = []
         self.best = Best()
@@ -120,6 +127,7 @@ class RunProgress:
             name=self.preset.name,
             run_dir=self.run_dir,
             device=self.device,
+            speed=self.speed,
             class_names=tuple(self.class_names),
             epochs_planned=self.preset.train.epochs,
             steps_per_epoch=self.steps_per_epoch,

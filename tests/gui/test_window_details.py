@@ -116,7 +116,8 @@ def test_a_selected_finished_run_shows_exactly_what_it_recorded(window, qtbot, t
     assert len(window.lr_plot.forms_plan.getOriginalDataset()[0]) == 3 * 45  # the forms' plan
     labels = window.status_labels
     assert labels["state"].text() == "finished" and labels["epoch"].text() == "epoch 2/2"
-    assert labels["device"].text() == "device: cpu"
+    assert labels["device"].text() == f"device: cpu · {first.speed}"  # as it read live
+    assert first.speed.startswith("fp32 · ")
     assert window.confusion_view.hover.text().strip() == ""
     assert window.error_browser.title.text().startswith("Click a confusion-matrix cell")
     assert window.confusion_view.counts.sum() == 359
