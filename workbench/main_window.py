@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         self.error_browser.mark_requested.connect(self.commands.mark_samples)
         self.doctor_panel.set_value_source(self.commands.value_of)
         self.editor.changed.connect(self._inspect_timer.start)
+        self.editor.changed.connect(self.doctor_panel.refresh)
         self.editor.validity_changed.connect(lambda _: self._update_actions())
         self.editor.loaded.connect(self._preset_loaded)
         self.session.state_changed.connect(self._session_state)
@@ -310,7 +311,9 @@ class MainWindow(QMainWindow):
         return self.commands.resume(run_dir, epochs)
 
     def apply_fix(self, changes: dict, rerun: bool = False) -> bool:
-        return self.commands.apply_fix(changes, rerun)
+        applied = self.commands.apply_fix(changes, rerun)
+        self.doctor_panel.refresh()
+        return applied
 
     def _session_state(self, state: str) -> None:
         self.doctor_panel.set_can_apply(state == "idle")

@@ -352,6 +352,10 @@ def test_doctor_panel_applies_a_fix_and_overlays_the_rerun(window, qtbot, tmp_pa
     assert [(m.value(), m.label.format) for m in markers] == [(3, "LR low")]
     panel.list.setCurrentRow(0)
     assert "train.optimizer.lr: 3e-06 → 0.001" in panel.diff.text()
+    panel.apply.click()
+    assert window.current_preset().train.optimizer.lr == 0.001
+    # applied: not offered again as a change; rerunning with it still is
+    assert not panel.apply.isEnabled() and "already in the preset" in panel.diff.text()
     assert panel.rerun.isEnabled()
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as second:
         panel.rerun.click()

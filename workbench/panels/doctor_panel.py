@@ -94,18 +94,34 @@ class DoctorPanel(QWidget):
             return self.findings[row]["fix"]["set"]
         return None
 
+    def refresh(self) -> None:
+        """The preset in the forms changed: show the selected fix against it."""
+        self._selected(self.list.currentRow())
+
     def _selected(self, row: int) -> None:
         fix = self.selected_fix()
-        for b in (self.apply, self.rerun):
-            b.setEnabled(fix is not None and self.can_apply)
+        self.rerun.setEnabled(fix is not None and self.can_apply)
         if fix is None:
+            self.apply.setEnabled(False)
             advice = self.findings[row].get("advice") if 0 <= row < len(self.findings) else ""
             self.diff.setText(f"No setting can fix this: {advice}" if advice else "")
             return
-        lines = [f"{k}: {self._value_of(k)!r} → {v!r}" for k, v in fix.items()]
+        now = {k: _plain(self._value_of(k)) for k in fix}
+        applied = all(now[k] == _plain(v) for k, v in fix.items())
+        self.apply.setEnabled(self.can_apply and not applied)  # twice would change nothing
+        if applied:
+            lines = [f"{k}: {v!r}" for k, v in fix.items()]
+            self.diff.setText("Fix — already in the preset:\n" + "\n".join(lines))
+            return
+        lines = [f"{k}: {now[k]!r} → {v!r}" for k, v in fix.items()]
         self.diff.setText("Fix — preset change:\n" + "\n".join(lines))
 
     def _request(self, rerun: bool) -> None:
         fix = self.selected_fix()
         if fix is not None:
             self.apply_requested.emit(dict(fix), rerun)
+
+
+def _plain(value):
+    """A preset value as the fix writes it (tuples as lists), for comparing the two."""
+    return list(value) if isinstance(value, tuple) else value
