@@ -195,7 +195,8 @@ class RunPresenter(QObject):
 
     def _diagnosed(self, event) -> None:
         if self.live is not None and self.shown is self.live:
-            self.show_findings(list(event.findings), self.live.name)
+            live = self.live  # named as the run list and a reopened run name it
+            self.show_findings(list(event.findings), Path(live.run_dir).name or live.name)
 
     def show_findings(self, findings: list[dict], name: str) -> None:
         """Findings in the doctor panel, and a marker on the accuracy plot where each began."""

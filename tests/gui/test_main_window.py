@@ -348,6 +348,7 @@ def test_doctor_panel_applies_a_fix_and_overlays_the_rerun(window, qtbot, tmp_pa
     old = first.args[0]
     panel = window.doctor_panel
     assert panel.findings_shown() == 1 and panel.findings[0]["id"] == "lr-too-low"
+    assert Path(old.run_dir).name in panel.header.text()  # as the run list names it
     markers = window.accuracy_plot.markers
     assert [(m.value(), m.label.format) for m in markers] == [(3, "LR low")]
     panel.list.setCurrentRow(0)
