@@ -323,6 +323,7 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
         train[-1] >= UNDERFIT_TRAIN_ACC
         or gain >= FLAT_GAIN
         or max(ctx.val_acc()) <= chance + CHANCE_SIGMAS * sigma
+        or max(ctx.val_acc()) >= max(UNDERFIT_TRAIN_ACC, train[-1] + 0.05)  # val fitted: bad labels
     ):
         return None
     m = ctx.preset.model

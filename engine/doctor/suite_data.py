@@ -63,15 +63,19 @@ def inverted_validation_folder(root: Path) -> None:
 
 
 def relabel_file(preset, share: float, folder: Path) -> tuple[dict, set[str]]:
-    """Change ``share`` of a position-named source's labels (digits, synthetic) to another class
-    through a ``data.relabel`` file; returns the preset changes and the changed sample ids."""
-    from engine.data.sources import load_source
+    """Change ``share`` of the training labels of a position-named source (digits, synthetic) to
+    another class through a ``data.relabel`` file; returns the preset changes and the changed
+    sample ids. Validation keeps its true labels (the split does not move with relabelling), so
+    what a fix does is measured against the truth — as label-noise studies keep a clean test
+    set."""
+    from engine.data import load_data
 
-    source = load_source(preset.data, preset.seed)
-    k, rng, flips = len(source.class_names), random.Random(0), {}
-    for i in rng.sample(range(len(source.y)), int(share * len(source.y))):
-        old = int(source.y[i])
-        flips[f"#{i}"] = str(rng.choice([c for c in range(k) if c != old]))
+    data = load_data(preset)
+    k, rng, flips = data.num_classes, random.Random(0), {}
+    n = len(data.train_ids)
+    for i in rng.sample(range(n), int(share * n)):
+        old = int(data.y_train[i])
+        flips[data.train_ids[i]] = str(rng.choice([c for c in range(k) if c != old]))
     if not flips:
         return {}, set()
     folder.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,14 @@ def test_no_signal_needs_rising_training_accuracy():
     assert finding.id == "no-signal" and finding.fix is None and finding.severity == "error"
 
 
+def test_underfitting_is_not_called_when_validation_is_fitted_better_than_training():
+    small = [_row(e, 0.6, 0.58) for e in range(1, 6)]  # neither split fitted: too small
+    assert er.underfitting(er.EpochContext(Preset(), STATS, small), set()).id == "underfitting"
+    # a fifth of the training labels wrong: training accuracy stays ~0.8, validation is 0.98
+    noisy = [_row(e, 0.78, 0.98) for e in range(1, 6)]
+    assert er.underfitting(er.EpochContext(Preset(), STATS, noisy), set()) is None
+
+
 def test_overfitting_needs_a_gap_and_rising_validation_loss():
     rows = [
         _row(1, 0.8, 0.75, val_loss=0.8),
