@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         f"**{all_tp / max(all_tp + all_fn, 1):.2f}** | {all_tp} / {all_tp + all_fn} |"
     )
     print()
-    print(f"Healthy presets with a warning or error: {false_alarms} of {sum(c[0] in only for c in HEALTHY)}.")
+    healthy_run = sum(c[0] in only for c in HEALTHY)
+    print(f"Healthy presets with a warning or error: {false_alarms} of {healthy_run}.")
     print(
         f"Repair rate (top fix applied, best val accuracy rose): "
         f"{sum(repairs)}/{len(repairs)} = {sum(repairs) / max(len(repairs), 1):.0%}."
