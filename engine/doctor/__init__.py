@@ -7,6 +7,7 @@ epoch); :func:`diagnose_run` re-reads a finished run directory.
 
 from __future__ import annotations
 
+from engine.doctor import capacity_rules as capacity
 from engine.doctor import epoch_rules as er
 from engine.doctor import network_rules as nr
 from engine.doctor import preflight as pf
@@ -85,9 +86,9 @@ class Doctor:
             self.found.pop("train-val-mismatch", None)
         current = {f.id for f in found} | {f.id for f in self.preflight_found}
         ids = {f.id for f in found} | set(self.found)
-        found.append(er.underfitting(ctx, ids))
+        found.append(capacity.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
-        found.append(er.from_scratch_small_data(ctx, ids))
+        found.append(capacity.from_scratch_small_data(ctx, ids))
         if current & LABEL_NOISE_CAUSES:  # a training problem, not the labels, explains them
             samples = ()
         found.extend(samples)

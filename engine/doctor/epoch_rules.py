@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from engine.doctor.finding import Finding, fix_set
 from engine.doctor.preflight import imbalance_finding, mild_augment
 from engine.events import EpochMetrics
-from engine.preset import PRETRAINED_ARCHS, Preset
+from engine.preset import Preset
 from engine.wording import count
 
 MIN_EPOCHS = 3  # most trend rules wait for this many epochs
@@ -31,9 +31,6 @@ CHANCE_SIGMAS = 3.0  # validation accuracy within 3 binomial sigmas of chance
 TRAIN_RISE = 0.05  # …while training accuracy rises by at least this
 MINORITY_RECALL = 0.05  # a class whose recall stays below this …
 MINORITY_RATIO = 3.0  # … and that is this many times smaller than the largest class
-FEW_PER_CLASS = 1000  # training from scratch on fewer images per class than this …
-NATURAL_IMAGES = ("folder", "cifar10", "cifar100")  # … of photo-like images, is slow to learn
-PRETRAINED_FIX_ARCH = "resnet18"  # what a from-scratch architecture without weights becomes
 STUCK_EPOCHS = 2  # a training loss at ln k for this many epochs …
 STUCK_LOSS = 0.97  # … (at least this share of ln k) …
 TRAIN_LEARNED = 0.2  # train accuracy this far above chance has learned something …
@@ -86,7 +83,7 @@ def lower_lr(ctx: EpochContext) -> float:
     return float(f"{new:.3g}")
 
 
-def _chance(ctx: EpochContext) -> tuple[float, float]:
+def chance_level(ctx: EpochContext) -> tuple[float, float]:
     support = ctx.rows[-1].per_class.support
     n = max(sum(support), 1)
     chance = max(max(support) / n, 1 / len(support))
@@ -173,7 +170,7 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
         return None
     r = ctx.rows[-1]
     k = len(r.per_class.support)
-    chance, sigma = _chance(ctx)
+    chance, sigma = chance_level(ctx)
     learned = r.train_acc >= chance + TRAIN_LEARNED and r.train_acc > ctx.rows[0].train_acc
     near_chance = far = True
     for row in ctx.rows[-MISMATCH_EPOCHS:]:  # held over the last epochs, not one odd epoch
@@ -227,7 +224,7 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
 def no_signal(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS:
         return None
-    chance, sigma = _chance(ctx)
+    chance, sigma = chance_level(ctx)
     best_val = max(ctx.val_acc())
     train = ctx.train_acc()
     if best_val > chance + CHANCE_SIGMAS * sigma or train[-1] - min(train) < TRAIN_RISE:
@@ -297,80 +294,6 @@ def lr_too_low(ctx: EpochContext) -> Finding | None:
         f"{losses[-1]:.3g}) and training accuracy is {r.train_acc:.2f}.",
         fix_set(**{"train.optimizer.lr": ctx.default_lr}),
         epoch=r.epoch,
-    )
-
-
-def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
-    blockers = {
-        "lr-too-high",
-        "lr-too-low",
-        "schedule-too-aggressive",
-        "no-signal",
-        "unnormalized-input",
-        "dead-units",
-        "vanishing-gradients",
-        "exploding-gradients",
-        "excessive-augmentation",
-        "vanishing-signal",
-        "train-val-mismatch",
-    }
-    if len(ctx.rows) < MIN_EPOCHS or others & blockers:
-        return None
-    train = ctx.train_acc()
-    chance, sigma = _chance(ctx)
-    gain = train[-1] - train[-MIN_EPOCHS]
-    if (
-        train[-1] >= UNDERFIT_TRAIN_ACC
-        or gain >= FLAT_GAIN
-        or max(ctx.val_acc()) <= chance + CHANCE_SIGMAS * sigma
-        or max(ctx.val_acc()) >= max(UNDERFIT_TRAIN_ACC, train[-1] + 0.05)  # val fitted: bad labels
-    ):
-        return None
-    m = ctx.preset.model
-    if m.arch == "simple-cnn":
-        changes = {"model.arch": "convnet"}
-    elif m.arch in ("convnet", "mlp"):
-        changes = {"model.width": min(m.width * 4, 512), "model.depth": min(m.depth + 1, 8)}
-    else:
-        changes = {"train.epochs": ctx.preset.train.epochs * 2}
-    return Finding(
-        "underfitting",
-        "warning",
-        "The model is too small for the data",
-        f"training accuracy is only {train[-1]:.2f} and gained {gain:+.3f} over the last "
-        f"{MIN_EPOCHS} epochs with a healthy learning rate: the model cannot fit even the "
-        f"training set ({m.arch}, width {m.width}, depth {m.depth}).",
-        fix_set(**changes),
-        epoch=ctx.rows[-MIN_EPOCHS].epoch,
-    )
-
-
-def from_scratch_small_data(ctx: EpochContext, others: set[str]) -> Finding | None:
-    """Random initialization on a few hundred photos per class, and the run over- or
-    underfits: starting from pretrained weights is the usual cure."""
-    m, d = ctx.preset.model, ctx.preset.data
-    symptom = others & {"overfitting", "underfitting"}
-    if m.pretrained or m.weights or m.init_from or d.source not in NATURAL_IMAGES or not symptom:
-        return None
-    counts = ctx.stats["train_counts"]
-    per_class = sum(counts) / max(len(counts), 1)
-    if per_class >= FEW_PER_CLASS:
-        return None
-    arch = m.arch if m.arch in PRETRAINED_ARCHS else PRETRAINED_FIX_ARCH
-    changes = {"model.arch": arch} if arch != m.arch else {}
-    changes.update(
-        {"model.pretrained": True, "data.image_size": 224, "data.normalize": "pretrained"}
-    )
-    return Finding(
-        "from-scratch-small-data",
-        "warning",
-        "Too few images to train from scratch",
-        f"{m.arch} learns from random weights on {per_class:.0f} training images per class "
-        f"({count(len(counts), 'class')}) and the run is {' and '.join(sorted(symptom))} "
-        f"(best validation accuracy {max(ctx.val_acc()):.2f}); networks pretrained on ImageNet "
-        "reach far higher accuracy on a few hundred photos per class.",
-        fix_set(**changes),
-        epoch=ctx.epoch,
     )
 
 

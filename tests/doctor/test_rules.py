@@ -9,6 +9,7 @@ import math
 import pytest
 
 from engine.doctor import Doctor, diagnose_run
+from engine.doctor import capacity_rules as capacity
 from engine.doctor import epoch_rules as er
 from engine.doctor import network_rules as nr
 from engine.doctor import preflight as pf
@@ -97,10 +98,11 @@ def test_no_signal_needs_rising_training_accuracy():
 
 def test_underfitting_is_not_called_when_validation_is_fitted_better_than_training():
     small = [_row(e, 0.6, 0.58) for e in range(1, 6)]  # neither split fitted: too small
-    assert er.underfitting(er.EpochContext(Preset(), STATS, small), set()).id == "underfitting"
+    found = capacity.underfitting(er.EpochContext(Preset(), STATS, small), set())
+    assert found.id == "underfitting"
     # a fifth of the training labels wrong: training accuracy stays ~0.8, validation is 0.98
     noisy = [_row(e, 0.78, 0.98) for e in range(1, 6)]
-    assert er.underfitting(er.EpochContext(Preset(), STATS, noisy), set()) is None
+    assert capacity.underfitting(er.EpochContext(Preset(), STATS, noisy), set()) is None
 
 
 def test_overfitting_needs_a_gap_and_rising_validation_loss():
@@ -235,7 +237,7 @@ def test_from_scratch_on_a_few_photos_per_class_suggests_pretrained_weights():
     }
     rows = [_row(e, 0.95, 0.55, k=3) for e in (1, 2, 3)]
     ctx = er.EpochContext(photos, stats, rows)
-    finding = er.from_scratch_small_data(ctx, {"overfitting"})
+    finding = capacity.from_scratch_small_data(ctx, {"overfitting"})
     assert (
         finding.id == "from-scratch-small-data"
         and "297 training images per class" in finding.evidence
@@ -247,14 +249,15 @@ def test_from_scratch_on_a_few_photos_per_class_suggests_pretrained_weights():
         "data.normalize": "pretrained",
     }
     assert photos.with_changes(finding.fix["set"]) != photos  # the fix changes the preset
-    assert er.from_scratch_small_data(ctx, set()) is None  # no symptom yet
+    assert capacity.from_scratch_small_data(ctx, set()) is None  # no symptom yet
     pretrained = photos.with_changes({"model.arch": "resnet18", "model.pretrained": True})
     assert (
-        er.from_scratch_small_data(er.EpochContext(pretrained, stats, rows), {"overfitting"})
+        capacity.from_scratch_small_data(er.EpochContext(pretrained, stats, rows), {"overfitting"})
         is None
     )
     digits = Preset()  # not photos: ImageNet weights are no cure for 8×8 digits
-    assert er.from_scratch_small_data(er.EpochContext(digits, stats, rows), {"overfitting"}) is None
+    ctx = er.EpochContext(digits, stats, rows)
+    assert capacity.from_scratch_small_data(ctx, {"overfitting"}) is None
 
 
 def test_pretrained_weights_with_their_own_normalization_are_not_unnormalized():
