@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.wording import skipped_files
+from workbench.panels import wrappable
 from workbench.panels.image_grid import ImageGrid
 from workbench.plots import style
 
@@ -146,11 +147,10 @@ class DataInspector(QWidget):
                 f"{stats['images']:,} images {verb[stats['cache']]} the cache in "
                 f"{stats.get('load_seconds', 0):.1f} s ({stats.get('cache_location', '')})",
             )
-        self.notes.setText("\n".join(notes).replace("/", "/\u200b"))
+        self.notes.setText(wrappable("\n".join(notes)))
         self.notes.setVisible(bool(notes))
         skipped = stats.get("skipped", [])
-        # a break opportunity after each "/" so long paths wrap instead of widening the window
-        self.skipped.setText(skipped_files(skipped).replace("/", "/\u200b"))
+        self.skipped.setText(wrappable(skipped_files(skipped)))
         self.skipped.setToolTip("\n".join(f"{s['file']}: {s['reason']}" for s in skipped[:200]))
         self.skipped.setVisible(bool(skipped))
         lo, hi = result["network_range"]
@@ -171,7 +171,7 @@ class DataInspector(QWidget):
         """The data cannot be loaded: the message alone, nothing left from the data before."""
         self.loading.hide()
         self.last = None
-        self.summary.setText(f"Cannot load the data: {message}".replace("/", "/\u200b"))
+        self.summary.setText(wrappable(f"Cannot load the data: {message}"))
         self.grid.set_images(np.zeros((0, 1, 1, 3), np.uint8), [])
         for label in (self.notes, self.skipped):
             label.setText("")

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.panels import wrappable
+
 
 class ModelSummaryView(QWidget):
     """Shows what ``engine.inspection.model_summary`` returns."""
@@ -51,4 +53,4 @@ class ModelSummaryView(QWidget):
 
     def show_error(self, message: str) -> None:
         self.table.setRowCount(0)
-        self.totals.setText(f"Cannot build the model: {message}".replace("/", "/\u200b"))
+        self.totals.setText(wrappable(f"Cannot build the model: {message}"))
