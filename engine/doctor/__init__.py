@@ -65,7 +65,9 @@ class Doctor:
         (``label-noise``), made by the run's monitor, which holds the samples' margins."""
         if probe is not None:
             self.probes[rows[-1].epoch] = probe
-        ctx = er.EpochContext(self.preset, self.stats, rows, self.probes, self.divergence)
+        ctx = er.EpochContext(
+            self.preset, self.stats, rows, self.probes, self.divergence, self.steps_per_epoch
+        )
         found = [
             er.overfitting(ctx),
             er.excessive_augmentation(ctx),
@@ -79,11 +81,17 @@ class Doctor:
             *nr.probe_rules(ctx),
         ]
         found = [f for f in found if f is not None]
-        if any(f.id == "train-val-mismatch" for f in found):  # a named cause, not the labels
-            found = [f for f in found if f.id != "no-signal"]
+        if any(f.id == "train-val-mismatch" for f in found):
+            # a named cause, not the labels; and a validation loss that is wild for that cause
+            # is not the network memorizing
+            found = [f for f in found if f.id not in ("no-signal", "overfitting")]
+            self.found.pop("overfitting", None)
+        now = {f.id for f in found}
+        if "no-signal" not in now:  # refuted by validation accuracy above chance
             self.found.pop("no-signal", None)
-        else:  # judged on the epochs as they stand, like label-noise
-            self.found.pop("train-val-mismatch", None)
+        r = rows[-1]
+        if "train-val-mismatch" not in now and r.val_acc >= r.train_acc - er.OVERFIT_GAP:
+            self.found.pop("train-val-mismatch", None)  # the two worlds agree again
         current = {f.id for f in found} | {f.id for f in self.preflight_found}
         ids = {f.id for f in found} | set(self.found)
         found.append(capacity.underfitting(ctx, ids))

@@ -36,10 +36,13 @@ STUCK_LOSS = 0.97  # … (at least this share of ln k) …
 TRAIN_LEARNED = 0.2  # train accuracy this far above chance has learned something …
 NEAR_CHANCE = 0.1  # … while validation accuracy stays within this of chance …
 MISMATCH_LOSS = 1.3  # … or validation loss is this many times ln k (worse than a guess) …
+WILD_LOSS = 5.0  # … or this many times ln k at any validation accuracy (losses in the tens) …
 MISMATCH_EPOCHS = 2  # … over this many epochs
 SHIFT_SIGMAS = 0.5  # split means this many training stds apart are different images …
 SPREAD_RATIO = 1.5  # … and so are spreads this many times apart
 SMALL_BN_BATCH = 16  # batch norm on batches smaller than this has noisy statistics
+FEW_BN_STEPS = 10  # batch-norm statistics updated fewer times an epoch lag a fast-moving network
+MIN_FIX_BATCH = 8  # the smallest batch a fix proposes for a network with batch norm
 
 
 @dataclass
@@ -51,6 +54,7 @@ class EpochContext:
     rows: list[EpochMetrics]
     probes: dict[int, dict] = field(default_factory=dict)  # epoch -> probe result
     divergence: dict | None = None  # worst EMA/best ratio seen: {"ratio", "step", "epoch"}
+    steps_per_epoch: int = 0  # 0: not known (a re-read of an old run)
 
     @property
     def epoch(self) -> int:
@@ -161,6 +165,15 @@ def _split_shift(stats: dict) -> str:
     return ""
 
 
+def batch_for_steps(ctx: EpochContext) -> int:
+    """The largest power-of-two batch (at least ``MIN_FIX_BATCH``) that gives ``FEW_BN_STEPS``
+    steps an epoch over the images an epoch now trains on (any batch when that is unknown)."""
+    if not ctx.steps_per_epoch:
+        return 1 << 30
+    images = ctx.steps_per_epoch * ctx.preset.train.batch_size
+    return max(MIN_FIX_BATCH, 1 << max(0, (images // FEW_BN_STEPS).bit_length() - 1))
+
+
 def train_val_mismatch(ctx: EpochContext) -> Finding | None:
     """Training accuracy improves while validation accuracy stays near chance, or validation
     loss is far above an untrained guess: the network is tested on a different world than it
@@ -175,7 +188,9 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
     near_chance = far = True
     for row in ctx.rows[-MISMATCH_EPOCHS:]:  # held over the last epochs, not one odd epoch
         near_chance &= row.val_acc <= chance + max(CHANCE_SIGMAS * sigma, NEAR_CHANCE)
-        far &= row.val_loss >= MISMATCH_LOSS * math.log(k) and row.val_acc <= row.train_acc / 2
+        far &= row.val_loss >= MISMATCH_LOSS * math.log(k) and (
+            row.val_acc <= row.train_acc / 2 or row.val_loss >= WILD_LOSS * math.log(k)
+        )
     if not learned or not (near_chance or far):
         return None
     p = ctx.preset
@@ -190,6 +205,19 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
             "make both splits come from the same source and preprocessing, or move some of the "
             "validation-like images into training"
         )
+    elif bn and 0 < ctx.steps_per_epoch < FEW_BN_STEPS:
+        steps = ctx.steps_per_epoch
+        cause = (
+            f"the batch-norm statistics that score validation were updated only "
+            f"{count(steps, 'time')} an epoch ({steps * r.epoch:,} so far, batches of "
+            f"{p.train.batch_size}) while the weights moved fast: they describe an earlier "
+            "network than the one being scored"
+        )
+        batch = batch_for_steps(ctx)
+        if batch < p.train.batch_size:
+            fix = fix_set(**{"train.batch_size": batch})
+        else:
+            advice = "train on more images, or start from pretrained weights (model.pretrained)"
     elif aug and bn:
         cause = (
             f"batch-norm statistics are gathered on heavily augmented batches (augment = {aug}) "
@@ -204,7 +232,11 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
             f"batch-norm statistics from batches of {p.train.batch_size} are too noisy to "
             "describe the validation images"
         )
-        fix = fix_set(**{"train.batch_size": SMALL_BN_BATCH * 2})
+        batch = min(SMALL_BN_BATCH * 2, batch_for_steps(ctx))
+        if batch > p.train.batch_size:
+            fix = fix_set(**{"train.batch_size": batch})
+        else:
+            advice = "train on more images, or start from pretrained weights (model.pretrained)"
     else:
         return None
     return Finding(

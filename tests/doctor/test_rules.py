@@ -323,6 +323,56 @@ def test_train_val_mismatch_names_the_cause():
     assert "train-val-mismatch" in ids and "no-signal" not in ids
 
 
+def test_batch_norm_updated_a_few_times_an_epoch_is_named_with_a_smaller_batch():
+    """resnet18 from scratch on 96 photos in batches of 64 (the proving suite's
+    few-bn-updates-photos): training accuracy 0.29 → 0.99 while validation stays at chance with
+    a loss of 11–100, because batch norm's running statistics were updated twice an epoch. It
+    had been told "overfitting" (and, with a stronger rate, "no-signal", which stayed after
+    validation recovered to 0.96)."""
+    stats = {"train_counts": [32] * 3, "classes": ["a", "b", "c"], "image_shape": [3, 96, 96]}
+    rows = [
+        _row(1, 0.29, 0.33, 1.78, 11.1, k=3, n=8),
+        _row(2, 0.41, 0.33, 2.03, 39.2, k=3, n=8),
+        _row(3, 0.84, 0.33, 0.46, 100.3, k=3, n=8),
+        _row(4, 0.88, 0.67, 0.32, 56.7, k=3, n=8),  # off chance, but a loss in the tens
+    ]
+    p = Preset().with_changes({"model.arch": "resnet18", "data.image_size": 96})
+    f = er.train_val_mismatch(er.EpochContext(p, stats, rows[:3], steps_per_epoch=2))
+    assert f.id == "train-val-mismatch" and f.severity == "error"
+    assert "updated only 2 times an epoch (6 so far, batches of 64)" in f.evidence
+    assert f.fix == {"set": {"train.batch_size": 8}}  # 12 steps over the same 96 images
+    wild = er.train_val_mismatch(er.EpochContext(p, stats, rows, steps_per_epoch=2))
+    assert wild.severity == "warning" and "56.7" in wild.evidence
+    # Ten steps an epoch or more: not this cause (and nothing else here names one).
+    assert er.train_val_mismatch(er.EpochContext(p, stats, rows, steps_per_epoch=12)) is None
+    # Already at the smallest batch: say so instead of a no-op fix.
+    tiny = p.with_changes({"train.batch_size": 8})
+    f = er.train_val_mismatch(er.EpochContext(tiny, stats, rows, steps_per_epoch=4))
+    assert f.fix is None and "pretrained" in f.advice
+    # The small-batch cause's fix keeps ten steps an epoch (240 images: 16, not 32).
+    f = er.train_val_mismatch(er.EpochContext(tiny, stats, rows, steps_per_epoch=30))
+    assert f.fix == {"set": {"train.batch_size": 16}} and "too noisy" in f.evidence
+
+    doctor = Doctor(p, stats, {}, 2)
+    for i in range(1, 5):
+        ids = {f.id for f in doctor.after_epoch(rows[:i])}
+    assert "train-val-mismatch" in ids and "overfitting" not in ids and "no-signal" not in ids
+    # Validation recovering part way keeps the finding (it is what held the run back) …
+    ids = {f.id for f in doctor.after_epoch([*rows, _row(5, 0.99, 0.79, 0.1, 1.4, k=3, n=8)])}
+    assert "train-val-mismatch" in ids
+    # … validation that caught up with training retires it.
+    caught_up = [*rows, _row(5, 0.99, 0.79, 0.1, 1.4, k=3, n=8), _row(6, 1.0, 0.96, 0.05, 0.1, k=3)]
+    assert "train-val-mismatch" not in {f.id for f in doctor.after_epoch(caught_up)}
+
+
+def test_no_signal_is_retired_when_validation_rises_above_chance():
+    stuck = [_row(i, 0.2 + 0.2 * i, 0.1, val_loss=2.3) for i in range(1, 4)]
+    doctor = Doctor(Preset(), STATS, {}, 10)
+    assert "no-signal" in {f.id for f in doctor.after_epoch(stuck)}
+    recovered = [*stuck, _row(4, 0.95, 0.9, val_loss=0.3)]
+    assert "no-signal" not in {f.id for f in doctor.after_epoch(recovered)}
+
+
 def test_a_dead_start_is_named_after_two_epochs_at_ln_k():
     stuck = [_row(1, 0.1, 0.1, train_loss=2.3035), _row(2, 0.1, 0.1, train_loss=2.3027)]
     init = {"batch": 64, "loss": 2.303, "spread": 2e-4, "signal": {"2": 0.1, "26": 6e-4}}
