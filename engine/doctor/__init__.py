@@ -86,17 +86,21 @@ class Doctor:
             # is not the network memorizing
             found = [f for f in found if f.id not in ("no-signal", "overfitting")]
             self.found.pop("overfitting", None)
-        now = {f.id for f in found}
+        now, r = {f.id for f in found}, rows[-1]
         if "no-signal" not in now:  # refuted by validation accuracy above chance
             self.found.pop("no-signal", None)
-        r = rows[-1]
         if "train-val-mismatch" not in now and r.val_acc >= r.train_acc - er.OVERFIT_GAP:
             self.found.pop("train-val-mismatch", None)  # the two worlds agree again
+        if "overfitting" not in now and r.train_acc - r.val_acc < er.overfit_gap(r.train_acc) / 2:
+            self.found.pop("overfitting", None)  # validation caught up: one odd epoch
         current = {f.id for f in found} | {f.id for f in self.preflight_found}
         ids = {f.id for f in found} | set(self.found)
         found.append(capacity.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
-        found.append(capacity.from_scratch_small_data(ctx, ids))
+        scratch = capacity.from_scratch_small_data(ctx, ids)
+        if scratch is None:  # its symptom (over- or underfitting) is gone
+            self.found.pop("from-scratch-small-data", None)
+        found.append(scratch)
         if current & LABEL_NOISE_CAUSES:  # a training problem, not the labels, explains them
             samples = ()
         found.extend(samples)

@@ -94,12 +94,17 @@ def chance_level(ctx: EpochContext) -> tuple[float, float]:
     return chance, math.sqrt(chance * (1 - chance) / n)
 
 
+def overfit_gap(train_acc: float) -> float:
+    """How far validation accuracy may trail training accuracy before it is overfitting."""
+    return OVERFIT_GAP_HIGH_TRAIN if train_acc > 0.9 else OVERFIT_GAP
+
+
 def overfitting(ctx: EpochContext) -> Finding | None:
     if len(ctx.rows) < MIN_EPOCHS:
         return None
     r = ctx.rows[-1]
     gap = r.train_acc - r.val_acc
-    limit = OVERFIT_GAP_HIGH_TRAIN if r.train_acc > 0.9 else OVERFIT_GAP
+    limit = overfit_gap(r.train_acc)
     losses = ctx.val_loss()
     best = min(range(len(losses)), key=losses.__getitem__)
     if gap < limit or losses[-1] < losses[best] * VAL_LOSS_RISE or best == len(losses) - 1:

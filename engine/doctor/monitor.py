@@ -11,7 +11,13 @@ from engine.doctor import Doctor
 from engine.doctor.leakage import find_copies, split_leakage
 from engine.doctor.preflight import NEVER_TOO_AGGRESSIVE
 from engine.doctor.probe import PROBE_BATCH, StepProbe, probe, probe_batch, probe_every
-from engine.doctor.samples import SampleMargins, SampleSummary, label_noise, suspects
+from engine.doctor.samples import (
+    SampleMargins,
+    SampleSummary,
+    label_noise,
+    still_learning,
+    suspects,
+)
 from engine.schedules import preview_lr
 
 
@@ -119,7 +125,8 @@ class RunMonitor:
             self._probed = epoch
         self._watch = None
         self._summary = self.margins.summary()
-        picks = suspects(self._summary)
+        learning = still_learning([r.train_acc for r in rows], [r.val_acc for r in rows])
+        picks = suspects(self._summary, learning)
         found = ()
         if len(picks):  # the Likely mislabeled view reads them while the run goes on
             self.write_samples()

@@ -365,6 +365,36 @@ def test_batch_norm_updated_a_few_times_an_epoch_is_named_with_a_smaller_batch()
     assert "train-val-mismatch" not in {f.id for f in doctor.after_epoch(caught_up)}
 
 
+def test_overfitting_seen_in_one_odd_epoch_is_withdrawn_when_validation_catches_up():
+    """resnet18 on 96 photos in batches of 8: validation dipped to 0.54 at epoch 4 (training
+    0.75), then 0.92 above training's 0.86 — and the finished run still said "overfitting" and
+    "too few images to train from scratch, and the run is overfitting"."""
+    stats = {"train_counts": [32] * 3, "classes": ["a", "b", "c"], "image_shape": [3, 96, 96]}
+    p = Preset().with_changes(
+        {"data.source": "folder", "data.root": "/photos", "model.arch": "resnet18"}
+    )
+    rows = [
+        _row(1, 0.51, 0.33, 1.38, 2.0, k=3, n=8),
+        _row(2, 0.58, 0.42, 0.95, 1.5, k=3, n=8),
+        _row(3, 0.77, 0.88, 0.85, 1.0, k=3, n=8),
+        _row(4, 0.75, 0.54, 0.79, 1.8, k=3, n=8),
+    ]
+    doctor = Doctor(p, stats, {}, 12)
+    for i in range(1, 5):
+        ids = {f.id for f in doctor.after_epoch(rows[:i])}
+    assert {"overfitting", "from-scratch-small-data"} <= ids
+    rows += [_row(5, 0.82, 0.92, 0.44, 0.3, k=3, n=8), _row(6, 0.86, 0.92, 0.39, 0.3, k=3, n=8)]
+    for i in (5, 6):
+        ids = {f.id for f in doctor.after_epoch(rows[:i])}
+    assert not ids & {"overfitting", "from-scratch-small-data"}
+    # A gap that stays keeps it.
+    doctor = Doctor(p, stats, {}, 12)
+    kept = [*rows[:4], _row(5, 0.9, 0.6, 0.3, 1.9, k=3, n=8)]
+    for i in range(1, 6):
+        ids = {f.id for f in doctor.after_epoch(kept[:i])}
+    assert "overfitting" in ids
+
+
 def test_no_signal_is_retired_when_validation_rises_above_chance():
     stuck = [_row(i, 0.2 + 0.2 * i, 0.1, val_loss=2.3) for i in range(1, 4)]
     doctor = Doctor(Preset(), STATS, {}, 10)
