@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-SEVERITY_MARK = {"error": "⛔", "warning": "⚠", "info": "ℹ"}
+# Marks from the fonts a Linux laptop has (DejaVu): "⛔" was an empty box there
+SEVERITY_MARK = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 
 
 class DoctorPanel(QWidget):
