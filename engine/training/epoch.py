@@ -120,7 +120,7 @@ def train_epoch(
         for p in watched:
             p.read(loss, len(yb))
         if margins is not None:
-            margins.add(idx, logits)
+            margins.add(idx, logits.clone() if a.compiled else logits)  # graphs reuse theirs
         a.scaler.unscale_(a.optimizer)
         if grad_clip:
             norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
