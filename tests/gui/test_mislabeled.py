@@ -46,6 +46,12 @@ def test_likely_mislabeled_images_are_shown_and_marked(window, qtbot, tmp_path):
     assert browser.grid.count == 48 and browser.marking.isVisible()
     # which sample each image is, on hover (for a folder: its file)
     assert [cell.toolTip() for cell in browser.grid._cells] == browser.sample_ids
+    # given→predicted where they differ, else a late fit; margins to two significant digits
+    for box in browser.grid._boxes:
+        names, margin = box.text().split("\nmargin ")
+        given, _, predicted = names.partition("→")
+        assert (predicted and predicted != given) or names.endswith(", fitted late")
+        assert float(margin) < 0 and margin != "-0.0"
 
     # Nothing checked: told so, nothing written.
     qtbot.mouseClick(browser.exclude_button, Qt.MouseButton.LeftButton)

@@ -86,8 +86,8 @@ class ErrorBrowser(QWidget):
         """Training images ranked by suspicion, each with a check box to mark it."""
         self.confidences = []
         self.sample_ids = list(result["ids"])
-        captions = [
-            f"{g}→{p}\nmargin {m:+.1f}"
+        captions = [  # "dogs→dogs margin -0.0" read oddly: a late fit, a small margin
+            (f"{g}→{p}" if g != p else f"{g}, fitted late") + f"\nmargin {m:+.2g}"
             for g, p, m in zip(result["given"], result["pred"], result["margin"], strict=True)
         ]
         self.grid.set_images(result["images"], captions, checkable=True, tips=self.sample_ids)
