@@ -161,17 +161,14 @@ def error_samples(
 def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
     """The run's training images whose label looks wrong, most suspicious first: those the
     doctor's ``label-noise`` rule flags, else the lowest margins below zero (``samples.npz``)."""
-    from engine.doctor.samples import SampleSummary, still_learning, suspects
+    from engine.doctor.samples import SampleSummary, suspects
 
     files = RunFiles(run_dir)
     arrays = files.read_samples()
     if arrays is None or "ids" not in arrays:
         raise ValueError(f"{run_dir} has no per-sample margins (runs from before they were kept)")
     summary = SampleSummary.from_arrays(arrays)
-    rows = files.read_metrics()[: summary.epochs]  # the epochs the margins were taken over
-    picks = suspects(
-        summary, still_learning([r.train_acc for r in rows], [r.val_acc for r in rows])
-    )
+    picks = suspects(summary)
     flagged = len(picks) > 0
     if not flagged:
         negative = np.flatnonzero(summary.aum < 0)  # NaN compares False: untrained left out

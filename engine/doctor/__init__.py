@@ -81,9 +81,9 @@ class Doctor:
             *nr.probe_rules(ctx),
         ]
         found = [f for f in found if f is not None]
-        if any(f.id == "train-val-mismatch" for f in found):
-            # a named cause, not the labels; and a validation loss that is wild for that cause
-            # is not the network memorizing
+        if any(f.id == "train-val-mismatch" for f in found) or "train-val-mismatch" in self.found:
+            # a named cause (raised now, or still listed), not the labels; and a validation loss
+            # that is wild for that cause is not the network memorizing
             found = [f for f in found if f.id not in ("no-signal", "overfitting")]
             self.found.pop("overfitting", None)
         now, r = {f.id for f in found}, rows[-1]

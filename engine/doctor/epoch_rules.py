@@ -36,7 +36,7 @@ STUCK_LOSS = 0.97  # … (at least this share of ln k) …
 TRAIN_LEARNED = 0.2  # train accuracy this far above chance has learned something …
 NEAR_CHANCE = 0.1  # … while validation accuracy stays within this of chance …
 MISMATCH_LOSS = 1.3  # … or validation loss is this many times ln k (worse than a guess) …
-WILD_LOSS = 5.0  # … or this many times ln k at any validation accuracy (losses in the tens) …
+WILD_LOSS = 5.0  # … or this many times ln k at any validation accuracy, never good (tens) …
 MISMATCH_EPOCHS = 2  # … over this many epochs
 SHIFT_SIGMAS = 0.5  # split means this many training stds apart are different images …
 SPREAD_RATIO = 1.5  # … and so are spreads this many times apart
@@ -54,7 +54,7 @@ class EpochContext:
     rows: list[EpochMetrics]
     probes: dict[int, dict] = field(default_factory=dict)  # epoch -> probe result
     divergence: dict | None = None  # worst EMA/best ratio seen: {"ratio", "step", "epoch"}
-    steps_per_epoch: int = 0  # 0: not known (a re-read of an old run)
+    steps_per_epoch: int = 0  # 0: not known (contexts made without it, as in unit tests)
 
     @property
     def epoch(self) -> int:
@@ -175,8 +175,13 @@ def batch_for_steps(ctx: EpochContext) -> int:
     steps an epoch over the images an epoch now trains on (any batch when that is unknown)."""
     if not ctx.steps_per_epoch:
         return 1 << 30
-    images = ctx.steps_per_epoch * ctx.preset.train.batch_size
+    images = epoch_images(ctx)
     return max(MIN_FIX_BATCH, 1 << max(0, (images // FEW_BN_STEPS).bit_length() - 1))
+
+
+def epoch_images(ctx: EpochContext) -> int:
+    """At least how many images an epoch trains on (its last batch may be short)."""
+    return (ctx.steps_per_epoch - 1) * ctx.preset.train.batch_size + 1
 
 
 def train_val_mismatch(ctx: EpochContext) -> Finding | None:
@@ -191,10 +196,13 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
     chance, sigma = chance_level(ctx)
     learned = r.train_acc >= chance + TRAIN_LEARNED and r.train_acc > ctx.rows[0].train_acc
     near_chance = far = True
+    # a validation loss that was never good (a network that overfits had an early best)
+    never_good = min(ctx.val_loss()) >= MISMATCH_LOSS * math.log(k)
     for row in ctx.rows[-MISMATCH_EPOCHS:]:  # held over the last epochs, not one odd epoch
         near_chance &= row.val_acc <= chance + max(CHANCE_SIGMAS * sigma, NEAR_CHANCE)
         far &= row.val_loss >= MISMATCH_LOSS * math.log(k) and (
-            row.val_acc <= row.train_acc / 2 or row.val_loss >= WILD_LOSS * math.log(k)
+            row.val_acc <= row.train_acc / 2
+            or (never_good and row.val_loss >= WILD_LOSS * math.log(k))
         )
     if not learned or not (near_chance or far):
         return None
@@ -238,7 +246,8 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
             "describe the validation images"
         )
         batch = min(SMALL_BN_BATCH * 2, batch_for_steps(ctx))
-        if batch > p.train.batch_size:
+        enough = not ctx.steps_per_epoch or -(-epoch_images(ctx) // batch) >= FEW_BN_STEPS
+        if batch > p.train.batch_size and enough:
             fix = fix_set(**{"train.batch_size": batch})
         else:
             advice = "train on more images, or start from pretrained weights (model.pretrained)"

@@ -124,9 +124,9 @@ class RunMonitor:
             taken = taken or self.probe()
             self._probed = epoch
         self._watch = None
-        self._summary = self.margins.summary()
         learning = still_learning([r.train_acc for r in rows], [r.val_acc for r in rows])
-        picks = suspects(self._summary, learning)
+        self._summary = self.margins.summary(learning)
+        picks = suspects(self._summary)
         found = ()
         if len(picks):  # the Likely mislabeled view reads them while the run goes on
             self.write_samples()

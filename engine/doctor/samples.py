@@ -27,6 +27,7 @@ class SampleSummary:
     epochs: int  # epochs accumulated
     other_prob: np.ndarray | None = None  # N float32: mean probability of the top other class
     classes: int = 0  # the number of classes (0: not known)
+    learning: bool = False  # the run was still learning the task fast (:func:`still_learning`)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -35,6 +36,7 @@ class SampleSummary:
             "label": self.label,
             "epochs": np.array(self.epochs),
             "classes": np.array(self.classes),
+            "learning": np.array(self.learning),
         }
         if self.other_prob is not None:
             arrays["other_prob"] = self.other_prob
@@ -46,8 +48,15 @@ class SampleSummary:
         have none (and their suspects are judged on the margins alone)."""
         other = arrays["other_prob"] if "other_prob" in arrays else None
         classes = int(arrays["classes"]) if "classes" in arrays else 0
+        learning = bool(arrays["learning"]) if "learning" in arrays else False
         return cls(
-            arrays["aum"], arrays["pred"], arrays["label"], int(arrays["epochs"]), other, classes
+            arrays["aum"],
+            arrays["pred"],
+            arrays["label"],
+            int(arrays["epochs"]),
+            other,
+            classes,
+            learning,
         )
 
 
@@ -57,6 +66,7 @@ class SampleSummary:
 # costs a tenth of taking them every step. Copying each step's logits into a preallocated buffer
 # cost 47 µs a step inside a 2-thread digits run (1 % of it); a reference costs under 1 µs.
 BUFFER_BYTES = 16 * 2**20
+BUFFER_STEPS = 2048  # … or this many steps (tiny batches: each kept tensor costs a block)
 
 
 class SampleMargins:
@@ -84,7 +94,7 @@ class SampleMargins:
         ``logits`` must not be overwritten later (copy a CUDA-graph step's)."""
         self._pending.append((idx, logits.detach()))
         self._pending_bytes += 4 * logits.numel()
-        if self._pending_bytes >= BUFFER_BYTES:
+        if self._pending_bytes >= BUFFER_BYTES or len(self._pending) >= BUFFER_STEPS:
             self.flush()
 
     @torch.no_grad()
@@ -117,7 +127,7 @@ class SampleMargins:
         self.epoch_other.zero_()
         self.epochs += 1
 
-    def summary(self) -> SampleSummary:
+    def summary(self, learning: bool = False) -> SampleSummary:
         count = self.count.cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             aum = np.where(count > 0, self.total.cpu().numpy() / count, np.nan)
@@ -129,6 +139,7 @@ class SampleMargins:
             self.epochs,
             other.astype(np.float32) if self.other_known else None,
             self.classes,
+            learning,
         )
 
     def state(self) -> dict:
@@ -193,13 +204,13 @@ def still_learning(train_acc: list[float], val_acc: list[float]) -> bool:
     return rising and max(val_acc[-2:]) >= max(val_acc[:-2]) + STILL_GAINING
 
 
-def suspects(summary: SampleSummary, learning: bool = False) -> np.ndarray:
+def suspects(summary: SampleSummary) -> np.ndarray:
     """Indices of the training samples whose label looks wrong, most suspicious first (empty
-    while the run is too young, has not learned most samples, or is still ``learning`` the task
-    fast: :func:`still_learning`)."""
+    while the run is too young, has not learned most samples, or was still learning the task
+    fast when the margins were taken: ``summary.learning``)."""
     aum = summary.aum
     trained = ~np.isnan(aum)
-    if summary.epochs < MIN_EPOCHS or trained.sum() == 0 or learning:
+    if summary.epochs < MIN_EPOCHS or trained.sum() == 0 or summary.learning:
         return np.zeros(0, dtype=np.int64)
     learned = aum[trained] > 0
     if learned.mean() < LEARNED_SHARE:

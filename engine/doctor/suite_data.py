@@ -72,10 +72,10 @@ def shapes_folder(root: Path, per_class: int = 40) -> None:
     rng = random.Random(0)
     colours = {"disc": (220, 60, 40), "square": (40, 180, 60), "triangle": (240, 210, 30)}
     w, h = 96, 72
-    for c, (label, colour) in enumerate(colours.items()):
+    for k, (label, colour) in enumerate(colours.items()):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            img = scene(10_000 + c * per_class + i)
+            img = scene(10_000 + k * per_class + i)
             draw = ImageDraw.Draw(img)
             s = rng.randint(10, 22)
             cx, cy = rng.randint(s, w - s), rng.randint(s, h - s)

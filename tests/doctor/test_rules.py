@@ -365,6 +365,57 @@ def test_batch_norm_updated_a_few_times_an_epoch_is_named_with_a_smaller_batch()
     assert "train-val-mismatch" not in {f.id for f in doctor.after_epoch(caught_up)}
 
 
+def test_a_wild_validation_loss_is_a_mismatch_only_when_it_was_never_good():
+    """A binary task that overfits hard (val loss 0.5 → 4.0, above 5 ln 2 = 3.47, at val
+    accuracy 0.81) with a nameable cause (batch norm on batches of 8) is overfitting, not a
+    mismatch: its validation loss had an early best (a review found it relabelled)."""
+    stats = {"train_counts": [400, 400], "classes": ["a", "b"], "image_shape": [3, 32, 32]}
+    p = Preset().with_changes({"train.batch_size": 8})
+    losses = [0.5, 2.0, 3.6, 4.0]
+    rows = [_row(i + 1, 1.0, 0.81, 0.01, v, k=2, n=100) for i, v in enumerate(losses)]
+    ctx = er.EpochContext(p, stats, rows, steps_per_epoch=100)
+    assert er.train_val_mismatch(ctx) is None
+    doctor = Doctor(p, stats, {}, 100)
+    for i in range(1, 5):
+        ids = {f.id for f in doctor.after_epoch(rows[:i])}
+    assert "overfitting" in ids and "train-val-mismatch" not in ids
+
+
+def test_the_batch_fixes_keep_ten_steps_an_epoch_or_say_why_not():
+    """66 images in batches of 64 (2 steps): batch 8 gives 9 steps — the most a batch of 8 or
+    more can; the count is taken as at least (steps − 1) × batch + 1 images, not steps × batch
+    (130 images at 128: 8, not 16, which would give 9 steps). Batch norm on batches of 4 over 40
+    images: 32 would leave 2 steps, 8 would leave 5 — advice, not a fix the rerun undoes."""
+    stats = {"train_counts": [22] * 3, "classes": ["a", "b", "c"], "image_shape": [3, 96, 96]}
+    rows = [_row(i, 0.3 + 0.2 * i, 0.33, 1.0, 20.0 * i, k=3, n=8) for i in range(1, 4)]
+
+    def fix(batch, steps):
+        p = Preset().with_changes({"model.arch": "resnet18", "train.batch_size": batch})
+        return er.train_val_mismatch(er.EpochContext(p, stats, rows, steps_per_epoch=steps))
+
+    assert fix(64, 2).fix == {"set": {"train.batch_size": 8}}
+    assert fix(128, 2).fix == {"set": {"train.batch_size": 8}}
+    assert fix(32, 1000) is None  # enough steps, batches of 32: no cause to name …
+    small = fix(4, 10)  # … 40 images in batches of 4: too noisy, and too few for 8
+    assert small.fix is None and "too noisy" in small.evidence and small.advice
+
+
+def test_a_listed_mismatch_keeps_overfitting_and_no_signal_away():
+    stats = {"train_counts": [32] * 3, "classes": ["a", "b", "c"], "image_shape": [3, 96, 96]}
+    p = Preset().with_changes({"model.arch": "resnet18", "data.image_size": 96})
+    rows = [
+        _row(1, 0.29, 0.33, 1.78, 11.1, k=3, n=8),
+        _row(2, 0.41, 0.33, 2.03, 39.2, k=3, n=8),
+        _row(3, 0.84, 0.33, 0.46, 100.3, k=3, n=8),
+        _row(4, 0.99, 0.75, 0.1, 2.0, k=3, n=8),  # recovering: the mismatch is not raised now
+        _row(5, 0.99, 0.80, 0.1, 2.0, k=3, n=8),  # … but still listed (0.19 behind training)
+    ]
+    doctor = Doctor(p, stats, {}, 2)
+    for i in range(1, 6):
+        ids = {f.id for f in doctor.after_epoch(rows[:i])}
+    assert "train-val-mismatch" in ids and not ids & {"overfitting", "no-signal"}
+
+
 def test_overfitting_seen_in_one_odd_epoch_is_withdrawn_when_validation_catches_up():
     """resnet18 on 96 photos in batches of 8: validation dipped to 0.54 at epoch 4 (training
     0.75), then 0.92 above training's 0.86 — and the finished run still said "overfitting" and

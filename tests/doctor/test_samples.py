@@ -4,6 +4,7 @@ fix hands to data.exclude; data.exclude and data.relabel files applied before th
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,24 @@ def test_margins_survive_a_resume(tmp_path):
     assert np.isfinite(samples["aum"]).all()
 
 
+def test_margins_hold_at_most_a_bounded_number_of_steps(monkeypatch):
+    """Tiny batches of few classes: each kept step costs far more than its logits' bytes (an
+    allocator block, its indices), so the steps kept before the margins are taken are counted
+    too."""
+    import torch
+
+    from engine.doctor import samples
+    from engine.doctor.samples import SampleMargins
+
+    monkeypatch.setattr(samples, "BUFFER_STEPS", 5)
+    margins = SampleMargins(torch.zeros(100, dtype=torch.long), torch.device("cpu"))
+    for b in range(12):
+        margins.add(torch.tensor([b]), torch.randn(1, 2))
+        assert len(margins._pending) < 5
+    margins.flush()
+    assert margins.epoch_count.sum() == 12
+
+
 @pytest.mark.parametrize("buffer_rows", [None, 4])  # the default buffer; one that fills mid-epoch
 def test_margins_equal_a_reference_computation(monkeypatch, buffer_rows):
     import torch
@@ -180,7 +199,7 @@ def test_samples_a_run_still_learning_the_task_is_not_read_for_wrong_labels():
     then 0.92): 12 % of samples had a negative mean margin from the slow start and were called
     mislabeled. A run still learning the task waits; one memorizing (validation flat while
     training rises, as wrong labels are fitted one by one) is read."""
-    from engine.doctor.samples import still_learning, suspects
+    from engine.doctor.samples import SampleSummary, still_learning, suspects
 
     assert still_learning([0.58, 0.77, 0.75, 0.82, 0.86], [0.42, 0.88, 0.54, 0.92, 0.92])
     # synthetic data with 20 % flipped: validation 0.99 from epoch 1, training memorizing
@@ -189,7 +208,13 @@ def test_samples_a_run_still_learning_the_task_is_not_read_for_wrong_labels():
     assert not still_learning([0.84, 0.85, 0.86], [0.5, 0.7, 0.9])  # training settled
     assert not still_learning([0.5, 0.9], [0.5, 0.9])  # too young to tell
     assert len(suspects(_summary(0.6))) == 40
-    assert len(suspects(_summary(0.6), learning=True)) == 0
+    learning = dataclasses.replace(_summary(0.6), learning=True)
+    assert len(suspects(learning)) == 0
+    # the flag is kept in samples.npz, so the Errors tab reads what the doctor read
+    assert SampleSummary.from_arrays(learning.to_arrays()).learning
+    old = learning.to_arrays()
+    del old["learning"]  # files from before it was kept
+    assert not SampleSummary.from_arrays(old).learning
 
 
 def test_a_small_network_on_clean_digits_has_no_label_noise(tmp_path):

@@ -87,7 +87,7 @@ class ErrorBrowser(QWidget):
         self.confidences = []
         self.sample_ids = list(result["ids"])
         captions = [  # "dogs→dogs margin -0.0" read oddly: a late fit, a small margin
-            (f"{g}→{p}" if g != p else f"{g}, fitted late") + f"\nmargin {m:+.2g}"
+            (f"{g}→{p}" if g != p else f"{g}, fitted late") + f"\nmargin {_margin(m)}"
             for g, p, m in zip(result["given"], result["pred"], result["margin"], strict=True)
         ]
         self.grid.set_images(result["images"], captions, checkable=True, tips=self.sample_ids)
@@ -136,3 +136,8 @@ class ErrorBrowser(QWidget):
     def show_error(self, message: str) -> None:
         self.marking.hide()
         self.title.setText(message)
+
+
+def _margin(m: float) -> str:
+    """Two significant digits, never in scientific notation: -0.034, -1.5, -150."""
+    return f"{m:+.2g}" if abs(m) < 10 else f"{m:+.0f}"
