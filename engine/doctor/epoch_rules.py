@@ -43,6 +43,7 @@ SPREAD_RATIO = 1.5  # … and so are spreads this many times apart
 SMALL_BN_BATCH = 16  # batch norm on batches smaller than this has noisy statistics
 FEW_BN_STEPS = 10  # batch-norm statistics updated fewer times an epoch lag a fast-moving network
 MIN_FIX_BATCH = 8  # the smallest batch a fix proposes for a network with batch norm
+FEW_IMAGES_ADVICE = "train on more images, or start from pretrained weights (model.pretrained)"
 
 
 @dataclass
@@ -230,7 +231,7 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
         if batch < p.train.batch_size:
             fix = fix_set(**{"train.batch_size": batch})
         else:
-            advice = "train on more images, or start from pretrained weights (model.pretrained)"
+            advice = FEW_IMAGES_ADVICE
     elif aug and bn:
         cause = (
             f"batch-norm statistics are gathered on heavily augmented batches (augment = {aug}) "
@@ -250,7 +251,7 @@ def train_val_mismatch(ctx: EpochContext) -> Finding | None:
         if batch > p.train.batch_size and enough:
             fix = fix_set(**{"train.batch_size": batch})
         else:
-            advice = "train on more images, or start from pretrained weights (model.pretrained)"
+            advice = FEW_IMAGES_ADVICE
     else:
         return None
     return Finding(
