@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from engine.data import load_data
-from engine.doctor.leakage import find_copies
+from engine.doctor.leakage import NEAR, find_copies, thumbnails
 from engine.doctor.suite_data import scenes_folder
 from engine.preset import Preset
 from engine.runs import RunFiles
@@ -119,3 +121,38 @@ def test_thumbnails_are_made_once_per_dataset_and_kept_with_the_decoded_images(
     assert Path(first.stats["cache_location"]).is_relative_to(tmp_path / "cache")
     files = list(Path(first.stats["cache_location"]).rglob("thumbs-*"))
     assert len(files) == 1
+
+
+def test_one_background_with_the_subject_moved_is_not_a_copy(tmp_path):
+    """A fixed camera: the same backdrop, the subject a few pixels elsewhere. At 16×16 such
+    pictures correlate like copies (a walkthrough's photos: 0.987–0.997, four false pairs); the
+    second look at 32×32 tells them apart, and still finds a re-encoded, resized copy."""
+    from PIL import Image, ImageDraw
+
+    t = np.linspace(0, 1, 72)[:, None]  # sky above, ground below (the walkthrough's photos)
+    sky = np.where(t < 0.7, [90, 150, 230] + t * [60, -60, -180], [110, 80, 40])
+    backdrop = Image.fromarray(np.repeat(sky[:, None, :], 96, axis=1).astype(np.uint8))
+
+    def shot(x, y):
+        img = backdrop.copy()
+        ImageDraw.Draw(img).ellipse((x - 14, y - 14, x + 14, y + 14), fill=(220, 60, 40))
+        return img
+
+    disc = shot(40, 26)
+    root = tmp_path / "photos"
+    for name, img in (
+        ("train/disc/0.jpg", disc),
+        ("train/other/0.jpg", shot(60, 30).transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
+        ("val/disc/0.jpg", shot(44, 28)),  # the subject moved by 4 pixels
+        ("val/disc/1.jpg", disc.resize((106, 79))),  # a copy of the training disc
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        img.save(root / name, quality=70)
+    data = load_data(_preset(root, tmp_path))
+    moved = (data.train_ids.index("train/disc/0.jpg"), data.val_ids.index("val/disc/0.jpg"))
+    alike = thumbnails(data.x_train)[moved[0]] @ thumbnails(data.x_val)[moved[1]]
+    assert float(alike) >= NEAR  # a copy by the thumbnails alone …
+    copies = find_copies(data.x_train, data.x_val)
+    pairs = {(data.train_ids[i], data.val_ids[j]) for i, j in copies.train_val}
+    assert pairs == {("train/disc/0.jpg", "val/disc/1.jpg")}  # … but only the real copy is one
+    assert copies.val_val == []
