@@ -78,15 +78,16 @@ def _cached(storage: torch.Tensor, path: Path) -> torch.Tensor:
     return torch.from_numpy(every)
 
 
-def _compute(x) -> torch.Tensor:
+def _compute(x, side: int = THUMB) -> torch.Tensor:
+    """N×side² unit vectors: each image's centred grey ``side``×``side`` thumbnail."""
     out = []
     step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))  # float copies stay small
     for start in range(0, len(x), step):
         grey = x[start : start + step].float().mean(1, keepdim=True)
-        t = torch.nn.functional.interpolate(grey, size=(THUMB, THUMB), mode="area").flatten(1)
+        t = torch.nn.functional.interpolate(grey, size=(side, side), mode="area").flatten(1)
         t = t - t.mean(1, keepdim=True)
         out.append(t / t.norm(dim=1, keepdim=True).clamp_min(1e-6))
-    return torch.cat(out) if out else torch.zeros(0, THUMB * THUMB)
+    return torch.cat(out) if out else torch.zeros(0, side * side)
 
 
 def _near_pairs(a: torch.Tensor, b: torch.Tensor, same: bool) -> list[tuple[int, int]]:
@@ -117,15 +118,13 @@ def _exact_pairs(a: list[bytes], b: list[bytes], same: bool) -> list[tuple[int, 
 
 
 def _looks(x, positions: list[int]) -> dict[int, torch.Tensor]:
-    """The second look's standardized 32×32 grey thumbnails of the images at ``positions``."""
+    """The second look: the images at ``positions`` as 32×32 grey thumbnails in standard
+    deviations (unit vectors × 32)."""
     out = {}
-    step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))
+    step = max(1, CHUNK_BYTES // math.prod(x.shape[1:]))  # a chunk of images at a time
     for start in range(0, len(positions), step):
         chunk = positions[start : start + step]
-        grey = x[torch.tensor(chunk)].float().mean(1, keepdim=True)
-        t = torch.nn.functional.interpolate(grey, size=(LOOK, LOOK), mode="area").flatten(1)
-        t = (t - t.mean(1, keepdim=True)) / t.std(1, keepdim=True).clamp_min(1e-6)
-        out.update(zip(chunk, t, strict=True))
+        out.update(zip(chunk, _compute(x[torch.tensor(chunk)], LOOK) * LOOK, strict=True))
     return out
 
 
