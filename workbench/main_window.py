@@ -320,8 +320,8 @@ class MainWindow(QMainWindow):
         self.preset_panel.set_editable(state == "idle")
         self.run_view.set_paused(state == "paused")
         self._update_actions()
-        if state == "idle":
-            self.refresh_runs()
+        # the run's end updates its own row in the run list (RunPresenter._ended): re-reading
+        # every run's files here cost ~0.13 ms a run, 40 ms at the end of each run with 300
 
     def _run_selected(self, run_dir: str) -> None:
         self.run_view.show_run(run_dir)

@@ -52,8 +52,8 @@ class RunCommands(QObject):
             self.banner.show_message(f"Cannot start: {exc}")
             return
         self.banner.hide()
+        self.session.start(preset, self.workspace())  # the child sets up while the views reset
         self.presenter.begin_live(preset)
-        self.session.start(preset, self.workspace())
 
     def resume(self, run_dir: str | None, epochs: int | None = None) -> bool:
         """Continue a run in its own directory and curves: a stopped run to its planned epochs,

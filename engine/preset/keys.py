@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from typing import Any
 
 from engine.errors import PresetError
@@ -59,12 +60,18 @@ def all_keys(cls: type, prefix: str = "", sections: bool = False) -> list[str]:
     return keys
 
 
+@functools.cache
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    """A schema class's fields by name (the forms look up every key at each Start)."""
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
 def field_spec(root: type, key: str) -> dict[str, Any]:
     """The kind, default and rules of one dotted key (for forms and docs)."""
     cls: type = root
     parts = key.split(".")
     for i, part in enumerate(parts):
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = _fields(cls)
         if part not in fields:
             raise PresetError(unknown_key_message(root, key), key)
         f = fields[part]
