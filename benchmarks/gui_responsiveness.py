@@ -324,13 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     intervals = {}
     for name, (preset, full) in cases.items():
         gui, headless, fresh, window_cpu = [], [], [], []
-        for _ in range(rounds):  # interleaved, so a slow spell of the machine hits all
+        for round_ in range(rounds):  # interleaved, so a slow spell of the machine hits all
+            # the window first in even rounds, the fresh headless run first in odd ones: what
+            # ran just before a run moves it by ±5 % on this machine, and alternating cancels it
+            if round_ % 2:
+                fresh.append(fresh_headless_run(preset, cores))
             r = gui_run(app, w, preset, probe_timer=False)
             gui.append(r["seconds"])
             window_cpu.append(r["cpu"])
             paint_rates.append(r["paints"] / r["seconds"])
             spin(app, w.session.child.is_ready, 60)
-            fresh.append(fresh_headless_run(preset, cores))
+            if not round_ % 2:
+                fresh.append(fresh_headless_run(preset, cores))
             if not full:
                 continue
             headless.append(headless_run(preset, cores))

@@ -1,7 +1,8 @@
-"""When the run view's plots repaint. Events only append to a :class:`RunHistory`; a paint timer
-asks the schedule, which repaints only what changed, and while a run trains, less often: on a
-2-core machine every millisecond the window paints is taken from the trainer's threads
-(benchmarks/gui_responsiveness.py)."""
+"""When the run view's plots repaint. A live run's events only append to its
+:class:`RunHistory`; a paint timer (running only while a run trains) asks the schedule, which
+repaints only what changed, and not often: on a 2-core machine every millisecond the window
+paints is taken from the trainer's threads (benchmarks/gui_responsiveness.py). A run shown from
+the list, and a run's end, paint at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Callable
 from workbench.plots.training_plots import TrainingPlots
 from workbench.run_history import RunHistory
 
-PAINT_INTERVAL_MS = 100
 # While a run trains, the step curves repaint twice a second (painting at 10 Hz used 5 % of a
 # core and slowed training by 6 %; at 4 Hz, with the epoch views once a second, the window still
 # used 4.6 % of a core, and 2.8 % at these rates).

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer
 from engine.events import RunSummary
 from workbench.bridge import engine_calls
 from workbench.bridge.jobs import BackgroundJobs
-from workbench.paint_schedule import LIVE_PAINT_INTERVAL_MS, PAINT_INTERVAL_MS, PaintSchedule
+from workbench.paint_schedule import LIVE_PAINT_INTERVAL_MS, PaintSchedule
 from workbench.panels.doctor_panel import DoctorPanel
 from workbench.panels.error_banner import ErrorBanner
 from workbench.panels.error_browser import ErrorBrowser
@@ -88,10 +88,9 @@ class RunPresenter(QObject):
         self.overlay_epochs = 0
         self.running = False
         self.planned_epochs = 0
-        self.paint_timer = QTimer(self)
-        self.paint_timer.setInterval(PAINT_INTERVAL_MS)
+        self.paint_timer = QTimer(self)  # only while a run trains: an idle window sleeps
+        self.paint_timer.setInterval(LIVE_PAINT_INTERVAL_MS)
         self.paint_timer.timeout.connect(self.paint)
-        self.paint_timer.start()
         s = session
         s.preparing.connect(self._preparing)
         s.compiling.connect(self.status.compiling)
@@ -118,7 +117,7 @@ class RunPresenter(QObject):
         self.live_preset = preset
         self.planned_epochs = preset.train.epochs
         self.running = True
-        self.paint_timer.setInterval(LIVE_PAINT_INTERVAL_MS)
+        self.paint_timer.start()
         self.status.live_started(self.planned_epochs)
         self.run_plan = None
         self._show(self.live, preset)
@@ -166,7 +165,7 @@ class RunPresenter(QObject):
 
     def _ended(self, summary: RunSummary, status: str) -> None:
         self.running = False
-        self.paint_timer.setInterval(PAINT_INTERVAL_MS)
+        self.paint_timer.stop()  # what the run left is painted below, at once
         if self.live is not None and summary.run_dir:
             self._recorded_steps(self.live, summary.run_dir)
         self.schedule.steps_changed()  # every step curve up to the last step

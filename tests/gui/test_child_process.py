@@ -41,8 +41,10 @@ def test_the_run_trains_in_a_ready_child_process_on_every_core(window, qtbot, tm
         assert os.getpriority(os.PRIO_PROCESS, ready.pid) == min(mine + TRAINER_NICENESS, 19)
     event = _start(window, qtbot, tmp_path, **{"name": "child", "train.epochs": 2})
     assert window.session.child.current is ready  # Start took the process made ready before
+    assert window.run_view.paint_timer.isActive()  # the live plots repaint while it trains …
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
         pass
+    assert not window.run_view.paint_timer.isActive()  # … and an idle window does not wake
     assert done.args[0].status == "finished" and done.args[0].run_dir == event.run_dir
     assert window.session.child.ready_info["threads"] == (os.cpu_count() or 1)
     qtbot.waitUntil(lambda: ready.poll() is not None, timeout=10_000)  # one run per process …
