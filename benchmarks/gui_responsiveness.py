@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(rounds):  # interleaved, so a slow spell of the machine hits all
             # the window first in even rounds, the fresh headless run first in odd ones: what
             # ran just before a run moves it by ±5 % on this machine, and alternating cancels it
+            spin(app, w.session.child.is_ready, 60)  # not beside a child loading torch
             if round_ % 2:
                 fresh.append(fresh_headless_run(preset, cores))
             r = gui_run(app, w, preset, probe_timer=False)
