@@ -10,13 +10,14 @@ split are reported.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
 
 from engine.data.image_cache import Progress, decode_folder, default_cache_dir, no_progress
 from engine.data.rows import Rows
-from engine.data.scan import FolderScan, scan_folder
+from engine.data.scan import ImageFile, scan_folder
 from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.preset import DataConfig
@@ -49,6 +50,16 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "data.root",
         )
 
+    # a class folder with no readable training image is no class: the network could never
+    # predict it, yet it would take an output, a confusion-matrix row and a name in every export
+    classes, left_out = scan.classes, []
+    if len(present) < len(scan.classes):
+        new_label = {old: new for new, old in enumerate(present)}
+        classes = [scan.classes[i] for i in present]
+        left_out = [name for i, name in enumerate(scan.classes) if i not in new_label]
+        kept = [_relabel(f, new_label[f.label]) for f in kept if f.label in new_label]
+        train = [f for f in kept if f.split != "val"]
+
     def view(files) -> Rows:
         index = torch.tensor([decoded.rows[f.rel] for f in files], dtype=torch.long)
         return Rows(decoded.storage, index, decoded.row_stats, False, decoded.thumbnails_file)
@@ -56,7 +67,7 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
     source = SourceData(
         view(train),
         torch.tensor([f.label for f in train], dtype=torch.int64),
-        scan.classes,
+        classes,
         255.0,
         skipped=decoded.skipped,
         origin=f"folder {base}",
@@ -66,7 +77,9 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "images": len(kept),
             "decoded": decoded.decoded,
             "duplicates": decoded.duplicates,
-            "notes": decoded.notes + _notes(scan, train, decoded.duplicates),
+            "notes": decoded.notes
+            + _left_out(left_out, scan.has_val)
+            + _notes(scan.has_val, classes, train, decoded.duplicates),
         },
         ids=[f.rel for f in train],
     )
@@ -78,21 +91,33 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
     return source
 
 
-def _notes(scan: FolderScan, train, duplicates: list[list[str]]) -> list[str]:
+def _relabel(f: ImageFile, label: int) -> ImageFile:
+    return dataclasses.replace(f, label=label)
+
+
+def _left_out(names: list[str], has_val: bool) -> list[str]:
+    if not names:
+        return []
+    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    where = " in train/" if has_val else ""
+    return [
+        f"left out {count(len(names), 'class folder')} with no readable image{where}: {shown} "
+        "(not a class of this run: put images in it, or remove it)"
+    ]
+
+
+def _notes(has_val: bool, classes: list[str], train, duplicates: list[list[str]]) -> list[str]:
     """What a person should know about the folder: tiny classes, copies of the same file."""
     notes = []
-    counts = [0] * len(scan.classes)
+    counts = [0] * len(classes)
     for f in train:
         counts[f.label] += 1
-    small = [scan.classes[c] for c, n in enumerate(counts) if n == 1]
-    if small and not scan.has_val:
+    small = [classes[c] for c, n in enumerate(counts) if n == 1]
+    if small and not has_val:
         notes.append(
             f"{count(len(small), 'class')} with a single image ({', '.join(small[:5])}): used "
             "for training only, none of it is validated"
         )
-    empty = [scan.classes[c] for c, n in enumerate(counts) if n == 0]
-    if empty:
-        notes.append(f"no readable images for {', '.join(empty[:5])}")
     if duplicates:
         first = " = ".join(duplicates[0][:3])
         notes.append(

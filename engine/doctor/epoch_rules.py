@@ -21,6 +21,7 @@ OVERFIT_GAP_HIGH_TRAIN = 0.07  # … or this much once train accuracy is above 0
 VAL_LOSS_RISE = 1.05  # validation loss this far above its best counts as rising
 OVERFIT_FITTED = 0.9  # … once the training loss is below this share of ln k (it fits something)
 AUGMENT_GAP = 0.05  # validation accuracy above train accuracy with augmentation on
+NOISE_SIGMAS = 2.0  # ...and above what the validation set's size alone would explain
 UNDERFIT_TRAIN_ACC = 0.9  # "low" training accuracy …
 FLAT_GAIN = 0.01  # … and "flat": less gain than this over the last MIN_EPOCHS epochs
 SMALL_LR_FACTOR = 0.1  # "small LR": below 0.1 × the optimizer's usual default
@@ -133,11 +134,16 @@ def excessive_augmentation(ctx: EpochContext) -> Finding | None:
     aug = ctx.preset.data.augment
     if not aug or len(ctx.rows) < MIN_EPOCHS:
         return None
+    mild = mild_augment(aug, ctx.stats)
+    if list(mild) == list(aug):  # only gentle augmentation: the gap has another cause
+        return None
     recent = ctx.rows[-MIN_EPOCHS:]
     gap = sum(r.val_acc - r.train_acc for r in recent) / len(recent)
-    if gap < AUGMENT_GAP:
+    # a small validation set moves its accuracy by more than the gap (15 images: 0.067 each)
+    val = sum(r.val_acc for r in recent) / len(recent)
+    images = max(sum(recent[-1].per_class.support), 1)
+    if gap < max(AUGMENT_GAP, NOISE_SIGMAS * math.sqrt(val * (1 - val) / images)):
         return None
-    mild = mild_augment(aug, ctx.stats)
     return Finding(
         "excessive-augmentation",
         "warning",

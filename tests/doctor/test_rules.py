@@ -628,3 +628,17 @@ def test_the_augmentation_fix_keeps_only_a_crop_that_fits():
         er.EpochContext(p, {**STATS, "image_shape": [3, 32, 32]}, rows)
     )
     assert cifar.fix == {"set": {"data.augment": ["hflip", "crop:4"]}}
+
+
+def test_augmentation_is_not_blamed_when_already_mild_or_within_the_validation_noise():
+    """A run that trains on flips only has nothing milder to switch to (its one-click fix would
+    change nothing), and 15 validation images move accuracy by 0.067 each: neither is named."""
+    rows = [_row(e, 0.5, 0.55 + 0.02 * e) for e in range(1, 4)]  # val 0.08 above, 500 images
+    strong = Preset().with_changes({"data.augment": ["hflip", "rotate:30"]})
+    assert er.excessive_augmentation(er.EpochContext(strong, STATS, rows)).fix == {
+        "set": {"data.augment": ["hflip"]}
+    }
+    mild = Preset().with_changes({"data.augment": ["hflip"]})
+    assert er.excessive_augmentation(er.EpochContext(mild, STATS, rows)) is None
+    tiny = [_row(e, 0.5, 0.55 + 0.02 * e, k=3, n=5) for e in range(1, 4)]  # 15 images
+    assert er.excessive_augmentation(er.EpochContext(strong, STATS, tiny)) is None

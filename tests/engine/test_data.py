@@ -232,6 +232,38 @@ def test_folder_with_train_and_val_and_image_size(tmp_path):
     assert len(data.y_train) == 6 and len(data.y_val) == 4
 
 
+def test_a_class_folder_without_images_is_left_out_not_made_a_class(tmp_path):
+    """An empty folder beside the classes (or one holding only unreadable files) would be an
+    output the network can never learn, a dead confusion-matrix row and a name in every export."""
+    for i in range(4):
+        _image(tmp_path / "cats" / f"{i}.png", value=50 + i)
+        _image(tmp_path / "zebras" / f"{i}.png", value=200 - i)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("not an image")
+    p = Preset().with_changes(
+        {"data.source": "folder", "data.root": str(tmp_path), "data.val_fraction": 0.25}
+    )
+    data = load_data(p)
+    assert data.class_names == ["cats", "zebras"]
+    assert set(data.y_train.tolist()) == {0, 1} and set(data.y_val.tolist()) == {0, 1}
+    assert any(
+        "left out 2 class folders with no readable image: empty, junk" in note
+        for note in data.stats["notes"]
+    )
+    # train/ + val/: a class with validation images only is left out of both
+    split = tmp_path / "split"
+    for cls, n_train in (("a", 3), ("b", 3), ("c", 0)):
+        (split / "train" / cls).mkdir(parents=True)
+        for i in range(n_train):
+            _image(split / "train" / cls / f"{i}.png", value=40 * (ord(cls) - 96))
+        for i in range(2):
+            _image(split / "val" / cls / f"{i}.png", value=40 * (ord(cls) - 96))
+    data = load_data(p.with_changes({"data.root": str(split)}))
+    assert data.class_names == ["a", "b"] and len(data.y_val) == 4
+    assert any("no readable image in train/: c" in note for note in data.stats["notes"])
+
+
 @pytest.mark.parametrize(
     ("layout", "words"),
     [

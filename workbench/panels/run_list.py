@@ -128,8 +128,7 @@ class RunList(QWidget):
             self.tree.addTopLevelItem(item)
             if item.data(0, Qt.ItemDataRole.UserRole) == selected:
                 item.setSelected(True)
-        for col in range(1, len(COLUMNS)):
-            self.tree.resizeColumnToContents(col)
+        self._fit_columns()
         self._updating = False
 
     def _new_item(self, row: RunRow, checked: set) -> QTreeWidgetItem:
@@ -154,7 +153,14 @@ class RunList(QWidget):
         else:
             for col, text in enumerate((row.name, row.date, row.status, row.best_val_acc)):
                 item.setText(col, text)
+        self._fit_columns()
         self._updating = False
+
+    def _fit_columns(self, columns=range(1, len(COLUMNS))) -> None:
+        """Date, status and accuracy fit their text; the name takes the rest (a first run in an
+        empty list showed "fi…ed" in a column as wide as its header)."""
+        for col in columns:
+            self.tree.resizeColumnToContents(col)
 
     def runs(self) -> list[RunRow]:
         """What the list shows, one row per run."""
@@ -168,9 +174,14 @@ class RunList(QWidget):
     def update_run(self, path: str, status: str, best_val_acc: float | None) -> None:
         """Refresh one row (the live run at each epoch) without re-reading the workspace."""
         item = self._item(path)
-        if item is not None:
-            item.setText(2, status)
-            item.setText(3, _accuracy(best_val_acc))
+        if item is None:
+            return
+        grown = []
+        for col, text in ((2, status), (3, _accuracy(best_val_acc))):
+            if len(text) != len(item.text(col)):
+                grown.append(col)
+            item.setText(col, text)
+        self._fit_columns(grown)  # the rows' widths change rarely: each epoch costs nothing
 
     def _item(self, path: str):
         for i in range(self.tree.topLevelItemCount()):

@@ -63,6 +63,22 @@ def test_a_run_that_starts_goes_on_top_and_one_that_ends_is_updated_in_place(qtb
     assert listing.checked_runs() == [str(old)]  # what was checked stays checked
 
 
+def test_a_first_run_in_an_empty_list_shows_its_status_and_date_whole(qtbot, tmp_path):
+    """The columns were fitted only when the whole list was read: a first run in a new
+    workspace showed "fi…ed" and "2…5" in columns as wide as an empty list's headers."""
+    listing = RunList()
+    qtbot.addWidget(listing)
+    listing.resize(330, 300)
+    listing.show()
+    listing.refresh(tmp_path)  # a new workspace: no runs
+    run = run_directory(tmp_path, "digits-20261126-111500", "running", epochs=0)
+    listing.put_run(str(run))
+    listing.update_run(str(run), "finished", 0.75)
+    fits = listing.tree.fontMetrics().horizontalAdvance
+    for col, text in ((1, listing.runs()[0].date), (2, "finished"), (3, "0.7500")):
+        assert listing.tree.columnWidth(col) > fits(text), (col, text)
+
+
 FINDINGS = [
     {
         "id": "lr-too-low",
