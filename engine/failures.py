@@ -9,6 +9,11 @@ BUG_HINT = (
     "this looks like a bug: run the same preset with 'plateau-train PRESET' to see the whole "
     "traceback, and report it with the run directory"
 )
+# the same, for a failure inside a run: its traceback is written beside the run's files
+BUG_IN_RUN_HINT = (
+    "this looks like a bug in Plateau or a library: the whole traceback is in {path}; report "
+    "it with the run directory"
+)
 
 
 def explain(exc: BaseException) -> tuple[str, str]:

@@ -173,6 +173,10 @@ class RunFiles:
         path = self.path / "diagnosis.json"
         return json.loads(path.read_text()) if path.exists() else []
 
+    def write_traceback(self, text: str) -> Path:
+        """Where an unexpected failure happened, for a bug report (``traceback.txt``)."""
+        return atomic.write_text(self.path / "traceback.txt", text)
+
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # uncompressed: written every epoch, read rarely
@@ -191,6 +195,9 @@ class ReadOnlyRunFiles(RunFiles):
 
     write_preset = write_metrics = write_summary = write_diagnosis = _skip
     write_doctor_state = write_predictions = write_steps = write_samples = _skip
+
+    def write_traceback(self, text: str) -> Path:
+        return self.path / "traceback.txt"
 
     def write_sample_list(self, name: str, why: str, ids: list[str]) -> Path:
         return self.path / name

@@ -9,6 +9,7 @@ batches; data goes out as frozen events (:mod:`engine.events`). The rooms it use
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from engine.distributed import Dist
 from engine.doctor.monitor import RunMonitor
 from engine.errors import Cancelled, DataError, TrainingError
 from engine.events import TIMING_FIELDS, RunSummary
-from engine.failures import explain
+from engine.failures import BUG_HINT, BUG_IN_RUN_HINT, explain
 from engine.models import build_model, locate_failure, parts, summarize
 from engine.preset import Preset
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
@@ -259,6 +260,12 @@ class Trainer:
                 message = f"{message} — in {where}"
         if isinstance(exc, TrainingError) and exc.non_finite:
             self.monitor.non_finite(message, state.epoch + 1)
+        if hint == BUG_HINT:  # the traceback is the report: kept beside the run's other files
+            try:
+                text = "".join(traceback.format_exception(exc))
+                hint = BUG_IN_RUN_HINT.format(path=self.files.write_traceback(text))
+            except OSError:
+                pass
         return self._finish(events, "failed", message, hint)
 
     def _finish(self, events: Events, status: str, error: str = "", hint: str = "") -> RunSummary:

@@ -208,7 +208,7 @@ class RunPresenter(QObject):
                 plot.add_marker(f["epoch"], label, text_left=f["epoch"] > self._span() / 2)
 
     def _failed(self, error: str, hint: str, summary: RunSummary) -> None:
-        self.banner.show_message(f"The run failed: {error}", hint)
+        self.banner.show_message(f"The run failed: {error}", hint, summary.run_dir or None)
         self._ended(summary, "failed")
 
     # ------------------------------------------------------------------ painting
@@ -304,9 +304,11 @@ class RunPresenter(QObject):
             self._show(history, preset)
             if preset is not None:
                 self._request_run_plan(run_dir, preset, history.steps_per_epoch)
+        summary = files.read_summary()
         if not self.running:  # while a run trains, the status bar follows it
             speed = history.epochs[-1].samples_per_s if history.epochs else None
-            self.status.show_summary(files.read_summary(), speed)
+            self.status.show_summary(summary, speed)
+        self.banner.show_run_outcome(run_dir, summary)
         try:
             findings = files.read_diagnosis()
         except (OSError, ValueError):

@@ -205,6 +205,15 @@ def consistency_problems(preset) -> list[PresetError]:
                 "train.schedule.milestones",
             )
         )
+    if preset.train.batch_size < 2 and preset.model.batch_norm:
+        found.append(
+            PresetError(
+                f"'train.batch_size' = {preset.train.batch_size} with 'model.batch_norm' = true: "
+                "batch norm needs at least 2 images a batch to normalize over; set "
+                "'train.batch_size' to 2 or more (16-128 is usual) or 'model.batch_norm' = false",
+                "train.batch_size",
+            )
+        )
     if preset.data.source == "folder" and not preset.data.root:
         found.append(
             PresetError(

@@ -67,4 +67,11 @@ def test_a_failed_run_from_the_cli_prints_its_hint(runs_dir, monkeypatch, capsys
     err = capsys.readouterr().err
     assert code == 1
     assert "training failed: ValueError: something unexpected" in err
-    assert f"hint: {BUG_HINT}" in err
+    # the hint said to run plateau-train to see the traceback — from plateau-train, which had
+    # caught it inside the run: now the run directory keeps it and the hint names the file
+    assert BUG_HINT not in err
+    (run_dir,) = runs_dir.iterdir()
+    traceback = run_dir / "traceback.txt"
+    assert f"the whole traceback is in {traceback}; report it" in err
+    text = traceback.read_text()
+    assert "ValueError: something unexpected" in text and "in broken" in text

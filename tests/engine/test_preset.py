@@ -97,6 +97,7 @@ def test_unknown_keys_suggest_nearest(text, expected):
             "smaller",
         ),
         ("[data]\nsource = 'folder'\n", "data.root", "must name the image folder"),
+        ("[train]\nbatch_size = 1\n", "train.batch_size", "batch norm needs at least 2"),
         ("train = 3\n", "train", "must be a table"),
     ],
 )

@@ -356,3 +356,24 @@ def test_wording_in_the_error_browser(window, qtbot, tmp_path):
     window.error_browser.show_samples(result, "true 3, predicted 8")
     assert "1 validation image at epoch 2" in window.error_browser.title.text()
     assert json.dumps(result["true"])  # plain data crossed the bridge
+
+
+def test_a_failed_run_chosen_from_the_list_says_why_it_failed(window, qtbot):
+    """The status bar alone said "failed"; the reason was only in the run's summary.json."""
+    from engine.events import RunSummary
+    from tests.gui.widgets.builders import run_directory
+
+    workspace = Path(window.settings.get("workspace"))
+    good = run_directory(workspace, "digits-20261126-101500", "finished")
+    bad = run_directory(workspace, "mlp-20261126-111500", "failed", epochs=0)
+    error = "ValueError: Expected more than 1 value per channel when training"
+    hint = "set 'train.batch_size' to 2 or more"
+    RunFiles(bad).write_summary(
+        RunSummary("failed", bad.name, str(bad), epochs_planned=8, error=error, hint=hint)
+    )
+    window.refresh_runs()
+    window.run_list.select(str(bad))
+    assert window.banner.isVisible()
+    assert window.banner.text() == f"This run failed: {error}\nHint: {hint}"
+    window.run_list.select(str(good))
+    assert not window.banner.isVisible()  # that run did not fail
