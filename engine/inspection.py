@@ -82,6 +82,9 @@ def inspect_data(
 
 def model_summary(preset: Preset) -> dict:
     """The model's layers, output shapes and parameter counts for the preset's data."""
+    from engine.models.pretrained import check_start_files
+
+    check_start_files(preset.model)  # a missing weights file or run: before Start, not after
     data = data_for(preset)
     torch.manual_seed(preset.seed)
     # shapes and what trains need no weights (no download from the Model tab)

@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         draw = self._draws
 
         def inspected(result) -> None:
-            self.editor.set_data_problem(preset.data.root, None)
+            self.editor.set_found_problems("data", preset, None)
             self.data_inspector.show_inspection(result)
             if not redraw:  # the data is loaded now: the summary and LR plan reuse it
                 self._summarize(preset)
@@ -280,18 +280,24 @@ class MainWindow(QMainWindow):
             if isinstance(error, Cancelled)
             else str(error)
         )
-        if getattr(error, "key", None) == "data.root":  # missing, or no class folders
-            self.editor.set_data_problem(preset.data.root, PresetError(message, "data.root"))
+        key = getattr(error, "key", None)  # e.g. a missing data.root: its field is marked
+        self.editor.set_found_problems("data", preset, PresetError(message, key) if key else None)
         self.data_inspector.show_error(message)
         self.model_summary.show_error(f"the data is not loaded: {message}")
+        self.run_view.set_form_plan(preset, [], 1)  # not the plan of the preset before
 
     def _summarize(self, preset: Preset) -> None:
-        self.jobs.submit(
-            "summary",
-            lambda: engine_calls.model_summary(preset),
-            self.model_summary.show_summary,
-            lambda e: self.model_summary.show_error(str(e)),
-        )
+        def summarized(summary) -> None:
+            self.editor.set_found_problems("model", preset, None)
+            self.model_summary.show_summary(summary)
+
+        def failed(error) -> None:  # e.g. a missing weights file: its field is marked
+            key = getattr(error, "key", None)
+            found = PresetError(str(error), key) if key else None
+            self.editor.set_found_problems("model", preset, found)
+            self.model_summary.show_error(str(error))
+
+        self.jobs.submit("summary", lambda: engine_calls.model_summary(preset), summarized, failed)
         self.jobs.submit(
             "lr",
             lambda: engine_calls.lr_preview(preset),

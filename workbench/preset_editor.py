@@ -128,16 +128,24 @@ class PresetEditor(QObject):
     def _edited(self) -> None:
         problems = self.panel.mark_problems()
         self._set_valid(not problems)
-        data = self.panel.data_problem[1] if self.panel.data_problem else None
-        if not [p for p in problems if p is not data]:  # the data is inspected again
+        found = self.panel.found_problems()
+        if not [p for p in problems if p not in found]:  # inspected again: do they remain?
             self.panel.base = self.current()
             self.changed.emit()
         self.update_title()
 
-    def set_data_problem(self, root: str, problem: PresetError | None) -> None:
-        """What loading the data at ``root`` found wrong with ``data.root`` (None: nothing):
-        the field is marked and Start waits until the root changes or loads."""
-        self.panel.data_problem = (root, problem) if problem else None
+    def set_found_problems(self, room: str, preset: Preset, problem: PresetError | None) -> None:
+        """What inspecting ``preset`` found wrong in its ``room`` ("data" or "model": loading
+        the data, building the model); None: nothing. The key's field is marked and Start waits
+        until that value changes or inspects clean."""
+        found = self.panel.found
+        for key in [k for k in found if k.startswith(room + ".")]:
+            del found[key]
+        key = problem.key if problem is not None else None
+        while key and key.count(".") > 1 and not _is_key(preset, key):
+            key = key.rsplit(".", 1)[0]  # data.class_fraction.3 -> data.class_fraction
+        if key and key.startswith(room + ".") and _is_key(preset, key):
+            found[key] = (preset.get(key), problem)
         self._set_valid(not self.panel.mark_problems())
 
     def _set_valid(self, valid: bool) -> None:
@@ -157,3 +165,11 @@ class PresetEditor(QObject):
             current = None
         self.window.setWindowTitle(f"{self._name()}[*] — Plateau")
         self.window.setWindowModified(self.document.modified(current))
+
+
+def _is_key(preset: Preset, key: str) -> bool:
+    try:
+        preset.get(key)
+    except AttributeError:
+        return False
+    return True

@@ -54,12 +54,20 @@ def build_model(
             notes.append(_weights_note(cfg))
         model = torchvision_net(cfg, input_shape, num_classes, state)
     else:
-        if cfg.pretrained or cfg.weights:
+        if cfg.pretrained:
             raise PresetError(
                 f"'model.arch' = {cfg.arch!r} has no pretrained weights; choose one of "
                 + ", ".join(PRETRAINED_ARCHS)
                 + " or set 'model.pretrained' = false",
-                "model.pretrained" if cfg.pretrained else "model.weights",
+                "model.pretrained",
+            )
+        if cfg.weights:
+            raise PresetError(
+                "'model.weights' loads a torchvision network's weights ("
+                + ", ".join(PRETRAINED_ARCHS)
+                + f"), and 'model.arch' = {cfg.arch!r} is not one; to start from a Plateau "
+                "run's weights, set 'model.init_from' to its run directory or checkpoint",
+                "model.weights",
             )
         model = BUILDERS[cfg.arch](cfg, input_shape, num_classes)
     if weights and cfg.init_from:

@@ -71,10 +71,12 @@ def _read_state(path: Path, key: str) -> dict:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise DataError(
-            f"'{key}': {path} is not a readable state dict (.pth or .safetensors): "
-            f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}",
+    except OSError as exc:
+        raise DataError(f"'{key}': cannot read {path}: {exc.strerror or exc}", key) from None
+    except Exception:  # noqa: BLE001 - any unreadable file is bad input (the loaders' own
+        raise DataError(  # errors, e.g. "pop from empty list", say nothing to a person)
+            f"'{key}': {path} is not a weights file: expected a PyTorch state dict (.pth, .pt) "
+            "or a .safetensors file",
             key,
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
@@ -104,6 +106,16 @@ def _download(url: str, path: Path, arch: str) -> None:
             "model.pretrained",
         )
     atomic.write_bytes(path, data)
+
+
+def check_start_files(cfg) -> None:
+    """Raises :class:`DataError` naming the key when ``model.weights`` or ``model.init_from``
+    names no file there (nothing is read: the window says so before Start)."""
+    if cfg.weights and not Path(cfg.weights).expanduser().is_file():
+        path = Path(cfg.weights).expanduser()
+        raise DataError(f"'model.weights': weights file not found: {path}", "model.weights")
+    if cfg.init_from:
+        start_checkpoint(cfg.init_from)
 
 
 def start_checkpoint(init_from: str) -> Path:

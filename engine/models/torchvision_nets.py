@@ -39,13 +39,16 @@ def torchvision_net(
         )
     model = get_model(TORCHVISION[cfg.arch], weights=None)
     if state is not None:
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
+        misfit = _misfit(model.state_dict(), state)
+        if misfit:
             raise PresetError(
-                f"the weights do not fit {cfg.arch}: {str(exc).splitlines()[0][:200]}",
+                f"the weights in 'model.weights' do not fit torchvision's {cfg.arch} ({misfit}); "
+                "'model.weights' takes that network's own weights file (1000 ImageNet classes), "
+                "and a Plateau run's weights go in 'model.init_from' (its run directory or "
+                "checkpoint)",
                 "model.weights",
-            ) from None
+            )
+        model.load_state_dict(state)
     adapt_stem(model, c)
     set_head(model, cfg.arch, num_classes, cfg.dropout)
     return model
@@ -145,3 +148,22 @@ def backbone_blocks(model: nn.Module, arch: str) -> list[nn.Module]:
     if arch.startswith(("mobilenet", "convnext")):
         blocks.append(model.classifier[0])  # the pretrained layer before the head
     return blocks
+
+
+def _misfit(own: dict, state: dict) -> str:
+    """What keeps ``state`` from loading into a model whose state dict is ``own``, in a few
+    words ("" when it loads)."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    parts = []
+    for what, keys in (("missing", missing), ("not in the network", unexpected)):
+        if keys:
+            parts.append(f"{len(keys)} {what}, e.g. {keys[0]!r}")
+    if wrong:
+        k = wrong[0]
+        parts.append(
+            f"{len(wrong)} of another shape, e.g. {k!r}: {tuple(state[k].shape)} "
+            f"vs {tuple(own[k].shape)}"
+        )
+    return "; ".join(parts)

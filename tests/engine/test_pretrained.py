@@ -4,6 +4,7 @@ the frozen-feature fast path, and exports of these networks."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 from pathlib import Path
 
@@ -110,8 +111,38 @@ def test_a_local_weights_file_pth_or_safetensors(tmp_path, torch_home):
     bad = tmp_path / "bad.pth"
     bad.write_text("not weights")
     cfg = Preset().with_changes({"model.arch": ARCH, "model.weights": str(bad)}).model
-    with pytest.raises(DataError, match="'model.weights'.*not a readable state dict"):
+    with pytest.raises(DataError, match="'model.weights'.*not a weights file: expected a Py"):
+        build_model(cfg, (3, 32, 32), 2)  # not safetensors' "pop from empty list"
+    text = tmp_path / "bad.safetensors"
+    text.write_text("not weights")
+    with pytest.raises(DataError, match=r"bad.safetensors is not a weights file: .*\.safetensors"):
+        build_model(dataclasses.replace(cfg, weights=str(text)), (3, 32, 32), 2)
+
+
+def test_weights_that_do_not_fit_say_which_and_where_a_runs_weights_go(tmp_path, torch_home):
+    """A Plateau export given as 'model.weights' showed only "Error(s) in loading state_dict
+    for ...:" (its first line); a non-torchvision network was told to unset 'model.pretrained',
+    which was not set."""
+    from engine.preset import PresetError
+
+    other = {k: v for k, v in torch_home.items() if not k.startswith("classifier")}
+    other["head.weight"] = torch.zeros(3, 8)
+    path = tmp_path / "export.pth"
+    torch.save(other, path)
+    cfg = Preset().with_changes({"model.arch": ARCH, "model.weights": str(path)}).model
+    with pytest.raises(PresetError) as err:
         build_model(cfg, (3, 32, 32), 2)
+    message = str(err.value)
+    assert (
+        "missing, e.g. 'classifier." in message
+        and "1 not in the network, e.g. 'head.weight'" in message
+    )
+    assert "'model.init_from'" in message and err.value.key == "model.weights"
+    convnet = Preset().with_changes({"model.arch": "convnet", "model.weights": str(path)}).model
+    with pytest.raises(PresetError) as err:
+        build_model(convnet, (3, 32, 32), 2)
+    assert "'model.arch' = 'convnet' is not one" in str(err.value)
+    assert "model.pretrained" not in str(err.value) and "'model.init_from'" in str(err.value)
 
 
 def test_a_frozen_backbone_keeps_its_weights_and_batch_norm_statistics(tmp_path, torch_home):

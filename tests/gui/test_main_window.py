@@ -275,7 +275,15 @@ def test_failed_run_shows_banner_and_app_stays_usable(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.session.failed, timeout=RUN_TIMEOUT_MS):
         _trigger(window, "actionStart")
     assert window.banner.isVisible() and "'data.download' = true" in window.banner.text()
-    assert window.session.state == "idle" and window.actions["actionStart"].isEnabled()
+    assert window.session.state == "idle"
+    # the data inspection found the same: the key is marked and Start waits for a change
+    wait_jobs(qtbot, window)
+    assert window.dataset_form.widgets["data.download"].styleSheet()
+    assert not window.actions["actionStart"].isEnabled()
+    window.load_preset(digits_preset(tmp_path))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert window.actions["actionStart"].isEnabled()
 
 
 def test_run_list_overlays_and_compares_presets(window, qtbot, tmp_path):

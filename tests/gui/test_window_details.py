@@ -377,3 +377,39 @@ def test_a_failed_run_chosen_from_the_list_says_why_it_failed(window, qtbot):
     assert window.banner.text() == f"This run failed: {error}\nHint: {hint}"
     window.run_list.select(str(good))
     assert not window.banner.isVisible()  # that run did not fail
+
+
+def test_values_only_the_data_or_the_model_can_refute_are_marked_before_start(
+    window, qtbot, tmp_path
+):
+    """A class fraction naming no class of the data and a start-from run that is not there
+    failed seconds after Start, their fields unmarked; and the LR plot kept the plan of the
+    preset shown before, whose data had loaded."""
+    window.load_preset(digits_preset(tmp_path, **{"train.epochs": 3}))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    planned = window.lr_plot.preview.getOriginalDataset
+    assert planned()[0] is not None and len(planned()[0]) > 0
+    bad = {"train.epochs": 5, "data.class_fraction": {"cherries": 0.5}}
+    window.load_preset(digits_preset(tmp_path, **bad))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    fractions = window.dataset_form.widgets["data.class_fraction"]
+    assert not window.actions["actionStart"].isEnabled() and fractions.styleSheet()
+    assert "names class 'cherries'" in window.preset_error.text()
+    assert planned()[0] is None or len(planned()[0]) == 0  # no plan: not the 3-epoch one
+    _edit(fractions, "3=0.5")
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert window.actions["actionStart"].isEnabled() and not fractions.styleSheet()
+    assert window.preset_error.text() == ""
+    start_from = window.model_form.widgets["model.init_from"]
+    _edit(start_from, str(tmp_path / "no-such-run"))
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert not window.actions["actionStart"].isEnabled() and start_from.styleSheet()
+    assert "no run or checkpoint at" in window.preset_error.text()
+    _edit(start_from, "")
+    window.refresh_inspection()
+    wait_jobs(qtbot, window)
+    assert window.actions["actionStart"].isEnabled() and window.preset_error.text() == ""

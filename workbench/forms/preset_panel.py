@@ -3,6 +3,8 @@ values entered (each invalid field is marked too)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
@@ -39,9 +41,10 @@ class PresetPanel(QWidget):
         layout.addWidget(self.problems_label)
         self.setMinimumWidth(300)
         self.base = Preset()  # the keys no form shows come from here
-        # what loading the data said about the forms' data.root (missing, no class folders),
-        # and for which root: the forms cannot know it, the data inspection does
-        self.data_problem: tuple[str, PresetError] | None = None
+        # what loading the data or building the model said about a key (a missing data.root,
+        # a class_fraction naming no class, a missing weights file), and for which value of
+        # it: the forms cannot know it, the inspection does
+        self.found: dict[str, tuple[Any, PresetError]] = {}
         pretrained = self.model_form.widgets["model.pretrained"]
         pretrained.toggled.connect(self._pretrained_toggled)
 
@@ -78,12 +81,13 @@ class PresetPanel(QWidget):
             values.update(readable)
             problems += unreadable
         problems += self.base.problems_with(values)
-        if (
-            self.data_problem
-            and values.get("data.root", self.base.data.root) == self.data_problem[0]
-        ):
-            problems.append(self.data_problem[1])
+        for key, (value, problem) in self.found.items():
+            if values.get(key, self.base.get(key)) == value:  # still that value
+                problems.append(problem)
         return problems
+
+    def found_problems(self) -> list[PresetError]:
+        return [problem for _, problem in self.found.values()]
 
     def mark_problems(self) -> list[PresetError]:
         """Mark every invalid field and list every problem; return them."""
