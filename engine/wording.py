@@ -3,7 +3,7 @@ names that do not repeat the word "class"."""
 
 from __future__ import annotations
 
-IRREGULAR = {"class": "classes", "batch": "batches", "process": "processes"}
+IRREGULAR = {"class": "classes", "batch": "batches", "process": "processes", "copy": "copies"}
 
 
 def count(n: int, noun: str) -> str:

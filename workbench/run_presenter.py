@@ -25,26 +25,11 @@ from workbench.panels.doctor_panel import DoctorPanel
 from workbench.panels.error_banner import ErrorBanner
 from workbench.panels.error_browser import ErrorBrowser
 from workbench.panels.run_list import RunList
+from workbench.plots.accuracy_plot import MARKER_LABELS
 from workbench.plots.style import RUN_COLOURS
 from workbench.plots.training_plots import TrainingPlots
 from workbench.run_history import RunHistory
 from workbench.status_bar import RunStatusBar
-
-# short plot labels for the markers where findings began
-MARKER_LABELS = {
-    "schedule-too-aggressive": "LR decay",
-    "lr-too-high": "LR high",
-    "lr-too-low": "LR low",
-    "overfitting": "overfit",
-    "underfitting": "underfit",
-    "class-imbalance": "imbalance",
-    "no-signal": "no signal",
-    "excessive-augmentation": "augment",
-    "dead-units": "dead units",
-    "vanishing-gradients": "vanishing",
-    "exploding-gradients": "exploding",
-    "non-finite-loss": "NaN",
-}
 
 
 @dataclass(frozen=True)
@@ -235,7 +220,10 @@ class RunPresenter(QObject):
         if h is self.live and self.running:
             return max(self.planned_epochs, self.overlay_epochs)
         reached = h.step.view()[-1] / h.steps_per_epoch if len(h.step) and h.steps_per_epoch else 0
-        return max(len(h.epochs), math.ceil(reached), self.overlay_epochs, 1)
+        # a run that ended before its first step: the epochs it planned (its LR plan is drawn)
+        none = not h.epochs and not reached and self.shown_preset is not None
+        least = self.shown_preset.train.epochs if none else 1
+        return max(len(h.epochs), math.ceil(reached), self.overlay_epochs, least)
 
     def _set_epoch_spans(self) -> None:
         """Every epoch plot spans the same epochs (:meth:`_span`), so their x axes agree and a

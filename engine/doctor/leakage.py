@@ -30,6 +30,7 @@ import torch
 from engine import atomic
 from engine.data.rows import Rows
 from engine.doctor.finding import Finding
+from engine.wording import count
 
 NEAR = 0.985
 MIN_SIDE = 32
@@ -171,7 +172,7 @@ def split_leakage(
     if copies.train_val:
         parts.append(
             f"{shown_val} of {len(y_val)} validation images ({shown_val / len(y_val):.1%}) also "
-            f"appear in training ({len(leaked)} training copies, e.g. {examples})"
+            f"appear in training ({count(len(leaked), 'training copy')}, e.g. {examples})"
         )
     if copies.val_val:
         parts.append(f"{len(copies.val_val)} pairs of validation images are copies of each other")

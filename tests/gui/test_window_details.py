@@ -375,6 +375,9 @@ def test_a_failed_run_chosen_from_the_list_says_why_it_failed(window, qtbot):
     window.run_list.select(str(bad))
     assert window.banner.isVisible()
     assert window.banner.text() == f"This run failed: {error}\nHint: {hint}"
+    # no epoch reached: the plots span the epochs it planned (its LR plan was squeezed into 0-1)
+    planned = RunFiles(bad).read_preset().train.epochs
+    assert planned > 1 and window.lr_plot.getPlotItem().viewRange()[0][1] >= planned
     window.run_list.select(str(good))
     assert not window.banner.isVisible()  # that run did not fail
 

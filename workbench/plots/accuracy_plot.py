@@ -7,6 +7,22 @@ import pyqtgraph as pg
 from workbench.plots import style
 from workbench.run_history import RunHistory
 
+# short plot labels for the markers where findings began
+MARKER_LABELS = {
+    "schedule-too-aggressive": "LR decay",
+    "lr-too-high": "LR high",
+    "lr-too-low": "LR low",
+    "overfitting": "overfit",
+    "underfitting": "underfit",
+    "class-imbalance": "imbalance",
+    "no-signal": "no signal",
+    "excessive-augmentation": "augment",
+    "dead-units": "dead units",
+    "vanishing-gradients": "vanishing",
+    "exploding-gradients": "exploding",
+    "non-finite-loss": "NaN",
+}
+
 
 class AccuracyPlot(pg.PlotWidget):
     """Accuracy per epoch of the current run plus overlaid runs."""
