@@ -122,7 +122,7 @@ class DataInspector(QWidget):
         top = max(float(train.max()) if k else 1.0, 1.0)
         self.histogram.getPlotItem().setYRange(0, top * 1.3, padding=0)  # room for the legend
         self.histogram.getPlotItem().getAxis("bottom").setTicks(
-            [style.class_ticks(stats["classes"])]
+            [style.class_ticks(stats["classes"], room=28)]  # ~250 px at 1366×768
         )
         raw = stats["raw"]
         self.stats.setRowCount(len(raw["mean"]))

@@ -79,14 +79,13 @@ class AccuracyPlot(pg.PlotWidget):
         item = self.getPlotItem()
         for curve in self.overlays:
             item.removeItem(curve)
+        # unnamed: the loss plot beside it names them in the same colours, and at 1366×768 this
+        # plot is too narrow for the names (its legend was cut to "ain", "al", "uit-r18 …")
         self.overlays = [
             item.plot(
-                h.epoch_numbers(),
-                h.series(lambda m: m.val_acc),
-                pen=style.pen(c, 1.5, dashed=True),
-                name=f"{name} val",
+                h.epoch_numbers(), h.series(lambda m: m.val_acc), pen=style.pen(c, 1.5, dashed=True)
             )
-            for name, c, h in runs
+            for _, c, h in runs
         ]
 
     def add_marker(

@@ -118,7 +118,7 @@ class ConfusionMatrixView(QWidget):
                 item.getAxis(side).setStyle(showValues=True)
             item.getAxis("left").setTicks([rows])
             # columns are narrow: long names go on the rows only, columns show the class index
-            item.getAxis("bottom").setTicks([style.class_ticks(names, max_chars=3)])
+            item.getAxis("bottom").setTicks([style.class_ticks(names, max_chars=3, room=32)])
             item.autoRange(padding=0.02)
         self._label_cells(shown)
 

@@ -50,7 +50,9 @@ class PerClassPlot(QWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=style.TRAIN)
         item.addItem(self.bars)
         self.bars_plot.scene().sigMouseClicked.connect(self._clicked)
-        self.trend_plot = style.make_plot("perClassTrend", "Recall per class", "recall", "epoch")
+        self.trend_plot = style.make_plot(
+            "perClassTrend", "Recall per class", "recall", "epoch", short=True
+        )
         self.trend_plot.setMinimumHeight(120)
         self.trend_curves: list = []
         self.trend_axes = style.LiveAxes(self.trend_plot.getPlotItem(), first_epoch=1)
@@ -90,7 +92,7 @@ class PerClassPlot(QWidget):
         brushes = [style.RUN_COLOURS[i % len(style.RUN_COLOURS)] for i in range(k)]
         self.bars.setOpts(x=np.arange(k), height=values, width=0.7, brushes=brushes)
         names = history.class_names if len(history.class_names) == k else list(map(str, range(k)))
-        ticks = style.class_ticks(names)
+        ticks = style.class_ticks(names, room=44)  # ~340 px at 1366×768
         if ticks != getattr(self, "_ticks", None):  # setting ticks re-lays out the axis
             self._ticks = ticks
             axis.setTicks([ticks])

@@ -39,23 +39,51 @@ class EpochAxis(pg.AxisItem):
         return whole or [(1.0, 0.0)]
 
 
+class SparseAxis(pg.AxisItem):
+    """A y axis whose labels stay ``LABEL_GAP_PX`` apart: pyqtgraph always labels its major
+    ticks, and on a short plot (60 px at 1366×768) six of them ran together."""
+
+    LABEL_GAP_PX = 28
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph override
+        span = maxVal - minVal
+        if not (span > 0 and math.isfinite(span)) or size <= 0:
+            return super().tickSpacing(minVal, maxVal, size)
+        room = max(1, int(size // self.LABEL_GAP_PX))
+        unit = 10 ** math.floor(math.log10(span / room))
+        for m in (1, 2, 5, 10):
+            if span / (m * unit) <= room:
+                return [(m * unit, 0.0)]
+        return [(10 * unit, 0.0)]
+
+
 def epoch_axis() -> dict:
     """``axisItems`` for a plot whose x axis counts epochs."""
     return {"bottom": EpochAxis("bottom")}
 
 
-def class_ticks(names: list[str], max_chars: int = 6, max_ticks: int = 20) -> list[tuple]:
+def class_ticks(
+    names: list[str], max_chars: int = 6, max_ticks: int = 20, room: int = 0
+) -> list[tuple]:
     """Tick labels for classes along an axis: a prefix every name shares ("class 0", "class 1"
-    → "0", "1") is dropped; names still too long for the room become their index."""
+    → "0", "1") is dropped; names still too long for the room become their index. ``room``:
+    the characters the whole axis holds (0: no limit), shared by the k labels — a longer name
+    is cut with "…" (four names on a narrow axis ran together: "bananasempty_clas")."""
     k = len(names)
     labels = [str(n) for n in names]
     shared = _shared_word_prefix(labels)
     if shared and all(len(n) > len(shared) for n in labels):
         labels = [n[len(shared) :] for n in labels]
-    if k > 6 and max(len(n) for n in labels) > max_chars:
+    limit = min(10, room // max(k, 1)) if room else 10
+    longest = max((len(n) for n in labels), default=0)
+    if (k > 6 and longest > max_chars) or (longest > limit and limit < 4):
         labels = [str(i) for i in range(k)]
     step = max(1, -(-k // max_ticks))
-    return [(i, labels[i][:10]) for i in range(0, k, step)]
+    return [(i, _cut(labels[i], limit)) for i in range(0, k, step)]
+
+
+def _cut(label: str, limit: int) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _shared_word_prefix(names: list[str]) -> str:
@@ -191,9 +219,15 @@ class LiveAxes:
             self.item.enableAutoRange(y=True)
 
 
-def make_plot(object_name: str, title: str, y_label: str, x_label: str) -> pg.PlotWidget:
-    """A new PlotWidget with Plateau's defaults (whole-epoch ticks when x counts epochs)."""
-    widget = pg.PlotWidget(axisItems=epoch_axis() if x_label == "epoch" else None)
+def make_plot(
+    object_name: str, title: str, y_label: str, x_label: str, short: bool = False
+) -> pg.PlotWidget:
+    """A new PlotWidget with Plateau's defaults (whole-epoch ticks when x counts epochs;
+    ``short``: a plot a few lines tall, its y labels spaced out)."""
+    axes = epoch_axis() if x_label == "epoch" else {}
+    if short:
+        axes["left"] = SparseAxis("left")
+    widget = pg.PlotWidget(axisItems=axes or None)
     configure_plot(widget, object_name, title, y_label, x_label)
     return widget
 

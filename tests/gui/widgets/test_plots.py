@@ -97,3 +97,31 @@ def test_confusion_matrix_counts_epochs_and_hover(qtbot):
     view.hover.setText("true 0 → predicted 1: 3")
     view.show_history(history(epochs=1))
     assert view.hover.text().strip() == ""  # another run: no stale hover text
+
+
+def test_class_names_on_a_narrow_axis_are_cut_not_run_together():
+    """Four photo classes under the confusion matrix's columns ran together as
+    "bananasempty_clas grapes"; each label now gets its share of the axis."""
+    from workbench.plots.style import class_ticks
+
+    names = ["apples", "bananas", "golden_retriever", "grapes"]
+    assert class_ticks(names, max_chars=3, room=32) == [
+        (0, "apples"),
+        (1, "bananas"),
+        (2, "golden_…"),
+        (3, "grapes"),
+    ]
+    assert class_ticks(names) == [(0, "apples"), (1, "bananas"), (2, "golden_re…"), (3, "grapes")]
+    many = [f"breed {n}" for n in ("afghan", "basset", "beagle", "borzoi", "boxer", "briard")]
+    assert class_ticks(many, room=12) == [(i, str(i)) for i in range(6)]  # 2 characters each
+    assert class_ticks(many, room=60)[0] == (0, "afghan")  # the shared "breed " dropped
+
+
+def test_a_short_plot_labels_its_y_axis_sparsely(qtbot):
+    """The recall trend is ~60 px tall at 1366×768: pyqtgraph labelled 0, 0.2, … 1.0 there."""
+    from workbench.plots.style import SparseAxis
+
+    axis = SparseAxis("left")
+    assert axis.tickSpacing(0.0, 1.0, 60) == [(0.5, 0.0)]  # 0, 0.5, 1.0
+    assert axis.tickSpacing(0.0, 1.0, 300) == [(0.1, 0.0)]
+    assert axis.tickSpacing(0.7, 1.0, 60) == [(0.2, 0.0)]
