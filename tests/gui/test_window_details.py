@@ -39,6 +39,9 @@ def test_every_tab_fits_a_laptop_screen(window, qtbot, tmp_path):
     presets_tabs = window.preset_panel.tabs
     for left in range(presets_tabs.count()):
         presets_tabs.setCurrentIndex(left)
+        qtbot.wait(20)
+        form = presets_tabs.widget(left)  # scrolls down, never sideways
+        assert form.viewport().width() >= form.widget().minimumSizeHint().width(), left
         for tab in range(window.center_tabs.count()):
             window.center_tabs.setCurrentIndex(tab)
             qtbot.wait(20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from engine.preset import Preset, PresetError
@@ -29,6 +29,11 @@ class PresetPanel(QWidget):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setWidget(form)
+            # as wide as the form beside its vertical scroll bar: no sideways scrolling (a
+            # long Training form scrolled sideways by the width of the bar at 1366×768)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            bar = scroll.verticalScrollBar().sizeHint().width()
+            scroll.setMinimumWidth(form.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
             self.tabs.addTab(scroll, title)
             form.edited.connect(self.edited)
         self.problems_label = QLabel("")
