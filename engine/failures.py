@@ -50,6 +50,11 @@ def explain(exc: BaseException) -> tuple[str, str]:
             f"the GPU cannot be used: {text}",
             "set 'train.device' = 'cpu' (or 'auto'), or install a PyTorch build for this GPU",
         )
+    if "expected more than 1 value per channel" in lowered:  # batch norm given one image
+        return (
+            f"batch norm got a single image: {text}",
+            "set 'train.batch_size' to 2 or more (batch norm normalizes over a batch)",
+        )
     if "shape" in lowered or "size mismatch" in lowered:
         return (
             f"the model failed on the input: {text}",

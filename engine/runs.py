@@ -173,7 +173,7 @@ class RunFiles:
         path = self.path / "diagnosis.json"
         return json.loads(path.read_text()) if path.exists() else []
 
-    def write_traceback(self, text: str) -> Path:
+    def write_traceback(self, text: str) -> Path | None:
         """Where an unexpected failure happened, for a bug report (``traceback.txt``)."""
         return atomic.write_text(self.path / "traceback.txt", text)
 
@@ -196,8 +196,8 @@ class ReadOnlyRunFiles(RunFiles):
     write_preset = write_metrics = write_summary = write_diagnosis = _skip
     write_doctor_state = write_predictions = write_steps = write_samples = _skip
 
-    def write_traceback(self, text: str) -> Path:
-        return self.path / "traceback.txt"
+    def write_traceback(self, text: str) -> Path | None:
+        return None  # rank 0 writes the run's files
 
     def write_sample_list(self, name: str, why: str, ids: list[str]) -> Path:
         return self.path / name

@@ -262,8 +262,8 @@ class Trainer:
             self.monitor.non_finite(message, state.epoch + 1)
         if hint == BUG_HINT:  # the traceback is the report: kept beside the run's other files
             try:
-                text = "".join(traceback.format_exception(exc))
-                hint = BUG_IN_RUN_HINT.format(path=self.files.write_traceback(text))
+                path = self.files.write_traceback("".join(traceback.format_exception(exc)))
+                hint = BUG_IN_RUN_HINT.format(path=path) if path else hint
             except OSError:
                 pass
         return self._finish(events, "failed", message, hint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
@@ -256,12 +256,13 @@ class MainWindow(QMainWindow):
         except PresetError:
             return
         self._draws += 1 if redraw else 0
+        found = bool(self.editor.panel.found)  # e.g. a weights file since put in place
         draw = self._draws
 
         def inspected(result) -> None:
             self.editor.set_found_problems("data", preset, None)
             self.data_inspector.show_inspection(result)
-            if not redraw:  # the data is loaded now: the summary and LR plan reuse it
+            if not redraw or found:  # the data is loaded now: the summary and LR plan reuse it
                 self._summarize(preset)
 
         self.jobs.submit(
@@ -353,6 +354,14 @@ class MainWindow(QMainWindow):
             "A run is in progress. Stop it and close Plateau? The run stays resumable.",
         )
         return answer == QMessageBox.StandardButton.Yes
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Back in the window (from a file manager, say) with values the data or the model
+        refuted: look again — the missing folder or weights file may be there now."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            if self.editor.panel.found and not self.session.is_active():
+                self._inspect_timer.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if not self.editor.confirm_discard():

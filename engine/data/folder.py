@@ -52,11 +52,12 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
 
     # a class folder with no readable training image is no class: the network could never
     # predict it, yet it would take an output, a confusion-matrix row and a name in every export
-    classes, left_out = scan.classes, []
+    classes, left_out, val_left_out = scan.classes, [], 0
     if len(present) < len(scan.classes):
         new_label = {old: new for new, old in enumerate(present)}
         classes = [scan.classes[i] for i in present]
         left_out = [name for i, name in enumerate(scan.classes) if i not in new_label]
+        val_left_out = sum(f.label not in new_label for f in kept)  # a train/ + val/ layout
         kept = [_relabel(f, new_label[f.label]) for f in kept if f.label in new_label]
         train = [f for f in kept if f.split != "val"]
 
@@ -78,7 +79,7 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "decoded": decoded.decoded,
             "duplicates": decoded.duplicates,
             "notes": decoded.notes
-            + _left_out(left_out, scan.has_val)
+            + _left_out(left_out, scan.has_val, val_left_out)
             + _notes(scan.has_val, classes, train, decoded.duplicates),
         },
         ids=[f.rel for f in train],
@@ -95,14 +96,16 @@ def _relabel(f: ImageFile, label: int) -> ImageFile:
     return dataclasses.replace(f, label=label)
 
 
-def _left_out(names: list[str], has_val: bool) -> list[str]:
+def _left_out(names: list[str], has_val: bool, val_images: int) -> list[str]:
     if not names:
         return []
     shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
     where = " in train/" if has_val else ""
+    their = "its" if len(names) == 1 else "their"
+    also = f", and {their} {count(val_images, 'validation image')} too" if val_images else ""
     return [
-        f"left out {count(len(names), 'class folder')} with no readable image{where}: {shown} "
-        "(not a class of this run: put images in it, or remove it)"
+        f"left out {count(len(names), 'class folder')} with no readable image{where}: {shown}"
+        f"{also} (not a class of this run: put images in it, or remove it)"
     ]
 
 

@@ -40,9 +40,10 @@ CHUNK_BYTES = 16 * 2**20
 LOOK = 32  # the second look's side
 MOVED_DIFF = 0.6  # a pair that differs this much (standard deviations) somewhere …
 MOVED_RATIO = 7.5  # … and that many times its mean difference there: a subject moved, not a copy
-# a channel's mean that moved this far (standard deviations of the image) is another picture of
-# the same shapes: a red and a green fruit on one backdrop correlate 0.9996 in grey and differ
-# by 0.58 here; benchmarks/leakage.py's copies (re-encoded, resized) by 0.005-0.027
+# a colour that moved this far (a channel's mean less the channels' average, in standard
+# deviations of the image) is another picture of the same shapes: a red and a green fruit on one
+# backdrop correlate 0.9996 in grey and differ by 0.44; benchmarks/leakage.py's copies
+# (re-encoded, resized) by 0.002-0.008
 COLOUR_DIFF = 0.25
 
 
@@ -124,15 +125,16 @@ def _exact_pairs(a: list[bytes], b: list[bytes], same: bool) -> list[tuple[int, 
 
 def _looks(x, positions: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """The second look: the images at ``positions`` as 32×32 grey thumbnails in standard
-    deviations (unit vectors × 32), and their mean colour per channel in standard deviations
-    of the image (the thumbnails are grey and centred: they cannot tell a red picture from a
-    green one)."""
+    deviations (unit vectors × 32), and their colour: each channel's mean less the channels'
+    average, in standard deviations of the image (the thumbnails are grey and centred: they
+    cannot tell a red picture from a green one; a brighter copy keeps its colour)."""
     out = {}
     step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))  # a chunk of images at a time
     for start in range(0, len(positions), step):
         chunk = positions[start : start + step]
         images = x[torch.tensor(chunk)].float()
-        colour = images.mean((2, 3)) / images.flatten(1).std(1, keepdim=True).clamp_min(1e-6)
+        means = images.mean((2, 3)) / images.flatten(1).std(1, keepdim=True).clamp_min(1e-6)
+        colour = means - means.mean(1, keepdim=True)  # hue, not brightness (grey: all zero)
         grey = _compute(images, LOOK) * LOOK
         out.update(zip(chunk, zip(grey, colour, strict=True), strict=True))
     return out

@@ -74,9 +74,11 @@ def _read_state(path: Path, key: str) -> dict:
     except OSError as exc:
         raise DataError(f"'{key}': cannot read {path}: {exc.strerror or exc}", key) from None
     except Exception:  # noqa: BLE001 - any unreadable file is bad input (the loaders' own
+        again = " (delete it and it is downloaded again)" if key == "model.pretrained" else ""
         raise DataError(  # errors, e.g. "pop from empty list", say nothing to a person)
-            f"'{key}': {path} is not a weights file: expected a PyTorch state dict (.pth, .pt) "
-            "or a .safetensors file",
+            f"'{key}': {path} is not a readable weights file: expected a PyTorch state dict "
+            "(.pth, .pt) or a .safetensors file; if it is one, it may be incomplete (a download "
+            f"or copy cut short){again}",
             key,
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):

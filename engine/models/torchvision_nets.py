@@ -39,16 +39,17 @@ def torchvision_net(
         )
     model = get_model(TORCHVISION[cfg.arch], weights=None)
     if state is not None:
-        misfit = _misfit(model.state_dict(), state)
-        if misfit:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:  # its message is a page of keys: say what misfits in a line
+            key = "model.weights" if cfg.weights else "model.pretrained"
             raise PresetError(
-                f"the weights in 'model.weights' do not fit torchvision's {cfg.arch} ({misfit}); "
-                "'model.weights' takes that network's own weights file (1000 ImageNet classes), "
-                "and a Plateau run's weights go in 'model.init_from' (its run directory or "
-                "checkpoint)",
-                "model.weights",
-            )
-        model.load_state_dict(state)
+                f"the weights in '{key}' do not fit torchvision's {cfg.arch} "
+                f"({_misfit(model.state_dict(), state)}); 'model.weights' takes that network's "
+                "own weights file (1000 ImageNet classes), and a Plateau run's weights go in "
+                "'model.init_from' (its run directory or checkpoint)",
+                key,
+            ) from None
     adapt_stem(model, c)
     set_head(model, cfg.arch, num_classes, cfg.dropout)
     return model
@@ -153,7 +154,7 @@ def backbone_blocks(model: nn.Module, arch: str) -> list[nn.Module]:
 def _misfit(own: dict, state: dict) -> str:
     """What keeps ``state`` from loading into a model whose state dict is ``own``, in a few
     words ("" when it loads)."""
-    missing = [k for k in own if k not in state]
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     parts = []

@@ -90,6 +90,18 @@ class ModelConfig:
     freeze: Any = _field("none", "freeze", min=0, max=1000)
     init_from: str = _field("", "str")
 
+    @property
+    def from_scratch(self) -> bool:
+        """A network whose normalization ``batch_norm`` chooses: Plateau's own, and resnet18
+        without torchvision's weights."""
+        if self.arch not in PRETRAINED_ARCHS:
+            return True
+        return self.arch == "resnet18" and not self.pretrained and not self.weights
+
+    @property
+    def has_batch_norm(self) -> bool:
+        return self.batch_norm if self.from_scratch else self.arch != "convnext_tiny"
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:

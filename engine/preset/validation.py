@@ -205,12 +205,14 @@ def consistency_problems(preset) -> list[PresetError]:
                 "train.schedule.milestones",
             )
         )
-    if preset.train.batch_size < 2 and preset.model.batch_norm:
+    if preset.train.batch_size < 2 and preset.model.has_batch_norm:
+        m = preset.model
+        way_out = " or 'model.batch_norm' = false" if m.from_scratch else ""
         found.append(
             PresetError(
-                f"'train.batch_size' = {preset.train.batch_size} with 'model.batch_norm' = true: "
-                "batch norm needs at least 2 images a batch to normalize over; set "
-                "'train.batch_size' to 2 or more (16-128 is usual) or 'model.batch_norm' = false",
+                f"'train.batch_size' = {preset.train.batch_size}: {m.arch}'s batch norm needs at "
+                "least 2 images a batch to normalize over; set 'train.batch_size' to 2 or more "
+                f"(16-128 is usual){way_out}",
                 "train.batch_size",
             )
         )

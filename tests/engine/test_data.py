@@ -261,7 +261,10 @@ def test_a_class_folder_without_images_is_left_out_not_made_a_class(tmp_path):
             _image(split / "val" / cls / f"{i}.png", value=40 * (ord(cls) - 96))
     data = load_data(p.with_changes({"data.root": str(split)}))
     assert data.class_names == ["a", "b"] and len(data.y_val) == 4
-    assert any("no readable image in train/: c" in note for note in data.stats["notes"])
+    assert any(
+        "no readable image in train/: c, and its 2 validation images too" in note
+        for note in data.stats["notes"]
+    )
 
 
 @pytest.mark.parametrize(

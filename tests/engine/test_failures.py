@@ -45,6 +45,11 @@ from engine.preset import PresetError
             "nan",
             "lower",
         ),
+        (
+            ValueError("Expected more than 1 value per channel when training, got input size "),
+            "batch norm got a single image",
+            "'train.batch_size' to 2 or more",
+        ),
         (KeyError("boom"), "KeyError", "plateau-train PRESET"),
     ],
 )

@@ -97,7 +97,13 @@ def test_unknown_keys_suggest_nearest(text, expected):
             "smaller",
         ),
         ("[data]\nsource = 'folder'\n", "data.root", "must name the image folder"),
-        ("[train]\nbatch_size = 1\n", "train.batch_size", "batch norm needs at least 2"),
+        ("[train]\nbatch_size = 1\n", "train.batch_size", "or 'model.batch_norm' = false"),
+        (
+            "[train]\nbatch_size = 1\n[model]\narch = 'resnet50'\npretrained = true\n",
+            "train.batch_size",
+            "resnet50's batch norm needs at least 2 images a batch to normalize over; set "
+            "'train.batch_size' to 2 or more (16-128 is usual)",
+        ),
         ("train = 3\n", "train", "must be a table"),
     ],
 )
@@ -224,3 +230,14 @@ def test_an_older_format_is_migrated_while_loading(tmp_path, monkeypatch):
     (tmp_path / "future.toml").write_text('format = "plateau-preset/9"\n')
     with pytest.raises(PresetError, match="unsupported format 'plateau-preset/9'.*preset/0"):
         presets.load(tmp_path / "future.toml")
+
+
+def test_batch_size_one_is_refused_only_where_batch_norm_is():
+    """Batch norm cannot normalize one image; the way out offered is one the preset accepts
+    ('model.batch_norm' = false is only for networks trained from scratch), and a network with
+    no batch norm (convnext_tiny: layer norm) trains on single images."""
+    with pytest.raises(PresetError) as err:
+        presets.loads("[train]\nbatch_size = 1\n[model]\narch = 'mobilenet_v3_small'\n")
+    assert str(err.value).endswith("(16-128 is usual)")  # no model.batch_norm = false
+    assert presets.loads("[train]\nbatch_size = 1\n[model]\narch = 'convnext_tiny'\n")
+    assert presets.loads("[train]\nbatch_size = 1\n[model]\nbatch_norm = false\n")

@@ -111,11 +111,15 @@ def test_a_local_weights_file_pth_or_safetensors(tmp_path, torch_home):
     bad = tmp_path / "bad.pth"
     bad.write_text("not weights")
     cfg = Preset().with_changes({"model.arch": ARCH, "model.weights": str(bad)}).model
-    with pytest.raises(DataError, match="'model.weights'.*not a weights file: expected a Py"):
+    with pytest.raises(
+        DataError, match="'model.weights'.*not a readable weights file: expected a Py"
+    ):
         build_model(cfg, (3, 32, 32), 2)  # not safetensors' "pop from empty list"
     text = tmp_path / "bad.safetensors"
     text.write_text("not weights")
-    with pytest.raises(DataError, match=r"bad.safetensors is not a weights file: .*\.safetensors"):
+    with pytest.raises(
+        DataError, match=r"bad.safetensors is not a readable weights file: .*\.safetensors"
+    ):
         build_model(dataclasses.replace(cfg, weights=str(text)), (3, 32, 32), 2)
 
 
@@ -138,6 +142,11 @@ def test_weights_that_do_not_fit_say_which_and_where_a_runs_weights_go(tmp_path,
         and "1 not in the network, e.g. 'head.weight'" in message
     )
     assert "'model.init_from'" in message and err.value.key == "model.weights"
+    # older files without batch norm's step counters load, as torch loads them
+    older = {k: v for k, v in torch_home.items() if not k.endswith("num_batches_tracked")}
+    assert len(older) < len(torch_home)
+    torch.save(older, tmp_path / "older.pth")
+    build_model(dataclasses.replace(cfg, weights=str(tmp_path / "older.pth")), (3, 32, 32), 2)
     convnet = Preset().with_changes({"model.arch": "convnet", "model.weights": str(path)}).model
     with pytest.raises(PresetError) as err:
         build_model(convnet, (3, 32, 32), 2)

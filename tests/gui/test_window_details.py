@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent
 
 from engine.runs import RunFiles
 from tests.gui.conftest import digits_preset, wait_jobs
@@ -415,6 +416,17 @@ def test_values_only_the_data_or_the_model_can_refute_are_marked_before_start(
     wait_jobs(qtbot, window)
     assert not window.actions["actionStart"].isEnabled() and start_from.styleSheet()
     assert "no run or checkpoint at" in window.preset_error.text()
+    # the run is put there (from a file manager): back in the window, it looks again
+    qtbot.waitUntil(lambda: not window._inspect_timer.isActive())  # the edit's own look
+    wait_jobs(qtbot, window)
+    assert "no run or checkpoint at" in window.preset_error.text()
+    (tmp_path / "no-such-run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "no-such-run" / "checkpoints" / "last.pt").write_bytes(b"x")
+    window.activateWindow()
+    window.changeEvent(QEvent(QEvent.Type.ActivationChange))
+    qtbot.waitUntil(lambda: window.preset_error.text() == "", timeout=30_000)
+    wait_jobs(qtbot, window)
+    assert window.actions["actionStart"].isEnabled() and not start_from.styleSheet()
     _edit(start_from, "")
     window.refresh_inspection()
     wait_jobs(qtbot, window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from engine.preset import Preset, PresetError
@@ -26,15 +26,7 @@ class PresetPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("presetTabs")
         for form, title in zip(self.forms, ("Dataset", "Model", "Training"), strict=True):
-            scroll = QScrollArea()
-            scroll.setWidgetResizable(True)
-            scroll.setWidget(form)
-            # as wide as the form beside its vertical scroll bar: no sideways scrolling (a
-            # long Training form scrolled sideways by the width of the bar at 1366×768)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            bar = scroll.verticalScrollBar().sizeHint().width()
-            scroll.setMinimumWidth(form.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
-            self.tabs.addTab(scroll, title)
+            self.tabs.addTab(FormScroll(form), title)
             form.edited.connect(self.edited)
         self.problems_label = QLabel("")
         self.problems_label.setObjectName("presetError")
@@ -112,3 +104,25 @@ class PresetPanel(QWidget):
         """Forms locked while a run trains (the tabs can still be looked through)."""
         for form in self.forms:
             form.setEnabled(editable)
+
+
+class FormScroll(QScrollArea):
+    """A form that scrolls down, never sideways: as wide as the form beside the vertical scroll
+    bar, whichever rows it shows now (a long Training form scrolled sideways by the bar's width
+    at 1366×768)."""
+
+    def __init__(self, form: QWidget):
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setWidget(form)  # also makes this the form's event filter (see eventFilter)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._fit()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()  # rows shown or hidden
+        return super().eventFilter(watched, event)
+
+    def _fit(self) -> None:
+        bar = self.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(self.widget().minimumSizeHint().width() + bar + 2 * self.frameWidth())

@@ -74,11 +74,12 @@ def class_ticks(
     shared = _shared_word_prefix(labels)
     if shared and all(len(n) > len(shared) for n in labels):
         labels = [n[len(shared) :] for n in labels]
-    limit = min(10, room // max(k, 1)) if room else 10
+    step = max(1, -(-k // max_ticks))
+    drawn = -(-k // step)  # every step-th class is labelled: they share the room
+    limit = min(10, room // max(drawn, 1)) if room else 10
     longest = max((len(n) for n in labels), default=0)
     if (k > 6 and longest > max_chars) or (longest > limit and limit < 4):
-        labels = [str(i) for i in range(k)]
-    step = max(1, -(-k // max_ticks))
+        return [(i, str(i)) for i in range(0, k, step)]  # numbers are never cut
     return [(i, _cut(labels[i], limit)) for i in range(0, k, step)]
 
 

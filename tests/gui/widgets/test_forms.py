@@ -54,3 +54,18 @@ def test_rows_follow_the_choices_they_depend_on(qtbot):
     assert form.widgets["train.optimizer.momentum"].isHidden()
     panel.set_editable(False)
     assert not form.isEnabled() and panel.tabs.isEnabled()
+
+
+def test_a_form_is_as_wide_as_the_rows_it_shows_now(qtbot):
+    """The scroll area never scrolls sideways, so it must grow when a wider row appears."""
+    from PySide6.QtWidgets import QLabel
+
+    panel = PresetPanel()
+    qtbot.addWidget(panel)
+    panel.show_preset(Preset())
+    scroll = panel.tabs.widget(2)
+    before = scroll.minimumWidth()
+    wide = QLabel("a label far wider than any of the form's own labels, as a row may be")
+    panel.training_form.layout().addWidget(wide)
+    qtbot.waitUntil(lambda: scroll.minimumWidth() > before)
+    assert scroll.minimumWidth() >= panel.training_form.minimumSizeHint().width()

@@ -115,6 +115,12 @@ def test_class_names_on_a_narrow_axis_are_cut_not_run_together():
     many = [f"breed {n}" for n in ("afghan", "basset", "beagle", "borzoi", "boxer", "briard")]
     assert class_ticks(many, room=12) == [(i, str(i)) for i in range(6)]  # 2 characters each
     assert class_ticks(many, room=60)[0] == (0, "afghan")  # the shared "breed " dropped
+    # many classes: every few are labelled, by number, and numbers are never cut ("1…")
+    assert class_ticks([f"c{i:03d}" for i in range(20)], max_chars=3, room=32) == [
+        (i, str(i)) for i in range(20)
+    ]
+    hundred = class_ticks([f"species {i}" for i in range(100)], room=44)
+    assert hundred == [(i, str(i)) for i in range(0, 100, 5)]
 
 
 def test_a_short_plot_labels_its_y_axis_sparsely(qtbot):
