@@ -49,7 +49,7 @@ class SparseAxis(pg.AxisItem):
         span = maxVal - minVal
         if not (span > 0 and math.isfinite(span)) or size <= 0:
             return super().tickSpacing(minVal, maxVal, size)
-        room = max(1, int(size // self.LABEL_GAP_PX))
+        room = max(2, int(size // self.LABEL_GAP_PX))  # two labels at least: a scale
         unit = 10 ** math.floor(math.log10(span / room))
         for m in (1, 2, 5, 10):
             if span / (m * unit) <= room:
