@@ -153,3 +153,29 @@ def test_closing_the_app_ends_the_ready_process_at_once():
     assert ready.poll() is not None and time.monotonic() - started < 2
     child.prestart()  # a run ending after the close makes no new one
     assert child._ready is None
+
+
+def test_a_run_stopped_while_its_child_loads_ends_at_once(tmp_path):
+    """Start then Stop before the child has loaded torch (3-10 s on 2 busy cores): nothing has
+    run, so the child is ended and the run reported stopped, instead of the worker thread
+    waiting for the load (it outlived the Stop by up to 10 s)."""
+    import threading
+
+    from engine import events as ev
+    from engine.control import RunControl
+    from engine.preset import Preset
+    from workbench.bridge.child_trainer import ChildTrainer
+
+    child, control, seen = ChildTrainer(), RunControl(), []
+    child._closed = True  # no ready child is made after the run (none to clean up)
+    worker = threading.Thread(target=child.run, args=(Preset(), tmp_path, seen.append, control))
+    worker.start()
+    time.sleep(0.2)  # a child is spawned and starts loading torch
+    taken = child.current
+    assert taken is not None and not taken.loaded.is_set()
+    stopped = time.monotonic()
+    control.stop()
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - stopped < 2
+    assert [type(e) for e in seen] == [ev.RunStopped] and seen[0].summary.run_dir == ""
+    assert taken.wait(5) is not None and not list(tmp_path.iterdir())  # ended; nothing written

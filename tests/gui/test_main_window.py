@@ -389,15 +389,21 @@ def test_lr_finder_dialog_suggests_and_applies_a_rate(window, qtbot):
 
 def test_start_stop_twenty_times_quickly(window, qtbot, tmp_path):
     window.load_preset(digits_preset(tmp_path, **{"train.epochs": 50, "train.batch_size": 8}))
-    for _ in range(20):
+    for i in range(20):
+        if i % 2 == 0:  # half the Starts find the child ready, half take one still loading
+            window.session.prestart()
+            qtbot.waitUntil(window.session.child.is_ready, timeout=RUN_TIMEOUT_MS)
         with qtbot.waitSignal(window.session.state_changed, timeout=RUN_TIMEOUT_MS):
             _trigger(window, "actionStart")
         _trigger(window, "actionStop")
         qtbot.waitUntil(lambda: window.session.state == "idle", timeout=RUN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.session.thread_alive(), timeout=5000)
     assert not [t for t in threading.enumerate() if t.name == "plateau-training"]
+    # a Start stopped while its child still loaded torch ran nothing and leaves no run (as a
+    # run stopped while its data loads); every other one is listed, stopped or finished
     statuses = {r.status for r in window.run_list.runs()}
-    assert len(window.run_list.runs()) == 20 and statuses <= {"stopped", "finished"}
+    assert 10 <= len(window.run_list.runs()) <= 20 and statuses <= {"stopped", "finished"}
+    assert window.session.state == "idle" and window.actions["actionStart"].isEnabled()
 
 
 def test_export_dialog_refuses_a_checkpoint_that_would_run_code(window, qtbot, tmp_path):

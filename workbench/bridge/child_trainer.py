@@ -37,6 +37,9 @@ TRAINER_NICENESS = 2
 # The next child starts loading torch this long after a run ends, not while the window shows the
 # end of the run (on 2 cores the import beside the final repaint stalled the window for 45 ms).
 PRESTART_DELAY_S = 1.0
+# While a child taken unready loads torch, a Stop is looked for this often (only then: a ready
+# child hears a Stop through its stdin)
+LOAD_POLL_S = 0.05
 
 
 def worker_threads() -> int:
@@ -93,8 +96,14 @@ class ChildTrainer:
         try:
             _send(proc, start)
             control.listen(_ControlForwarder(proc, control))
-            proc.loaded.wait()  # set once its first line came (or it ended); a Stop meanwhile
-            self.ready_info = proc.info  # is forwarded and ends the run at its first batch
+            if not _loaded_unless_stopped(proc, control):
+                # stopped while the child still loads torch (seconds): nothing has run or been
+                # written, so it is ended now rather than waited for
+                proc.kill()
+                put(ev.RunStopped(ev.RunSummary("stopped", preset.name, "")))
+                ended = True
+                return
+            self.ready_info = proc.info
             run_dir = None
             for event in read_events(proc.stdout):
                 if isinstance(event, ev.RunStarted):
@@ -166,6 +175,15 @@ def _spawn() -> subprocess.Popen:
 
     threading.Thread(target=first_line, name="plateau-worker-ready", daemon=True).start()
     return proc
+
+
+def _loaded_unless_stopped(proc: subprocess.Popen, control) -> bool:
+    """Waits until ``proc`` has loaded (True; or ended: its end is read next) or the run was
+    stopped first (False)."""
+    while not proc.loaded.wait(LOAD_POLL_S):
+        if control.stopped:
+            return False
+    return True
 
 
 def _send(proc: subprocess.Popen, message: dict) -> None:
