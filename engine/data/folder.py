@@ -10,14 +10,14 @@ split are reported.
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from engine.data.image_cache import Progress, decode_folder, default_cache_dir, no_progress
 from engine.data.rows import Rows
-from engine.data.scan import ImageFile, scan_folder
+from engine.data.scan import scan_folder
 from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.preset import DataConfig
@@ -58,7 +58,7 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
         classes = [scan.classes[i] for i in present]
         left_out = [name for i, name in enumerate(scan.classes) if i not in new_label]
         val_left_out = sum(f.label not in new_label for f in kept)  # a train/ + val/ layout
-        kept = [_relabel(f, new_label[f.label]) for f in kept if f.label in new_label]
+        kept = [replace(f, label=new_label[f.label]) for f in kept if f.label in new_label]
         train = [f for f in kept if f.split != "val"]
 
     def view(files) -> Rows:
@@ -90,10 +90,6 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
         source.y_val = torch.tensor([f.label for f in val], dtype=torch.int64)
         source.val_ids = [f.rel for f in val]
     return source
-
-
-def _relabel(f: ImageFile, label: int) -> ImageFile:
-    return dataclasses.replace(f, label=label)
 
 
 def _left_out(names: list[str], has_val: bool, val_images: int) -> list[str]:
