@@ -13,34 +13,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data import DataBundle, load_data
+from engine.data import DataBundle, files_signature, image_size, load_data
 from engine.data.augment import BatchAugment
 from engine.data.image_cache import Progress, no_progress
 from engine.models import build_model, summarize
-from engine.preset import Preset, dumps, from_dict, loads
+from engine.preset import Preset, dumps, from_dict
 from engine.runs import RunFiles
 
 
-def _data_key(preset: Preset) -> str:
-    """The parts of a preset that decide the data (so edits elsewhere reuse the cache)."""
+def _data_key(preset: Preset) -> tuple:
+    """What decides the data: the preset's data settings and seed, the image size (pretrained
+    weights set it too) and the files read from disk — so edits elsewhere reuse the loaded
+    data, and a photo added or an image marked since is seen."""
     raw = preset.to_dict()
-    return dumps(from_dict({"seed": raw["seed"], "data": raw["data"]}))
+    settings = dumps(from_dict({"seed": raw["seed"], "data": raw["data"]}))
+    return settings, image_size(preset), files_signature(preset.data)
 
 
 KEPT = 4  # data bundles kept in memory (the latest presets' data settings)
-_bundles: OrderedDict[str, DataBundle] = OrderedDict()
+_bundles: OrderedDict[tuple, DataBundle] = OrderedDict()
 _bundles_lock = threading.Lock()
 
 
 def data_for(preset: Preset, progress: Progress = no_progress) -> DataBundle:
-    """The preset's data, kept on its data settings and seed (images from the decoded-image
-    cache, so a folder is decoded once, here or by a run)."""
+    """The preset's data, kept on what decides it (images from the decoded-image cache, so a
+    folder is decoded once, here or by a run)."""
     key = _data_key(preset)
     with _bundles_lock:
         if key in _bundles:
             _bundles.move_to_end(key)
             return _bundles[key]
-    data = load_data(loads(key), progress)
+    data = load_data(preset, progress)
     with _bundles_lock:
         _bundles[key] = data
         while len(_bundles) > KEPT:
@@ -147,18 +150,49 @@ def error_samples(
     if wrong_only:
         mask &= y_pred != y_true
     idx = np.nonzero(mask)[0]
-    order = idx[np.argsort(-confidence_all[idx], kind="stable")][:limit]
-    x = data.normalizer(torch.device("cpu"))(data.x_val[torch.as_tensor(order, dtype=torch.long)])
-    names = data.class_names
+    ranked = idx[np.argsort(-confidence_all[idx], kind="stable")]
+    order, x, ids, missing = _run_val_images(preds, data, ranked, limit)
+    x = data.normalizer(torch.device("cpu"))(x)
+    summary = files.read_summary()
+    names = list(summary.class_names) if summary and summary.class_names else data.class_names
     return {
         "images": to_display(x) if len(order) else np.zeros((0, 1, 1, 3), np.uint8),
         "true": [names[i] for i in y_true[order]],
         "pred": [names[i] for i in y_pred[order]],
         "confidence": confidence_all[order].tolist(),
-        "ids": [str(data.val_ids[i]) for i in order] if data.val_ids else [],
+        "ids": ids,
         "epoch": shown,
         "count": int(len(idx)),
+        "missing": missing,
     }
+
+
+def _run_val_images(preds: dict, data: DataBundle, ranked: np.ndarray, limit: int) -> tuple:
+    """The first ``limit`` of the run's validation samples ``ranked`` that today's data still
+    has, found by name (in either split: a changed folder is split anew): their positions in
+    the run, images, names, and how many of ``ranked`` are gone. A run from before names were
+    kept must see as many validation images as it had, else which is which is unknown."""
+    if "val_ids" not in preds:
+        then, now = len(preds["y_true"]), len(data.y_val)
+        if then != now:
+            raise ValueError(
+                f"the validation images changed since this run ({then} then, {now} now) and "
+                "the run did not record their names, so its images cannot be shown; its plots "
+                "and numbers are unaffected"
+            )
+        order = ranked[:limit]
+        ids = [str(data.val_ids[i]) for i in order] if data.val_ids else []
+        return order, data.x_val[torch.as_tensor(order, dtype=torch.long)], ids, 0
+    splits = {"val": data.x_val, "train": data.x_train}
+    where = {name: ("val", i) for i, name in enumerate(data.val_ids)}
+    for i, name in enumerate(data.train_ids):
+        where.setdefault(name, ("train", i))
+    names = [bytes(n).decode("utf-8") for n in preds["val_ids"]]
+    kept = [i for i in ranked if names[i] in where]
+    order = np.array(kept[:limit], dtype=np.int64)
+    parts = [splits[s][torch.tensor([row])] for s, row in (where[names[i]] for i in order)]
+    x = torch.cat(parts) if parts else data.x_val[torch.zeros(0, dtype=torch.long)]
+    return order, x, [names[i] for i in order], len(ranked) - len(kept)
 
 
 def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:

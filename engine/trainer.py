@@ -30,7 +30,7 @@ from engine.preset import Preset
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
 from engine.training import frozen_features
 from engine.training.assembly import assemble
-from engine.training.checkpoint_state import checkpoint_state, restore
+from engine.training.checkpoint_state import check_same_data, checkpoint_state, restore
 from engine.training.epoch import StepState, Stopped, train_epoch
 from engine.training.progress import RunProgress, epoch_metrics
 from engine.training.validation import validate
@@ -161,6 +161,7 @@ class Trainer:
         self.doctor_state = None
         if self.resume_dir:
             checkpoint = load_checkpoint(RunFiles(self.resume_dir).last_checkpoint, device)
+            check_same_data(checkpoint, data, self.resume_dir)
             self.doctor_state = restore(
                 checkpoint, self.resume_dir, p, self.a, self.state, self.progress
             )
@@ -218,7 +219,9 @@ class Trainer:
         val = validate(a, self.data, p.train.batch_size, self.dist)
         state.epoch += 1
         metrics = epoch_metrics(state.epoch, totals, val, time.perf_counter() - t0)
-        improved = self.progress.record(metrics, val, self.data.y_val.cpu().numpy())
+        improved = self.progress.record(
+            metrics, val, self.data.y_val.cpu().numpy(), self.data.val_ids
+        )
         self.monitor.margins.end_epoch(self.dist)
         self.monitor.after_epoch(self.progress.rows)
         a.schedule.after_epoch(val.loss)

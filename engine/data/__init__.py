@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from engine.data.source_data import SourceData
 from engine.data.sources import load_source
 from engine.data.split import stratified_split, thin_classes
 from engine.errors import DataError
-from engine.preset import Preset
+from engine.preset import DataConfig, Preset
 from engine.wording import count
 
 MOMENT_CHUNK_BYTES = 16 << 20  # channel statistics are summed in float64 chunks of this size
@@ -286,6 +287,30 @@ def _per_channel(rgb: tuple[float, float, float], channels: int) -> list[float]:
     if channels == 1:
         return [sum(rgb) / 3]
     return [rgb[i % 3] for i in range(channels)]
+
+
+def files_signature(cfg: DataConfig) -> tuple:
+    """What of the disk the data reads, as names, sizes and times: an image folder's files and
+    the sample lists. Equal signatures mean nothing was added, removed or changed since."""
+    from engine.data.scan import scan_folder
+
+    folder: tuple = ()
+    if cfg.source == "folder":
+        try:
+            scan = scan_folder(cfg.root)
+        except (DataError, OSError) as exc:  # loading says what is wrong
+            folder = (str(exc),)
+        else:
+            folder = tuple((f.rel, f.size, f.mtime_ns) for f in scan.files)
+    return folder, _stat(cfg.exclude), _stat(cfg.relabel)
+
+
+def _stat(path: str) -> tuple:
+    try:
+        stat = Path(path).expanduser().stat() if path else None
+    except OSError:
+        return (path, "missing")
+    return (path, stat.st_size, stat.st_mtime_ns) if stat else ()
 
 
 def image_size(preset: Preset) -> int:

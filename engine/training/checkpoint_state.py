@@ -3,12 +3,13 @@ random states, what the model needs to be used alone) and how a run continues fr
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
 
 from engine.data import DataBundle
-from engine.errors import CheckpointError, PresetError
+from engine.errors import CheckpointError, DataError, PresetError
 from engine.preset import Preset
 from engine.runs import RunFiles
 from engine.schedules import Schedule, reset_rates
@@ -42,6 +43,7 @@ def checkpoint_state(
         "best": progress.best_state(),
         "preset": preset.to_dict(),
         "class_names": list(data.class_names),
+        "data": data_identity(data),
         "normalization": data.norm.as_dict(),
         "input_shape": list(data.input_shape),
         "arch": preset.model.arch,
@@ -51,6 +53,52 @@ def checkpoint_state(
         "ema": state.ema.detach().cpu(),
         "ema_best": state.ema_best.detach().cpu(),
     }
+
+
+def data_identity(data: DataBundle) -> dict:
+    """Which images a run trains and validates on: its classes, split sizes and sample names."""
+    names = "\n".join([*data.class_names, "", *data.train_ids, "", *data.val_ids])
+    return {
+        "classes": list(data.class_names),
+        "train": len(data.y_train),
+        "val": len(data.y_val),
+        "digest": hashlib.sha256(names.encode()).hexdigest()[:16],
+    }
+
+
+def check_same_data(checkpoint: dict, data: DataBundle, run_dir: Path) -> None:
+    """A resumed run must see the images it trained on: raise, naming what changed and how to
+    train on today's data instead, when a folder gained, lost or moved images since."""
+    now = data_identity(data)
+    then = checkpoint.get("data")
+    if then is None:  # a checkpoint from before this was kept: its classes and validation size
+        try:
+            val = len(RunFiles(run_dir).read_predictions()["y_true"])
+        except (OSError, KeyError, ValueError):
+            val = now["val"]
+        then = {**now, "classes": list(checkpoint["class_names"]), "train": None, "val": val}
+        if (then["classes"], val) == (now["classes"], now["val"]):
+            return
+    elif then == now:
+        return
+    if then["classes"] != now["classes"]:
+        what = f"classes {', '.join(then['classes'])} then, {', '.join(now['classes'])} now"
+    elif then["train"] is None:
+        what = f"{then['val']:,} validation images then, {now['val']:,} now"
+    elif (then["train"], then["val"]) != (now["train"], now["val"]):
+        what = (
+            f"{then['train']:,} training and {then['val']:,} validation images then, "
+            f"{now['train']:,} and {now['val']:,} now"
+        )
+    else:
+        what = "as many images, but not the same ones"
+    raise DataError(
+        f"{run_dir} trained on other images than its preset gives now ({what}): images were "
+        "added, removed or moved since, and a resumed run must see the same ones. To train on "
+        f"today's images, start a new run from this one's weights: model.init_from = "
+        f'"{run_dir}"',
+        "model.init_from",
+    )
 
 
 def restore(

@@ -73,8 +73,11 @@ class RunProgress:
         self.started = time.perf_counter()
         self.run_dir = ""
 
-    def record(self, metrics: EpochMetrics, val: Validation, y_val: np.ndarray) -> bool:
-        """Add an epoch; True when its validation accuracy is the best so far."""
+    def record(
+        self, metrics: EpochMetrics, val: Validation, y_val: np.ndarray, val_ids: list[str]
+    ) -> bool:
+        """Add an epoch; True when its validation accuracy is the best so far. ``val_ids`` name
+        the validation samples, so their images can be found again after the data changed."""
         self.rows.append(metrics)
         epoch = metrics.epoch
         improved = val.acc > self.best.val_acc
@@ -86,6 +89,8 @@ class RunProgress:
         else:
             self.best.bad_epochs += 1
         self._keep_predictions(epoch, val, y_val, improved)
+        if "val_ids" not in self.predictions and val_ids:
+            self.predictions["val_ids"] = np.char.encode(np.asarray(val_ids, dtype=str), "utf-8")
         return improved
 
     def stops_early(self) -> bool:

@@ -316,3 +316,41 @@ def test_class_weights_equalize_contributions():
     y = torch.tensor([0] * 90 + [1] * 10)
     w = class_weights(y, 2)
     assert float(w[0] * 90) == pytest.approx(float(w[1] * 10))
+
+
+def test_the_app_sees_a_folder_as_it_is_now_and_at_the_runs_size(tmp_path):
+    """What the Data and Model tabs show (``engine.inspection``): photos added or an exclude
+    list written since are seen, and pretrained weights' image size is the run's."""
+    from engine import inspection
+
+    root = tmp_path / "photos"
+    for c, value in (("cats", 40), ("dogs", 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (40, 30), (value, i * 9, 90)).save(root / c / f"{i}.png")
+    preset = Preset().with_changes(
+        {
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 16,
+            "data.val_fraction": 0.2,
+        }
+    )
+    before = inspection.inspect_data(preset)["stats"]
+    assert sum(before["train_counts"]) + sum(before["val_counts"]) == 20
+    for i in range(5):
+        Image.new("RGB", (40, 30), (40, 250, i)).save(root / "cats" / f"new{i}.png")
+    after = inspection.inspect_data(preset)["stats"]
+    assert sum(after["train_counts"]) + sum(after["val_counts"]) == 25
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("cats/new0.png\n")
+    marked = preset.with_changes({"data.exclude": str(exclude)})
+    stats = inspection.inspect_data(marked)["stats"]
+    assert sum(stats["train_counts"]) + sum(stats["val_counts"]) == 24
+    exclude.write_text("cats/new0.png\ncats/new1.png\ncats/new2.png\n")  # a second mark
+    stats = inspection.inspect_data(marked)["stats"]
+    assert sum(stats["train_counts"]) + sum(stats["val_counts"]) == 22
+
+    pretrained = Preset().with_changes({"model.arch": "resnet18", "model.pretrained": True})
+    assert inspection.model_summary(pretrained)["input_shape"] == [1, 224, 224]

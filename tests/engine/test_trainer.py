@@ -12,7 +12,7 @@ import torch
 
 from engine import events as ev
 from engine.checkpoint import load_checkpoint
-from engine.errors import TrainingError
+from engine.errors import DataError, TrainingError
 from engine.preset import Preset, PresetError
 from engine.runs import RunFiles
 from engine.schedules import preview_lr
@@ -319,6 +319,44 @@ def test_resume_that_cannot_continue_changes_nothing(runs_dir):
         Trainer(tiny_preset(**{"train.epochs": 2}), resume_dir=first.run_dir).fit()
     after = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
     assert after == before
+
+
+def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(runs_dir, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    for c, value in (("cats", 40), ("dogs", 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (24, 24), (value, i * 9, 90)).save(root / c / f"{i}.png")
+    preset = tiny_preset(
+        **{
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 8,
+            "train.epochs": 1,
+        }
+    )
+    first = Trainer(preset, out=runs_dir).fit()
+    run = RunFiles(first.run_dir)
+    before = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
+    longer = preset.with_changes({"train.epochs": 2})
+    for i in range(3):
+        Image.new("RGB", (24, 24), (40, 250, i)).save(root / "cats" / f"new{i}.png")
+    with pytest.raises(DataError, match=r"20 training and 4 validation images then, 22 and 5 now"):
+        Trainer(longer, resume_dir=first.run_dir).fit()
+    for i in range(3):  # as many images as before, but other ones
+        (root / "cats" / f"new{i}.png").unlink()
+    (root / "cats" / "0.png").rename(root / "cats" / "zero.png")
+    with pytest.raises(DataError, match="not the same ones.*model.init_from"):
+        Trainer(longer, resume_dir=first.run_dir).fit()
+    assert {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()} == before
+    (root / "cats" / "zero.png").rename(root / "cats" / "0.png")
+    assert Trainer(longer, resume_dir=first.run_dir).fit().epochs_completed == 2
+    (root / "cats" / "0.png").unlink()  # today's images, from the run's weights
+    fresh = Trainer(preset.with_changes({"model.init_from": first.run_dir}), out=runs_dir).fit()
+    assert fresh.status == "finished"
 
 
 def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):

@@ -8,6 +8,7 @@ import time
 from PIL import Image
 
 from engine import preset as presets
+from engine.runs import RunFiles
 from tests.gui.conftest import wait_jobs
 
 RUN_TIMEOUT_MS = 120_000
@@ -19,6 +20,22 @@ def _folder(root, per_class=30):
         for i in range(per_class):
             Image.new("RGB", (64, 48), (value, i * 4, 90)).save(root / c / f"{i}.png")
     return root
+
+
+def _open_folder_preset(window, tmp_path, root, image_size):
+    """A one-epoch preset "mine" for the folder at ``root``, saved and opened in the window."""
+    preset = presets.load(presets.default_preset_path()).with_changes(
+        {
+            "name": "mine",
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": image_size,
+            "train.epochs": 1,
+        }
+    )
+    presets.save(preset, tmp_path / "mine.toml")
+    window.load_preset(tmp_path / "mine.toml")
 
 
 def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
@@ -34,18 +51,7 @@ def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
 
     monkeypatch.setattr(cache_module, "decode", slow)
     root = _folder(tmp_path / "photos")
-    preset = presets.load(presets.default_preset_path()).with_changes(
-        {
-            "name": "mine",
-            "data.source": "folder",
-            "data.root": str(root),
-            "data.cache_dir": str(tmp_path / "cache"),
-            "data.image_size": 32,
-            "train.epochs": 1,
-        }
-    )
-    presets.save(preset, tmp_path / "mine.toml")
-    window.load_preset(tmp_path / "mine.toml")
+    _open_folder_preset(window, tmp_path, root, 32)
     inspector = window.data_inspector
     qtbot.waitUntil(lambda: inspector.progress.value() > 2, timeout=30_000)
     assert not inspector.loading.isHidden() and inspector.progress.maximum() == 60
@@ -92,3 +98,44 @@ def test_the_model_form_offers_pretrained_networks_and_shows_frozen_layers(windo
     assert "frozen" in window.model_summary.totals.text()
     form.widgets["model.pretrained"].setChecked(False)
     assert normalize.currentText() == "standardize"
+
+
+def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot, tmp_path):
+    """Photos added and removed after a run: the run's error browser still shows the images
+    it was validated on (found by name; today's split differs), and says which are gone."""
+    import numpy as np
+
+    root = _folder(tmp_path / "photos")
+    _open_folder_preset(window, tmp_path, root, 16)
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        window.actions["actionStart"].trigger()
+    run = RunFiles(finished.args[0].run_dir).read_predictions()
+    names = [bytes(n).decode() for n in run["val_ids"]]
+    pred, conf = run["epoch_pred"][-1], run["epoch_conf"][-1].astype(np.float32)
+    column = int(np.bincount(pred[run["y_true"] == 0], minlength=2).argmax())
+    cell = np.flatnonzero((run["y_true"] == 0) & (pred == column))
+    in_order = [names[i] for i in cell[np.argsort(-conf[cell], kind="stable")]]
+    for gone in in_order[:2]:
+        (root / gone).unlink()
+    for i in range(10):  # new photos: today's split is not the run's
+        Image.new("RGB", (64, 48), (40, 250 - i, 90)).save(root / "cats" / f"new{i}.png")
+
+    window.run_view.paint()
+    window.confusion_view.cell_clicked.emit(0, column)
+    wait_jobs(qtbot, window)
+    browser = window.error_browser
+    tips = [browser.grid._cells[i].toolTip() for i in range(browser.grid.count)]
+    assert tips == in_order[2:50]  # the run's own images, most confident first
+    assert "2 of them are no longer in the data" in browser.title.text()
+    assert f"{len(cell)} validation images" in browser.title.text()
+
+    # resuming it would mix two sets of images in one run: refused, the run left as it was
+    run_dir = finished.args[0].run_dir
+    with qtbot.waitSignal(window.session.failed, timeout=RUN_TIMEOUT_MS):
+        assert window.resume_run(run_dir, epochs=2)
+    wait_jobs(qtbot, window)
+    text = window.banner.text()
+    assert not window.banner.isHidden()
+    assert "trained on other images" in text and "model.init_from" in text
+    assert [r.status for r in window.run_list.runs()] == ["finished"]
+    assert RunFiles(run_dir).read_summary().status == "finished"

@@ -80,6 +80,11 @@ class ErrorBrowser(QWidget):
             f"{result['epoch']}"
             + (f", the {shown} most confident shown" if shown < result["count"] else "")
             + (" (true→predicted, confidence; hover an image for its file)" if shown else "")
+            + (
+                f"; {missing:,} of them {'is' if missing == 1 else 'are'} no longer in the data"
+                if (missing := result.get("missing", 0))
+                else ""
+            )
         )
 
     def show_suspects(self, result: dict) -> None:
