@@ -32,10 +32,12 @@ from engine.data.decode import Header
 from engine.data.decode_many import decode_many, probe_all
 from engine.data.rows import row_stats
 from engine.data.scan import FolderScan, ImageFile
+from engine.wording import count
 
 DECODER_VERSION = 1  # bump when decoding gives other pixels for the same file
 NATIVE_LIMIT = 256  # image_size = 0 keeps the native size only for images up to this size
 PHOTO_SIZE = 224  # … larger ones are resized to this (what pretrained networks expect)
+ENLARGED = 2.0  # images enlarged more than this many times over get a note
 PUBLISH_EVERY_S = 5.0  # a long build makes its progress durable this often
 COMPACT_SHARE = 0.5  # rows of removed or changed files above this share: rewrite the rows
 LOCK_POLL_S = 0.5
@@ -111,18 +113,40 @@ def _key(root: Path, image_size: int, policy: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _target(image_size: int, headers: list[Header]) -> tuple[tuple[int, int], str]:
-    """The rows' ``(height, width)``, and a note when ``image_size = 0`` could not keep the
-    native size."""
+def _target(image_size: int, headers: dict[str, Header]) -> tuple[tuple[int, int], list[str]]:
+    """The rows' ``(height, width)``, and notes: when ``image_size = 0`` could not keep the
+    native size, and on images enlarged so much that they reach the network blurred."""
+    sizes = list(headers.values())
     if image_size:
-        return (image_size, image_size), ""
-    largest = max(max(h.width, h.height) for h in headers)
+        return (image_size, image_size), _enlarged((image_size, image_size), headers)
+    largest = max(max(h.width, h.height) for h in sizes)
     if largest <= NATIVE_LIMIT:
-        return (headers[0].height, headers[0].width), ""
-    return (PHOTO_SIZE, PHOTO_SIZE), (
+        size_hw = (sizes[0].height, sizes[0].width)
+        return size_hw, _enlarged(size_hw, headers)
+    return (PHOTO_SIZE, PHOTO_SIZE), [
         f"the images are up to {largest} px: resized to {PHOTO_SIZE}×{PHOTO_SIZE} "
-        "(set 'data.image_size' to choose another size)"
+        "(set 'data.image_size' to choose another size)",
+        *_enlarged((PHOTO_SIZE, PHOTO_SIZE), headers),
+    ]
+
+
+def _enlarged(size_hw: tuple[int, int], headers: dict[str, Header]) -> list[str]:
+    """A note naming the images under half the rows' size (enlarged more than twice over)."""
+    small = sorted(
+        (h.width * h.height, rel, h)
+        for rel, h in headers.items()
+        if max(size_hw[0] / h.height, size_hw[1] / h.width) > ENLARGED
     )
+    if not small:
+        return []
+    _, rel, h = small[0]
+    n = len(small)
+    return [
+        f"{count(n, 'image')} smaller than half the image size of {size_hw[1]}×{size_hw[0]} "
+        f"(the smallest: {rel}, {h.width}×{h.height} px) {'is' if n == 1 else 'are'} enlarged "
+        "more than twice over and reach the network blurred; a smaller 'data.image_size' keeps "
+        "them sharp"
+    ]
 
 
 def _duplicates(hashes: dict[str, str]) -> list[list[str]]:
@@ -140,7 +164,7 @@ def _in_memory(scan: FolderScan, image_size: int, policy: str, progress) -> Deco
         )
     files = [f for f in scan.files if f.rel in headers]
     color = any(h.color for h in headers.values())
-    size_hw, note = _target(image_size, [headers[f.rel] for f in files])
+    size_hw, notes = _target(image_size, {f.rel: headers[f.rel] for f in files})
     c = 3 if color else 1
     pixels = np.empty((len(files), c, *size_hw), dtype=np.uint8)
     stats = np.empty((len(files), c, 4), dtype=np.float64)
@@ -164,7 +188,7 @@ def _in_memory(scan: FolderScan, image_size: int, policy: str, progress) -> Deco
         skipped,
         _duplicates(hashes),
         "off",
-        [note] if note else [],
+        notes,
         n,
     )
 
@@ -207,7 +231,7 @@ class _CacheUpdate:
             empty = torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
             return DecodedFolder(empty, np.zeros((0, 1, 4)), {}, skipped, status="built")
         self.color = any(h.color for h in headers.values())
-        self.size_hw, note = _target(self.image_size, [headers[f.rel] for f in files])
+        self.size_hw, notes = _target(self.image_size, {f.rel: headers[f.rel] for f in files})
         self.c = 3 if self.color else 1
         same_shape = m and m["color"] == self.color and tuple(m["size"]) == self.size_hw
         self.generation = m["generation"] if same_shape else (m["generation"] + 1 if m else 1)
@@ -234,7 +258,7 @@ class _CacheUpdate:
         if status != "hit":
             self._publish()
         self._remove_old_generations()
-        return self._result(status, note, len(todo))
+        return self._result(status, notes, len(todo))
 
     def _paths(self, generation: int | None = None) -> tuple[Path, Path]:
         g = self.generation if generation is None else generation
@@ -337,7 +361,7 @@ class _CacheUpdate:
                 except OSError:  # still mapped elsewhere (Windows): removed another time
                     pass
 
-    def _result(self, status: str, note: str, decoded: int) -> DecodedFolder:
+    def _result(self, status: str, notes: list[str], decoded: int) -> DecodedFolder:
         rows_map, stats = self._memmaps(self.generation, self.n_rows)
         return DecodedFolder(
             storage=torch.from_numpy(rows_map),
@@ -346,7 +370,7 @@ class _CacheUpdate:
             skipped=list(self.bad.values()),
             duplicates=_duplicates({rel: e["sha1"] for rel, e in self.entries.items()}),
             status=status,
-            notes=[note] if note else [],
+            notes=notes,
             decoded=decoded,
             location=str(self.folder),
             generation=self.generation,

@@ -181,6 +181,22 @@ def test_odd_files_are_handled_and_reported(tmp_path):
     assert any("identical files" in n for n in data.stats["notes"])
 
 
+def test_images_enlarged_more_than_twice_over_are_named(tmp_path):
+    root = _folder(tmp_path / "photos")
+    _photo(root / "cats" / "thumb.png", 40, size=(20, 15), fmt="PNG")
+    _photo(root / "dogs" / "icon.png", 200, size=(60, 50), fmt="PNG")
+    for cache in (tmp_path / "cache", ""):  # from the cache and decoded into memory
+        changes = {"data.image_size": 64, "data.cache": bool(cache)}
+        notes = load_data(_preset(root, cache, **changes)).stats["notes"]
+        assert any(
+            "1 image smaller than half the image size of 64×64 (the smallest: cats/thumb.png, "
+            "20×15 px) is enlarged" in n
+            for n in notes
+        ), notes
+    small = load_data(_preset(root, "", **{"data.image_size": 16, "data.cache": False}))
+    assert not any("twice over" in n for n in small.stats["notes"])
+
+
 def test_training_from_the_cache_equals_training_from_memory(tmp_path):
     root = _folder(tmp_path / "photos", per_class=10)
     runs = []
