@@ -276,14 +276,11 @@ class MainWindow(QMainWindow):
     def _inspection_failed(self, preset: Preset, error: BaseException) -> None:
         from engine.errors import Cancelled
 
-        message = (
-            "cancelled (the images decoded so far are kept)"
-            if isinstance(error, Cancelled)
-            else str(error)
-        )
+        cancelled = isinstance(error, Cancelled)
+        message = "cancelled (the images decoded so far are kept)" if cancelled else str(error)
         key = getattr(error, "key", None)  # e.g. a missing data.root: its field is marked
         self.editor.set_found_problems("data", preset, PresetError(message, key) if key else None)
-        self.data_inspector.show_error(message)
+        self.data_inspector.show_error(message, "Continue decoding" if cancelled else "Try again")
         self.model_summary.show_error(f"the data is not loaded: {message}")
         self.run_view.set_form_plan(preset, [], 1)  # not the plan of the preset before
 

@@ -58,7 +58,7 @@ def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
     assert "Decoding images" in inspector.summary.text()
     inspector.cancel.click()
     qtbot.waitUntil(lambda: "cancelled" in inspector.summary.text(), timeout=30_000)
-    assert inspector.loading.isHidden()
+    assert inspector.loading.isHidden() and inspector.redraw.text() == "Continue decoding"
     wait_jobs(qtbot, window)
     monkeypatch.setattr(cache_module, "decode", real)
     started = []
@@ -67,9 +67,10 @@ def test_decoding_shows_progress_can_be_cancelled_and_the_run_keeps_the_rest(
         window.actions["actionStart"].trigger()
     stats = started[0].data_stats
     assert stats["cache"] == "updated" and stats["images"] == 60  # the rest decoded, not all
-    window.refresh_inspection()
+    inspector.redraw.click()
     wait_jobs(qtbot, window)
     assert "read from the cache" in inspector.notes.text()
+    assert inspector.redraw.text() == "Draw other samples"
     shown = inspector.notes.text().replace("\u200b", "")  # break chances after each "/"
     assert f"({tmp_path / 'cache'}" in shown  # where the cache is: its folder is named
 

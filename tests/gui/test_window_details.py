@@ -89,7 +89,12 @@ def test_a_folder_that_cannot_load_shows_its_error_alone_and_keeps_the_window_si
             Image.new("RGB", (32, 32), (200 * (1 - i), j * 20, 200 * i)).save(
                 flat / name / f"{j}.png"
             )
-    _edit(root_field, str(flat) + "/")  # the same folder, now with a class folder per class
+    assert inspector.redraw.text() == "Try again"
+    inspector.redraw.click()  # the folder, now with a class folder per class
+    wait_jobs(qtbot, window)
+    assert inspector.redraw.text() == "Draw other samples" and inspector.stats.rowCount() == 3
+    assert window.actions["actionStart"].isEnabled() and not root_field.styleSheet()
+    _edit(root_field, str(flat) + "/")  # the same folder, typed again
     window.refresh_inspection()
     wait_jobs(qtbot, window)
     assert window.actions["actionStart"].isEnabled() and not root_field.styleSheet()

@@ -25,6 +25,8 @@ from workbench.panels import wrappable
 from workbench.panels.image_grid import ImageGrid
 from workbench.plots import style
 
+REDRAW = "Draw other samples"
+
 
 class DataInspector(QWidget):
     """Shows what ``engine.inspection.inspect_data`` returns."""
@@ -40,7 +42,7 @@ class DataInspector(QWidget):
         self.summary = QLabel("Loading data…")
         self.summary.setWordWrap(True)
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.redraw = QPushButton("Draw other samples")
+        self.redraw = QPushButton(REDRAW)
         self.redraw.setObjectName("redrawSamples")
         self.redraw.clicked.connect(self.redraw_requested)
         top.addWidget(self.summary, 1)
@@ -112,6 +114,7 @@ class DataInspector(QWidget):
 
     def show_inspection(self, result: dict) -> None:
         self.loading.hide()
+        self.redraw.setText(REDRAW)
         self.last = result
         stats = result["stats"]
         train = np.asarray(stats["train_counts"], dtype=float)
@@ -167,9 +170,11 @@ class DataInspector(QWidget):
         self.progress.setValue(done)
         self.summary.setText(f"{what[:1].upper()}{what[1:]}… (once: later runs read the cache)")
 
-    def show_error(self, message: str) -> None:
-        """The data cannot be loaded: the message alone, nothing left from the data before."""
+    def show_error(self, message: str, retry: str = "Try again") -> None:
+        """The data cannot be loaded: the message alone, nothing left from the data before, and
+        the button that draws samples says ``retry`` (it loads the data again)."""
         self.loading.hide()
+        self.redraw.setText(retry)
         self.last = None
         self.summary.setText(wrappable(f"Cannot load the data: {message}"))
         self.grid.set_images(np.zeros((0, 1, 1, 3), np.uint8), [])
