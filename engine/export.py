@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +94,32 @@ def default_destination(checkpoint: str | Path, fmt: str) -> Path:
     return checkpoint.parent.parent / "exports" / f"{run}-{checkpoint.stem}{SUFFIX[fmt]}"
 
 
+def _destination(checkpoint: str | Path, dest: str | Path | None, fmt: str) -> Path:
+    """Where the export goes: ``dest``, or in it when it is a folder (the default file name),
+    checked to be writable before any work (every writer's temporary file goes in its folder)."""
+    default = default_destination(checkpoint, fmt)
+    if not dest:
+        path = default
+    elif Path(dest).is_dir() or str(dest).endswith(("/", os.sep)):
+        path = Path(dest) / default.name
+    else:
+        path = Path(dest)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        why = "it is a folder" if path.is_dir() else "its folder is not writable"
+        raise ExportError(f"cannot write {path}: {why}; choose another destination")
+    return path
+
+
 def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "pt") -> ExportReport:
     """Write ``checkpoint``'s model to ``dest`` in ``fmt`` and verify it; raise ExportError."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
+    dest = _destination(checkpoint, dest, fmt)
     state = load_checkpoint(checkpoint)
-    dest = Path(dest) if dest else default_destination(checkpoint, fmt)
     model = model_from_checkpoint(state)
     x, inputs = verification_inputs(state)
     writer = {
@@ -108,7 +129,6 @@ def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "p
         "onnx": _write_onnx,
     }[fmt]
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)  # every writer's temporary file goes there
         reload = writer(state, model, x, dest)
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None

@@ -153,8 +153,7 @@ def error_samples(
     ranked = idx[np.argsort(-confidence_all[idx], kind="stable")]
     order, x, ids, missing = _run_val_images(preds, data, ranked, limit)
     x = data.normalizer(torch.device("cpu"))(x)
-    summary = files.read_summary()
-    names = list(summary.class_names) if summary and summary.class_names else data.class_names
+    names = _run_class_names(files, data)
     return {
         "images": to_display(x) if len(order) else np.zeros((0, 1, 1, 3), np.uint8),
         "true": [names[i] for i in y_true[order]],
@@ -183,16 +182,29 @@ def _run_val_images(preds: dict, data: DataBundle, ranked: np.ndarray, limit: in
         order = ranked[:limit]
         ids = [str(data.val_ids[i]) for i in order] if data.val_ids else []
         return order, data.x_val[torch.as_tensor(order, dtype=torch.long)], ids, 0
-    splits = {"val": data.x_val, "train": data.x_train}
+    names = [bytes(n).decode("utf-8") for n in preds["val_ids"]]
+    order, x = _images_named(data, names, ranked, limit)
+    gone = len(ranked) - sum(names[i] in _positions(data) for i in ranked)
+    return order, x, [names[i] for i in order], gone
+
+
+def _positions(data: DataBundle) -> dict[str, tuple[str, int]]:
+    """Each of today's samples by name: its split and position (a changed folder is split
+    anew, so a run's validation image may be a training image today, and the other way)."""
     where = {name: ("val", i) for i, name in enumerate(data.val_ids)}
     for i, name in enumerate(data.train_ids):
         where.setdefault(name, ("train", i))
-    names = [bytes(n).decode("utf-8") for n in preds["val_ids"]]
-    kept = [i for i in ranked if names[i] in where]
-    order = np.array(kept[:limit], dtype=np.int64)
+    return where
+
+
+def _images_named(data: DataBundle, names: list[str], ranked, limit: int) -> tuple:
+    """The first ``limit`` of ``ranked`` (positions into ``names``) whose image today's data
+    still has: those positions, and the images."""
+    where = _positions(data)
+    order = np.array([i for i in ranked if names[i] in where][:limit], dtype=np.int64)
+    splits = {"val": data.x_val, "train": data.x_train}
     parts = [splits[s][torch.tensor([row])] for s, row in (where[names[i]] for i in order)]
-    x = torch.cat(parts) if parts else data.x_val[torch.zeros(0, dtype=torch.long)]
-    return order, x, [names[i] for i in order], len(ranked) - len(kept)
+    return order, torch.cat(parts) if parts else data.x_val[torch.zeros(0, dtype=torch.long)]
 
 
 def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
@@ -211,11 +223,10 @@ def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
         negative = np.flatnonzero(summary.aum < 0)  # NaN compares False: untrained left out
         picks = negative[np.argsort(summary.aum[negative])]
     data = data_for(files.read_preset())
-    position = {name: i for i, name in enumerate(data.train_ids)}
-    shown = [i for i in picks if str(arrays["ids"][i]) in position][:limit]
-    rows = torch.as_tensor([position[str(arrays["ids"][i])] for i in shown], dtype=torch.long)
-    x = data.normalizer(torch.device("cpu"))(data.x_train[rows])
-    names = data.class_names
+    ids = [str(name) for name in arrays["ids"]]
+    shown, x = _images_named(data, ids, picks, limit)
+    x = data.normalizer(torch.device("cpu"))(x)
+    names = _run_class_names(files, data)
     return {
         "images": to_display(x) if len(shown) else np.zeros((0, 1, 1, 3), np.uint8),
         "ids": [str(arrays["ids"][i]) for i in shown],
@@ -225,5 +236,11 @@ def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
         "count": int(len(picks)),
         "flagged": flagged,
         "epochs": summary.epochs,
-        "classes": list(names),
+        "classes": list(data.class_names),  # to relabel as: the classes the next run has
     }
+
+
+def _run_class_names(files: RunFiles, data: DataBundle) -> list[str]:
+    """The class names of the run (its numbers), though the folder may have others today."""
+    summary = files.read_summary()
+    return list(summary.class_names) if summary and summary.class_names else data.class_names

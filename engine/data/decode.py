@@ -60,6 +60,8 @@ def _open(source, name):
         raise UnreadableImage(name, "not an image file") from None
     except Image.DecompressionBombError:
         raise UnreadableImage(name, "too large (decompression bomb)") from None
+    except OSError as exc:  # gone since it was listed, or not readable
+        raise UnreadableImage(name, (exc.strerror or str(exc)).lower()) from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for a broken file
         raise UnreadableImage(name, _reason(exc)) from None
 
@@ -75,10 +77,21 @@ def _orientation(img) -> int:
         return 1
 
 
+def _check_file(path: str | Path, name) -> None:
+    """A file that exists, is not a folder and is not empty, or :class:`UnreadableImage`."""
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:  # missing, a broken link, no permission
+        raise UnreadableImage(name, (exc.strerror or str(exc)).lower()) from None
+    if Path(path).is_dir():
+        raise UnreadableImage(name, "a folder, not an image file")
+    if stat.st_size == 0:
+        raise UnreadableImage(name, "empty file")
+
+
 def probe(path: str | Path) -> Header:
     """The size and mode of an image file from its header; raises :class:`UnreadableImage`."""
-    if Path(path).stat().st_size == 0:
-        raise UnreadableImage(path, "empty file")
+    _check_file(path, path)
     img = _open(path, path)
     with img:
         width, height = img.size
@@ -114,8 +127,8 @@ def _decode(source, name, size_wh, color: bool, policy: str):
         if not source:
             raise UnreadableImage(name, "empty file")
         source = io.BytesIO(source)
-    elif Path(source).stat().st_size == 0:
-        raise UnreadableImage(name, "empty file")
+    else:
+        _check_file(source, name)
     img = _open(source, name)
     try:
         with warnings.catch_warnings():

@@ -49,7 +49,9 @@ class Doctor:
         ]
         if init is not None:
             self.probes[0] = init
-            found.append(pf.bad_init_loss(init["loss"], len(stats["classes"]), unnorm is not None))
+            if not p.model.init_from:  # a network that starts trained is not measured by ln(C)
+                k, off = len(stats["classes"]), unnorm is not None
+                found.append(pf.bad_init_loss(init["loss"], k, off))
         self.preflight_found = [f for f in [*found, *data_found] if f is not None]
         self.found = merge(self.found, self.preflight_found)
         return self.findings()

@@ -642,3 +642,20 @@ def test_augmentation_is_not_blamed_when_already_mild_or_within_the_validation_n
     assert er.excessive_augmentation(er.EpochContext(mild, STATS, rows)) is None
     tiny = [_row(e, 0.5, 0.55 + 0.02 * e, k=3, n=5) for e in range(1, 4)]  # 15 images
     assert er.excessive_augmentation(er.EpochContext(strong, STATS, tiny)) is None
+
+
+def test_a_network_started_from_a_run_is_not_judged_by_the_untrained_loss():
+    stats = {
+        **STATS,
+        "raw": {"mean": [0.0], "std": [1.0], "min": [-2.0], "max": [2.0]},
+        "net": {"mean": [0.0], "std": [1.0]},
+    }
+    norm = {"mode": "standardize", "scale": [1.0], "shift": [0.0]}
+    init = {"loss": 0.3, "logit_std": 1.0}  # ln(10) = 2.3 expected untrained
+
+    def found(preset):
+        doctor = Doctor(preset, stats, norm, 23)
+        return {f.id for f in doctor.preflight(init, [1e-3] * 23 * 10)}
+
+    assert "bad-init-loss" in found(Preset())
+    assert "bad-init-loss" not in found(Preset().with_changes({"model.init_from": "runs/a"}))

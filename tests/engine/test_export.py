@@ -51,6 +51,26 @@ def test_every_format_is_written_and_verified(digits_run, tmp_path, fmt):
         assert json.loads(files["plateau.json"])["arch"] == "convnet"
 
 
+def test_a_folder_as_destination_gets_the_default_name_and_a_bad_one_fails_first(
+    digits_run, tmp_path, monkeypatch
+):
+    import engine.export as export_module
+
+    best = RunFiles(digits_run.run_dir).best_checkpoint
+    (tmp_path / "exports").mkdir()
+    report = export(best, tmp_path / "exports", "onnx")
+    assert Path(report.path).parent == tmp_path / "exports" and report.path.endswith(".onnx")
+    assert export(best, f"{tmp_path}/new-folder/", "pt").path.startswith(f"{tmp_path}/new-folder/")
+    (tmp_path / "file").write_text("")
+
+    def no_work(*args):
+        raise AssertionError("the model was built before the destination was checked")
+
+    monkeypatch.setattr(export_module, "model_from_checkpoint", no_work)
+    with pytest.raises(ExportError, match="cannot write .*file/m.pt"):
+        export(best, tmp_path / "file" / "m.pt", "pt")  # a file where its folder should be
+
+
 def test_failed_verification_is_an_error(digits_run, tmp_path, monkeypatch):
     import engine.export as export_module
 
@@ -154,7 +174,13 @@ def test_predict_reports_unreadable_images_and_still_classifies_the_rest(digits_
     _digit_png(good, load_digits().images[0])
     notes = tmp_path / "notes.txt"
     notes.write_text("not an image")
-    results = predict(RunFiles(digits_run.run_dir).best_checkpoint, [good, notes], top=2)
+    missing, link = tmp_path / "gone.jpg", tmp_path / "link.jpg"
+    link.symlink_to(tmp_path / "moved-away.jpg")
+    images = [good, notes, missing, link, tmp_path]
+    results = predict(RunFiles(digits_run.run_dir).best_checkpoint, images, top=2)
     assert results[0]["image"] == str(good) and len(results[0]["top"]) == 2
     assert "error" in results[1] and "notes.txt" in results[1]["error"]
     assert "not an image" in results[1]["error"]
+    assert results[2]["error"].endswith("gone.jpg: no such file or directory")
+    assert results[3]["error"].endswith("link.jpg: no such file or directory")  # broken link
+    assert results[4]["error"].endswith(": a folder, not an image file")

@@ -105,6 +105,7 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
     """Photos added and removed after a run: the run's error browser still shows the images
     it was validated on (found by name; today's split differs), and says which are gone."""
     import numpy as np
+    from PySide6.QtWidgets import QLabel
 
     root = _folder(tmp_path / "photos")
     _open_folder_preset(window, tmp_path, root, 16)
@@ -120,6 +121,9 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
         (root / gone).unlink()
     for i in range(10):  # new photos: today's split is not the run's
         Image.new("RGB", (64, 48), (40, 250 - i, 90)).save(root / "cats" / f"new{i}.png")
+    (root / "birds").mkdir()  # a new class, sorted first: today's class 0
+    for i in range(4):
+        Image.new("RGB", (64, 48), (120, i * 9, 200)).save(root / "birds" / f"{i}.png")
 
     window.run_view.paint()
     window.confusion_view.cell_clicked.emit(0, column)
@@ -127,8 +131,22 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
     browser = window.error_browser
     tips = [browser.grid._cells[i].toolTip() for i in range(browser.grid.count)]
     assert tips == in_order[2:50]  # the run's own images, most confident first
+    captions = {c.findChildren(QLabel)[-1].text().split("\n")[0] for c in browser.grid._cells}
+    assert captions == {f"cats→{('cats', 'dogs')[column]}"}  # the run's class names
     assert "2 of them are no longer in the data" in browser.title.text()
     assert f"{len(cell)} validation images" in browser.title.text()
+    files = RunFiles(finished.args[0].run_dir)
+    samples = files.read_samples()
+    samples["aum"][:] = 1.0
+    samples["aum"][:2] = -1.0  # two training images the network disagreed with
+    samples["pred"][:2] = 1 - samples["label"][:2]
+    files.write_samples(samples)
+    browser.suspects_button.click()
+    wait_jobs(qtbot, window)
+    given = [browser.grid._boxes[i].text().split("\n")[0] for i in range(2)]
+    run_names = ("cats", "dogs")
+    assert given == [f"{run_names[g]}→{run_names[1 - g]}" for g in samples["label"][:2]]
+    assert browser.relabel_class.itemText(0) == "birds"  # relabelled for the next run
 
     # resuming it would mix two sets of images in one run: refused, the run left as it was
     run_dir = finished.args[0].run_dir
