@@ -116,8 +116,9 @@ class RunCommands(QObject):
         if self.session.is_active():
             return False
         try:
-            preset = self.editor.current().with_changes(changes)
-        except PresetError as exc:
+            current = self.editor.current()
+            preset = current.with_changes(self._keeping_marks(current, changes))
+        except (ValueError, OSError) as exc:  # a bad value, an exclude list that cannot be read
             self.banner.show_message(f"Cannot apply the fix: {exc}")
             return False
         self.editor.show(preset)
@@ -127,6 +128,17 @@ class RunCommands(QObject):
             if previous:
                 self.run_list.set_checked(previous, True)
         return True
+
+    def _keeping_marks(self, preset, changes: dict) -> dict:
+        """A fix naming another exclude list (a run's ``leaked-into-training.txt``) leaves out
+        the images the preset's list already leaves out too: both go into this preset's list in
+        the workspace, which the preset then names."""
+        fix, named = changes.get("data.exclude"), preset.data.exclude
+        if not fix or not named or Path(fix) == Path(named):
+            return changes
+        path = Path(self.workspace()) / "labels" / f"{preset.name}-exclude.txt"
+        merged = engine_calls.merge_excludes(str(path), [named, fix])
+        return {**changes, "data.exclude": merged}
 
     def open_lr_finder(self) -> None:
         from workbench.panels.lr_finder_dialog import LrFinderDialog

@@ -151,7 +151,8 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
         x_train, y_train, train_ids = x, y, ids
         val_ids = np.asarray(source.val_ids, dtype=object)
     else:
-        train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen)
+        names = list(source.ids) if cfg.source == "folder" else None  # stable as files change
+        train_idx, val_idx = stratified_split(y, cfg.val_fraction, gen, names, preset.seed)
         x_train, y_train, train_ids = take(x, train_idx), y[train_idx], ids[train_idx.numpy()]
         x_val, y_val, val_ids = take(x, val_idx), y[val_idx], ids[val_idx.numpy()]
     # marks apply after the split, which stays that of the unmarked data: leaving out or

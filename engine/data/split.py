@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 from engine.errors import DataError
 
 
 def stratified_split(
-    y: torch.Tensor, val_fraction: float, generator: torch.Generator
+    y: torch.Tensor,
+    val_fraction: float,
+    generator: torch.Generator,
+    names: list[str] | None = None,
+    seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (train, val) holding out ``val_fraction`` of every class (at least one sample of
-    each class with two or more samples)."""
+    each class with two or more samples). With ``names`` (an image folder's files) each class is
+    ordered by a hash of the seed and the name, not drawn at random: a file added or removed
+    since moves at most one other image between training and validation, where a new draw
+    would reshuffle them all (and validate on what an earlier run trained on)."""
     train, val = [], []
     for c in torch.unique(y).tolist():
         idx = torch.nonzero(y == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=generator)]
+        if names is None:
+            idx = idx[torch.randperm(len(idx), generator=generator)]
+        else:
+            idx = idx[sorted(range(len(idx)), key=lambda i: _rank(seed, names[int(idx[i])]))]
         n_val = int(round(len(idx) * val_fraction))
         if len(idx) >= 2:
             n_val = min(max(n_val, 1), len(idx) - 1)
@@ -24,6 +36,10 @@ def stratified_split(
         val.append(idx[:n_val])
         train.append(idx[n_val:])
     return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
+
+
+def _rank(seed: int, name: str) -> bytes:
+    return hashlib.blake2b(f"{seed}/{name}".encode(), digest_size=8).digest()
 
 
 def thin_classes(

@@ -354,3 +354,28 @@ def test_the_app_sees_a_folder_as_it_is_now_and_at_the_runs_size(tmp_path):
 
     pretrained = Preset().with_changes({"model.arch": "resnet18", "model.pretrained": True})
     assert inspection.model_summary(pretrained)["input_shape"] == [1, 224, 224]
+
+
+def test_a_folders_split_stays_put_when_files_are_added_or_removed(tmp_path):
+    root = tmp_path / "photos"
+    for c, value in (("cats", 40), ("dogs", 120), ("owls", 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(20):
+            Image.new("RGB", (12, 12), (value, i * 9, 90)).save(root / c / f"{i}.png")
+    preset = Preset().with_changes(
+        {"data.source": "folder", "data.root": str(root), "data.cache": False}
+    )
+    before = load_data(preset)
+    assert len(before.val_ids) == 12  # 20 % of each class
+    for i in range(6):
+        Image.new("RGB", (12, 12), (40, 250, i * 9)).save(root / "cats" / f"new{i}.png")
+    (root / "dogs" / "3.png").unlink()
+    (root / "dogs" / "4.png").unlink()
+    after = load_data(preset)
+    old_val, new_val = set(before.val_ids), set(after.val_ids)
+    owls = {n for n in old_val if n.startswith("owls/")}
+    assert owls == {n for n in new_val if n.startswith("owls/")}  # untouched: the same
+    # each added or removed file moves at most one other image between the splits
+    trained_then = set(before.train_ids) & new_val
+    assert len(trained_then) <= 2, trained_then
+    assert load_data(preset.with_changes({"seed": 1})).val_ids != after.val_ids  # seeded

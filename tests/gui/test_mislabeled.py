@@ -82,6 +82,8 @@ def test_the_leakage_fix_leaves_the_training_copies_out_of_the_next_run(window, 
 
     root = tmp_path / "photos"
     copies = scenes_folder(root, copies=True)  # 3 validation images copied into training
+    mine = tmp_path / "mine.txt"  # the person's own list: an image they left out before
+    mine.write_text("train/a/0.jpg\n")
     preset_file = digits_preset(
         tmp_path,
         **{
@@ -89,6 +91,7 @@ def test_the_leakage_fix_leaves_the_training_copies_out_of_the_next_run(window, 
             "data.source": "folder",
             "data.root": str(root),
             "data.cache_dir": str(tmp_path / "cache"),
+            "data.exclude": str(mine),
             "data.image_size": 64,
             "model.width": 8,
             "train.epochs": 1,
@@ -106,9 +109,9 @@ def test_the_leakage_fix_leaves_the_training_copies_out_of_the_next_run(window, 
     assert "data.exclude:" in panel.diff.text() and "leaked-into-training.txt" in panel.diff.text()
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
         panel.rerun.click()
-    exclude = window.current_preset().data.exclude
-    assert exclude.endswith("leaked-into-training.txt")
-    assert sorted(SampleLists.read(exclude, "").exclude) == sorted(copies)
+    exclude = window.current_preset().data.exclude  # both lists, in the workspace's
+    assert exclude == str(tmp_path / "runs" / "labels" / "leaky-exclude.txt")
+    assert sorted(SampleLists.read(exclude, "").exclude) == sorted(["train/a/0.jpg", *copies])
     before, after = (sum(e.data_stats["train_counts"]) for e in started[-2:])
     assert before - after == len(copies)
     assert "split-leakage" not in [f["id"] for f in panel.findings]

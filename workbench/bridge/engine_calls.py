@@ -3,6 +3,8 @@ Widgets name these functions; they never import the engine's torch side themselv
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def inspect_data(preset, draw: int = 0, progress=None) -> dict:
     from engine.inspection import inspect_data
@@ -67,3 +69,13 @@ def mark_samples(path: str, samples: list[str], relabel_as: str | None) -> str:
     if relabel_as is None:
         return str(add_to_exclude(path, samples, "marked in the Errors tab"))
     return str(add_to_relabel(path, dict.fromkeys(samples, relabel_as)))
+
+
+def merge_excludes(path: str, lists: list[str]) -> str:
+    """The samples of every exclude list in ``lists``, added to the one at ``path``."""
+    from engine.data.sample_lists import SampleLists, add_to_exclude
+
+    for named in lists:
+        if Path(named).expanduser() != Path(path).expanduser():
+            add_to_exclude(path, SampleLists.read(named, "").exclude, f"from {named}")
+    return path
