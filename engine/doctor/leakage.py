@@ -14,7 +14,10 @@ with the subject moved (a fixed camera, shapes on one backdrop) also correlate a
 16×16 — 0.987–0.997 — and were reported as copies, with "label conflicts" where the subjects were
 different classes. A copy differs a little everywhere (largest difference 0.03–0.52 standard
 deviations over the suite's scenes and benchmarks/leakage.py's photos); a moved subject differs
-a lot in one place (largest 0.70–0.94, 8–17 × the mean difference)."""
+a lot in one place (largest 0.70–0.94, 8–17 × the mean difference). Other shapes on one smooth
+backdrop (a gradient, a sky) in grainy pictures differ everywhere too; their fine detail (the
+32×32 look less its blur) does not correlate (0.05–0.28, against ≥ 0.92 for copies), nor does
+that of a synthetic class's independent noise draws."""
 
 from __future__ import annotations
 
@@ -45,6 +48,12 @@ MOVED_RATIO = 7.5  # … and that many times its mean difference there: a subjec
 # backdrop correlate 0.9996 in grey and differ by 0.44; benchmarks/leakage.py's copies
 # (re-encoded, resized) by 0.002-0.008
 COLOUR_DIFF = 0.25
+# the second look's fine detail (the 32×32 thumbnail less its 8×8 blur) of two copies correlates
+# ≥ 0.92 (benchmarks/leakage.py's re-encoded, resized copies at 32–224 px: 0.92–0.9996); other
+# shapes on one smooth backdrop (a gradient, a sky), which the 16×16 thumbnails cannot tell
+# apart, 0.05–0.28
+DETAIL_MIN = 0.6
+FLAT = 1e-3  # detail below this share of an image's spread: a flat picture, detail says nothing
 
 
 @dataclass(frozen=True)
@@ -136,13 +145,28 @@ def _looks(x, positions: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tenso
         means = images.mean((2, 3)) / images.flatten(1).std(1, keepdim=True).clamp_min(1e-6)
         colour = means - means.mean(1, keepdim=True)  # hue, not brightness (grey: all zero)
         grey = _compute(images, LOOK) * LOOK
-        out.update(zip(chunk, zip(grey, colour, strict=True), strict=True))
+        out.update(zip(chunk, zip(grey, colour, _detail(grey), strict=True), strict=True))
     return out
 
 
+def _detail(grey: torch.Tensor) -> torch.Tensor:
+    """N×LOOK² unit vectors: the thumbnails (in standard deviations) less their 8×8 blur —
+    edges and texture, without the backdrop's smooth light; zero for a flat picture."""
+    t = grey.view(-1, 1, LOOK, LOOK)
+    blur = torch.nn.functional.avg_pool2d(t, 4)
+    low = torch.nn.functional.interpolate(blur, size=(LOOK, LOOK), mode="bilinear")
+    d = (t - low).flatten(1)
+    d = d - d.mean(1, keepdim=True)
+    norm = d.norm(dim=1, keepdim=True)
+    return torch.where(norm > FLAT * LOOK, d / norm.clamp_min(1e-6), torch.zeros_like(d))
+
+
 def _same_picture(a: tuple, b: tuple) -> bool:
-    (grey_a, colour_a), (grey_b, colour_b) = a, b
+    (grey_a, colour_a, detail_a), (grey_b, colour_b, detail_b) = a, b
     if float((colour_a - colour_b).abs().max()) > COLOUR_DIFF:  # another colour: not a copy
+        return False
+    flat = not detail_a.any() or not detail_b.any()
+    if not flat and float(detail_a @ detail_b) < DETAIL_MIN:  # other shapes on one backdrop
         return False
     diff = (grey_a - grey_b).abs()
     biggest = float(diff.max())

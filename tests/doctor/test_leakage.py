@@ -60,7 +60,8 @@ def test_no_finding_without_copies(tmp_path):
 
 def test_synthetic_samples_are_not_called_copies(tmp_path):
     """At 96 px a synthetic class's samples differ only in pixel noise, which a 16×16 thumbnail
-    averages away: they look like copies of each other, but are independent draws."""
+    averages away: they look like copies of each other, but are independent draws (and the
+    synthetic source is not searched at all)."""
     preset = Preset().with_changes(
         {
             "data.source": "synthetic",
@@ -72,8 +73,12 @@ def test_synthetic_samples_are_not_called_copies(tmp_path):
             "train.device": "cpu",
         }
     )
+    from engine.doctor.leakage import _near_pairs, thumbnails
+
     data = load_data(preset)
-    assert find_copies(data.x_train, data.x_val).train_val  # what the thumbnails say
+    near = _near_pairs(thumbnails(data.x_train), thumbnails(data.x_val), False)
+    assert near  # what the 16×16 thumbnails say; the second look's detail tells them apart
+    assert not find_copies(data.x_train, data.x_val).train_val
     summary = Trainer(preset, out=tmp_path / "runs").fit()
     ids = {f["id"] for f in RunFiles(summary.run_dir).read_diagnosis()}
     assert "split-leakage" not in ids
@@ -187,3 +192,29 @@ def test_the_same_shapes_in_another_colour_are_not_a_copy(tmp_path):
     copies = find_copies(data.x_train, data.x_val)
     pairs = {(data.train_ids[i], data.val_ids[j]) for i, j in copies.train_val}
     assert pairs == {("train/ripe/0.jpg", "val/ripe/1.jpg"), ("train/ripe/0.jpg", "val/ripe/2.jpg")}
+
+
+def test_other_shapes_on_one_smooth_backdrop_are_not_copies():
+    """A gradient (a sky, a studio backdrop) dominates 16×16 thumbnails: a circle and a
+    triangle on it correlate like copies there; their detail does not."""
+    import torch
+    from PIL import Image, ImageDraw
+
+    from engine.doctor.leakage import _near_pairs, thumbnails
+
+    def picture(shape: str, x: int, seed: int) -> torch.Tensor:
+        ramp = np.linspace(20, 250, 96)[None, :, None].repeat(96, 0).repeat(3, 2)
+        img = Image.fromarray(ramp.astype(np.uint8))
+        draw = ImageDraw.Draw(img)
+        if shape == "circle":
+            draw.ellipse([x, 36, x + 12, 48], fill=(90, 90, 90))
+        else:
+            draw.polygon([(x + 6, 36), (x, 48), (x + 12, 48)], fill=(90, 90, 90))
+        noise = np.random.default_rng(seed).integers(-16, 16, (24, 24, 1)).repeat(4, 0).repeat(4, 1)
+        pixels = np.clip(np.asarray(img) + noise, 0, 255).astype(np.uint8)  # a grainy photo
+        return torch.from_numpy(pixels).permute(2, 0, 1)[None]
+
+    train = torch.cat([picture("circle", 40, 0), picture("circle", 60, 1)])
+    val = torch.cat([picture("triangle", 40, 2), picture("circle", 40, 0)])  # the second: a copy
+    assert (0, 0) in _near_pairs(thumbnails(train), thumbnails(val), False)
+    assert find_copies(train, val).train_val == [(0, 1)]
