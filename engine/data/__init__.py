@@ -25,7 +25,7 @@ from engine.data.sources import load_source
 from engine.data.split import stratified_split, thin_classes
 from engine.errors import DataError
 from engine.preset import DataConfig, Preset
-from engine.wording import count
+from engine.wording import class_label, count
 
 MOMENT_CHUNK_BYTES = 16 << 20  # channel statistics are summed in float64 chunks of this size
 
@@ -181,7 +181,7 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     val_mean, val_std, _, _ = _channel_moments(x_val)
     stats["raw_val"] = {"mean": val_mean, "std": val_std}
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
-    stats["notes"] = [*stats["notes"], *marked]
+    stats["notes"] = [*stats["notes"], *marked, *_untrained(stats)]
     if upsample:
         stats["image_shape"] = [stats["image_shape"][0], *upsample]
         stats["notes"] = [*stats["notes"], f"images enlarged to {size}×{size} batch by batch"]
@@ -288,6 +288,22 @@ def _per_channel(rgb: tuple[float, float, float], channels: int) -> list[float]:
     if channels == 1:
         return [sum(rgb) / 3]
     return [rgb[i % 3] for i in range(channels)]
+
+
+def _untrained(stats: dict) -> list[str]:
+    """A note naming the classes left with no training image (all left out or thinned away):
+    the network cannot learn to predict them."""
+    names, counts = stats["classes"], stats["train_counts"]
+    empty = [class_label(name) for name, n in zip(names, counts, strict=True) if not n]
+    if not empty:
+        return []
+    return [
+        f"{count(len(empty), 'class')} with no training image ({', '.join(empty[:5])}"
+        + (" …" if len(empty) > 5 else "")
+        + "): the network cannot learn to predict "
+        + ("it" if len(empty) == 1 else "them")
+        + " (see data.exclude, data.class_fraction, data.limit_per_class)"
+    ]
 
 
 def files_signature(cfg: DataConfig) -> tuple:

@@ -659,3 +659,24 @@ def test_a_network_started_from_a_run_is_not_judged_by_the_untrained_loss():
 
     assert "bad-init-loss" in found(Preset())
     assert "bad-init-loss" not in found(Preset().with_changes({"model.init_from": "runs/a"}))
+
+
+def test_a_class_two_and_a_half_times_smaller_that_is_never_predicted_is_named():
+    def rows(recall_of_0):
+        out = []
+        for epoch in (1, 2, 3):
+            row = _row(epoch, 0.9, 0.85, k=5)
+            recall = (recall_of_0, 0.9, 0.9, 0.9, 0.9)
+            per_class = dataclasses.replace(row.per_class, recall=recall)
+            out.append(dataclasses.replace(row, per_class=per_class))
+        return out
+
+    def found(counts, recall_of_0):
+        stats = {**STATS, "train_counts": counts, "classes": ["rare", "a", "b", "c", "d"]}
+        ctx = er.EpochContext(Preset(), stats, rows(recall_of_0), {}, None, 10)
+        return er.minority_ignored(ctx)
+
+    finding = found([48, 120, 120, 120, 120], 0.0)
+    assert finding.id == "class-imbalance" and "never predicts it" in finding.evidence
+    assert found([80, 120, 120, 120, 120], 0.0) is None  # 1.5:1: not a minority
+    assert found([48, 120, 120, 120, 120], 0.3) is None  # predicted: not ignored

@@ -225,3 +225,17 @@ def test_a_small_network_on_clean_digits_has_no_label_noise(tmp_path):
     assert "label-noise" not in {f["id"] for f in files.read_diagnosis()}
     samples = files.read_samples()
     assert samples["other_prob"].shape == samples["aum"].shape and samples["classes"] == 10
+
+
+def test_a_class_the_network_never_learned_is_not_called_mislabeled():
+    """A small class the network ignores keeps all its samples below zero, confidently another
+    class: that is the class not learned (class-imbalance), not wrong labels — leaving them out
+    would take the class out of training."""
+    from engine.doctor.samples import suspects
+
+    summary = _summary(0.8)  # 40 flipped labels spread over 10 classes (4 of each 20)
+    ignored = np.flatnonzero(summary.label == 3)
+    summary.aum[ignored] = -1.5  # every sample of class 3
+    picks = suspects(summary)
+    assert not set(picks.tolist()) & set(ignored.tolist())
+    assert len(picks) == 36  # the other classes' wrong labels are still found

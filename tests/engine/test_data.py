@@ -379,3 +379,16 @@ def test_a_folders_split_stays_put_when_files_are_added_or_removed(tmp_path):
     trained_then = set(before.train_ids) & new_val
     assert len(trained_then) <= 2, trained_then
     assert load_data(preset.with_changes({"seed": 1})).val_ids != after.val_ids  # seeded
+
+
+def test_a_class_left_with_no_training_image_is_named(tmp_path):
+    data = load_data(Preset())
+    threes = [i for i, y in zip(data.train_ids, data.y_train.tolist(), strict=True) if y == 3]
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("\n".join(threes) + "\n")
+    notes = load_data(Preset().with_changes({"data.exclude": str(exclude)})).stats["notes"]
+    assert any(
+        n.startswith("1 class with no training image (class 3): the network cannot learn")
+        for n in notes
+    ), notes
+    assert not any("no training image" in n for n in data.stats["notes"])
