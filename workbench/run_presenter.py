@@ -157,9 +157,14 @@ class RunPresenter(QObject):
         self.paint(force=True)
         self._set_epoch_spans()  # a run stopped early: fit what it did, not what was planned
         self.status.live_ended(status, early=summary.early_stopped)
+        resumed = self.live.run_dir if self.live is not None else ""
         if summary.run_dir:
             self.run_list.put_run(summary.run_dir)
             self.run_list.select(summary.run_dir)
+        elif resumed:  # a resume refused before anything ran: the run as it still is
+            self.live = None
+            self.show_run(resumed)
+            self.run_list.select(resumed)
         else:
             self.refresh_runs()
 

@@ -158,3 +158,7 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
     assert "trained on other images" in text and "model.init_from" in text
     assert [r.status for r in window.run_list.runs()] == ["finished"]
     assert RunFiles(run_dir).read_summary().status == "finished"
+    # the window shows the run as it still is, not a failed run of 0 epochs
+    assert window.status_labels["state"].text() == "finished"
+    assert window.status_labels["epoch"].text().startswith("epoch 1/1")
+    assert window.loss_plot.epoch_points() == 1
