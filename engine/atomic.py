@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _file_mode() -> int:
+    """The mode a file created with ``open`` gets: 0666 less the process's umask (read once,
+    at import, before any thread could create a file meanwhile)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fileobj)`` on a temporary file and move it over ``path`` once it is complete."""
     path = Path(path)
@@ -26,6 +37,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide runs and exports from others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,12 +204,16 @@ def _safetensors_metadata(raw: bytes) -> dict:
 
 
 def _write_torchscript(state, model, x, dest):
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch ≥ 2.10 warns that TorchScript is deprecated on every call: the format is still
+        # what C++ and older tools load, and the person chose it; the warning is not theirs
+        warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(model, x[:2])
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={"plateau.json": json.dumps(metadata(state))})
-    atomic.write_bytes(dest, buffer.getvalue())
-    loaded = torch.jit.load(str(dest))
+        buffer = io.BytesIO()
+        extra = {"plateau.json": json.dumps(metadata(state))}
+        torch.jit.save(traced, buffer, _extra_files=extra)
+        atomic.write_bytes(dest, buffer.getvalue())
+        loaded = torch.jit.load(str(dest))
     return lambda inputs: loaded(inputs).detach().numpy()
 
 

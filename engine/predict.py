@@ -8,6 +8,7 @@ normalization travel with the weights, so neither the data nor the preset file i
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +73,9 @@ def _is_torchscript(path: Path) -> bool:
 def _load_torchscript(path: Path) -> tuple[Forward, dict]:
     files = {"plateau.json": ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        with warnings.catch_warnings():  # TorchScript's deprecation: not the person's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
         meta = json.loads(files["plateau.json"])
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable TorchScript export: {exc}") from None

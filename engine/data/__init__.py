@@ -226,6 +226,14 @@ def apply_marks(
         notes.append(f"{count(removed, 'sample')} left out (data.exclude)")
     if lists.relabel:
         notes.append(f"{count(changed, 'label')} corrected (data.relabel)")
+    known = {*train[2], *val[2]}
+    for key, names in (("data.exclude", lists.exclude), ("data.relabel", lists.relabel)):
+        if unknown := sorted(name for name in names if name not in known):
+            verb = "names" if len(unknown) == 1 else "name"
+            notes.append(
+                f"{count(len(unknown), 'line')} of {key} {verb} no image of the data "
+                f"(e.g. {unknown[0]}: moved, renamed or deleted?)"
+            )
     return parts[0], parts[1], notes
 
 

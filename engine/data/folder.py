@@ -80,7 +80,8 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "duplicates": decoded.duplicates,
             "notes": decoded.notes
             + _left_out(left_out, scan.has_val, val_left_out)
-            + _notes(scan.has_val, classes, train, decoded.duplicates),
+            + _notes(scan.has_val, classes, train, decoded.duplicates)
+            + _loose(scan.loose),
         },
         ids=[f.rel for f in train],
     )
@@ -102,6 +103,16 @@ def _left_out(names: list[str], has_val: bool, val_images: int) -> list[str]:
     return [
         f"left out {count(len(names), 'class folder')} with no readable image{where}: {shown}"
         f"{also} (not a class of this run: put images in it, or remove it)"
+    ]
+
+
+def _loose(files: tuple[str, ...]) -> list[str]:
+    if not files:
+        return []
+    shown = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+    return [
+        f"{count(len(files), 'image')} beside the class folders, in no class, left out: "
+        f"{shown} (move each into its class's folder to use it)"
     ]
 
 

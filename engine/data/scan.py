@@ -9,6 +9,9 @@ from pathlib import Path
 
 from engine.errors import DataError
 
+# the usual image files: those beside the class folders are named (a preset or notes are not)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
+
 
 @dataclass(frozen=True)
 class ImageFile:
@@ -27,6 +30,7 @@ class FolderScan:
     classes: list[str]
     files: list[ImageFile]
     has_val: bool  # a train/ + val/ layout
+    loose: tuple[str, ...] = ()  # images beside the class folders, in no class (not data)
 
     def path(self, f: ImageFile) -> Path:
         return self.root / f.rel
@@ -42,9 +46,18 @@ def scan_folder(root: str | Path) -> FolderScan:
     if train_dir.is_dir() and val_dir.is_dir():
         names = [d.name for d in _class_dirs(train_dir)]
         files = _files(base, train_dir, names, "train") + _files(base, val_dir, names, "val")
-        return FolderScan(base, names, files, True)
+        loose = _loose(base, train_dir) + _loose(base, val_dir)
+        return FolderScan(base, names, files, True, loose)
     names = [d.name for d in _class_dirs(base)]
-    return FolderScan(base, names, _files(base, base, names, ""), False)
+    return FolderScan(base, names, _files(base, base, names, ""), False, _loose(base, base))
+
+
+def _loose(base: Path, folder: Path) -> tuple[str, ...]:
+    return tuple(
+        p.relative_to(base).as_posix()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def _class_dirs(folder: Path) -> list[Path]:

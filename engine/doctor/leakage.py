@@ -213,7 +213,11 @@ def split_leakage(
             f"appear in training ({count(len(leaked), 'training copy')}, e.g. {examples})"
         )
     if copies.val_val:
-        parts.append(f"{len(copies.val_val)} pairs of validation images are copies of each other")
+        n = len(copies.val_val)
+        parts.append(
+            f"{count(n, 'pair')} of validation images {'is a copy' if n == 1 else 'are copies'} "
+            "of each other"
+        )
     evidence = (
         "; ".join(parts)
         + ". Validation accuracy on images the network trained on overstates how it does on "

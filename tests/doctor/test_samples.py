@@ -67,6 +67,12 @@ def test_relabel_changes_labels_and_names_bad_lines(tmp_path):
     data = load_data(preset.with_changes({"data.relabel": str(good)}))
     assert int(data.y_train[data.train_ids.index(name)]) == new
     assert "1 label corrected (data.relabel)" in data.stats["notes"]
+    moved = tmp_path / "moved.txt"  # a line whose image was since moved or renamed
+    moved.write_text(f"{name}\t{new}\ncats/gone.jpg\t{new}\n")
+    notes = load_data(preset.with_changes({"data.relabel": str(moved)})).stats["notes"]
+    assert "1 label corrected (data.relabel)" in notes
+    assert any(n.startswith("1 line of data.relabel names no image") for n in notes), notes
+    assert "cats/gone.jpg" in " ".join(notes)
 
     bad = tmp_path / "bad.txt"
     bad.write_text(f"{name}\n")

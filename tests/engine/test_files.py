@@ -19,6 +19,18 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """As ``open`` would make them (0666 less the umask), not mkstemp's owner-only 0600: a run
+    or an export on a shared machine is readable by the others, as the user's umask says."""
+    import os
+    import stat
+
+    path = atomic.write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
     from engine.checkpoint import torch_bytes
 
