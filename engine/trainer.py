@@ -26,7 +26,7 @@ from engine.errors import Cancelled, DataError, TrainingError
 from engine.events import TIMING_FIELDS, RunSummary
 from engine.failures import BUG_HINT, BUG_IN_RUN_HINT, explain
 from engine.models import build_model, locate_failure, parts, summarize
-from engine.preset import Preset
+from engine.preset import Preset, absolute_paths
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
 from engine.training import frozen_features
 from engine.training.assembly import assemble
@@ -52,7 +52,7 @@ class Trainer:
         resume_dir: str | Path | None = None,
         num_threads: int | None = None,
     ):
-        self.preset = preset
+        self.preset = absolute_paths(preset)  # the run's preset.toml names files from anywhere
         self.out = Path(out)
         self.control = control or RunControl()
         self.resume_dir = Path(resume_dir) if resume_dir else None

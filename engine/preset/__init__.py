@@ -15,6 +15,7 @@ from engine.errors import PresetError
 from engine.preset import keys as _keys
 from engine.preset.files import (
     MIGRATIONS,
+    absolute_paths,
     default_preset_path,
     dumps,
     from_dict,
@@ -73,6 +74,7 @@ __all__ = [
     "COMPILE_MODES",
     "FORMAT",
     "MIGRATIONS",
+    "absolute_paths",
     "NORMALIZE",
     "OPTIMIZERS",
     "PRETRAINED_ARCHS",

@@ -76,7 +76,47 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Preset:
         raise PresetError(f"{path} is not a text file; a preset is a UTF-8 TOML file") from None
     except OSError as exc:
         raise PresetError(f"cannot read preset {path}: {exc.strerror}") from None
-    return loads(text, str(path), overrides)
+    return _found_beside(loads(text, str(path), overrides), path.parent)
+
+
+# keys that name files or folders: relative ones resolve against the working directory
+PATH_KEYS = (
+    "data.root",
+    "data.cache_dir",
+    "data.exclude",
+    "data.relabel",
+    "model.weights",
+    "model.init_from",
+)
+
+
+def _relative(value: str) -> bool:
+    return bool(value) and not Path(value).expanduser().is_absolute()
+
+
+def _found_beside(preset: Preset, folder: Path) -> Preset:
+    """A relative path that names nothing from the working directory but something beside the
+    preset file means that (a preset kept next to its photos, opened from anywhere: the app
+    started from a desktop icon)."""
+    changes = {
+        key: str((folder / value).resolve())
+        for key in PATH_KEYS
+        if _relative(value := preset.get(key))
+        and not Path(value).expanduser().exists()
+        and (folder / value).exists()
+    }
+    return preset.with_changes(changes) if changes else preset
+
+
+def absolute_paths(preset: Preset) -> Preset:
+    """The preset with every relative path resolved against the working directory, as a run
+    keeps it: resumed, browsed or exported from anywhere, it still names the same files."""
+    changes = {
+        key: str(Path(value).expanduser().resolve())
+        for key in PATH_KEYS
+        if _relative(value := preset.get(key))
+    }
+    return preset.with_changes(changes) if changes else preset
 
 
 def dumps(preset: Preset) -> str:

@@ -321,7 +321,9 @@ def test_resume_that_cannot_continue_changes_nothing(runs_dir):
     assert after == before
 
 
-def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(runs_dir, tmp_path):
+def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(
+    runs_dir, tmp_path, monkeypatch
+):
     from PIL import Image
 
     root = tmp_path / "photos"
@@ -332,16 +334,19 @@ def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(runs_dir, 
     preset = tiny_preset(
         **{
             "data.source": "folder",
-            "data.root": str(root),
+            "data.root": "photos",  # relative to the working directory
             "data.cache_dir": str(tmp_path / "cache"),
             "data.image_size": 8,
             "train.epochs": 1,
         }
     )
+    monkeypatch.chdir(tmp_path)
     first = Trainer(preset, out=runs_dir).fit()
     run = RunFiles(first.run_dir)
+    assert run.read_preset().data.root == str(root)  # the run names it from anywhere
+    monkeypatch.chdir(runs_dir)
     before = {f.name: f.read_bytes() for f in run.path.iterdir() if f.is_file()}
-    longer = preset.with_changes({"train.epochs": 2})
+    longer = run.read_preset().with_changes({"train.epochs": 2})  # as resume reads it
     for i in range(3):
         Image.new("RGB", (24, 24), (40, 250, i)).save(root / "cats" / f"new{i}.png")
     with pytest.raises(DataError, match=r"20 training and 4 validation images then, 22 and 5 now"):
@@ -355,7 +360,7 @@ def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(runs_dir, 
     (root / "cats" / "zero.png").rename(root / "cats" / "0.png")
     assert Trainer(longer, resume_dir=first.run_dir).fit().epochs_completed == 2
     (root / "cats" / "0.png").unlink()  # today's images, from the run's weights
-    fresh = Trainer(preset.with_changes({"model.init_from": first.run_dir}), out=runs_dir).fit()
+    fresh = Trainer(longer.with_changes({"model.init_from": first.run_dir}), out=runs_dir).fit()
     assert fresh.status == "finished"
 
 
