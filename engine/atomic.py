@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,14 @@ from typing import IO, Any
 
 
 def _file_mode() -> int:
-    """The mode a file created with ``open`` gets: 0666 less the process's umask (read once,
-    at import, before any thread could create a file meanwhile)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
+    """The mode a file created with ``open`` gets: 0666 less the process's umask (read from
+    /proc where it can be, else by setting it and back, once, at import)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
     return 0o666 & ~umask
 
 
@@ -37,7 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide runs and exports from others
+        _set_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,6 +50,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _set_mode(tmp: str, path: Path) -> None:
+    """The replaced file's mode, or that of a new file (mkstemp's 0600 would hide runs and
+    exports from the others a shared machine's umask lets read them); a filesystem that has no
+    modes (FAT on a USB stick) keeps its own."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else FILE_MODE
+        os.chmod(tmp, mode)
+    except OSError:
+        pass
 
 
 def _fsync_dir(folder: Path) -> None:

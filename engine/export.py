@@ -119,8 +119,8 @@ def export(checkpoint: str | Path, dest: str | Path | None = None, fmt: str = "p
     """Write ``checkpoint``'s model to ``dest`` in ``fmt`` and verify it; raise ExportError."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
+    state = load_checkpoint(checkpoint)  # a checkpoint that is not there: no folder made
     dest = _destination(checkpoint, dest, fmt)
-    state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)
     x, inputs = verification_inputs(state)
     writer = {

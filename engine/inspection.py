@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data import DataBundle, files_signature, image_size, load_data
+from engine.data import BY_NAME, DataBundle, files_signature, image_size, load_data
 from engine.data.augment import BatchAugment
 from engine.data.image_cache import Progress, no_progress
 from engine.models import build_model, summarize
-from engine.preset import Preset, dumps, from_dict
+from engine.preset import Preset, absolute_paths, dumps, from_dict
 from engine.runs import RunFiles
 
 
@@ -25,6 +25,7 @@ def _data_key(preset: Preset) -> tuple:
     """What decides the data: the preset's data settings and seed, the image size (pretrained
     weights set it too) and the files read from disk — so edits elsewhere reuse the loaded
     data, and a photo added or an image marked since is seen."""
+    preset = absolute_paths(preset)  # a run's preset.toml and the forms' name the same data
     raw = preset.to_dict()
     settings = dumps(from_dict({"seed": raw["seed"], "data": raw["data"]}))
     return settings, image_size(preset), files_signature(preset.data)
@@ -173,6 +174,12 @@ def _run_val_images(preds: dict, data: DataBundle, ranked: np.ndarray, limit: in
     kept must see as many validation images as it had, else which is which is unknown."""
     if "val_ids" not in preds:
         then, now = len(preds["y_true"]), len(data.y_val)
+        if data.stats.get("split") == BY_NAME:  # a folder an earlier Plateau split at random
+            raise ValueError(
+                "this run is from an earlier Plateau, which drew the folder's validation "
+                "images at random and did not record their names, so they cannot be shown; "
+                "its plots and numbers are unaffected"
+            )
         if then != now:
             raise ValueError(
                 f"the validation images changed since this run ({then} then, {now} now) and "
@@ -183,8 +190,9 @@ def _run_val_images(preds: dict, data: DataBundle, ranked: np.ndarray, limit: in
         ids = [str(data.val_ids[i]) for i in order] if data.val_ids else []
         return order, data.x_val[torch.as_tensor(order, dtype=torch.long)], ids, 0
     names = [bytes(n).decode("utf-8") for n in preds["val_ids"]]
-    order, x = _images_named(data, names, ranked, limit)
-    gone = len(ranked) - sum(names[i] in _positions(data) for i in ranked)
+    where = _positions(data)
+    order, x = _images_named(data, where, names, ranked, limit)
+    gone = sum(names[i] not in where for i in ranked)
     return order, x, [names[i] for i in order], gone
 
 
@@ -197,10 +205,9 @@ def _positions(data: DataBundle) -> dict[str, tuple[str, int]]:
     return where
 
 
-def _images_named(data: DataBundle, names: list[str], ranked, limit: int) -> tuple:
+def _images_named(data: DataBundle, where: dict, names: list[str], ranked, limit: int) -> tuple:
     """The first ``limit`` of ``ranked`` (positions into ``names``) whose image today's data
-    still has: those positions, and the images."""
-    where = _positions(data)
+    still has (``where``: :func:`_positions`): those positions, and the images."""
     order = np.array([i for i in ranked if names[i] in where][:limit], dtype=np.int64)
     splits = {"val": data.x_val, "train": data.x_train}
     parts = [splits[s][torch.tensor([row])] for s, row in (where[names[i]] for i in order)]
@@ -210,7 +217,7 @@ def _images_named(data: DataBundle, names: list[str], ranked, limit: int) -> tup
 def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
     """The run's training images whose label looks wrong, most suspicious first: those the
     doctor's ``label-noise`` rule flags, else the lowest margins below zero (``samples.npz``)."""
-    from engine.doctor.samples import SampleSummary, suspects
+    from engine.doctor.samples import SampleSummary, in_learned_classes, suspects
 
     files = RunFiles(run_dir)
     arrays = files.read_samples()
@@ -221,10 +228,11 @@ def suspect_samples(run_dir: str | Path, limit: int = 48) -> dict:
     flagged = len(picks) > 0
     if not flagged:
         negative = np.flatnonzero(summary.aum < 0)  # NaN compares False: untrained left out
+        negative = in_learned_classes(summary, negative)  # an ignored class: not its labels
         picks = negative[np.argsort(summary.aum[negative])]
     data = data_for(files.read_preset())
     ids = [str(name) for name in arrays["ids"]]
-    shown, x = _images_named(data, ids, picks, limit)
+    shown, x = _images_named(data, _positions(data), ids, picks, limit)
     x = data.normalizer(torch.device("cpu"))(x)
     names = _run_class_names(files, data)
     return {

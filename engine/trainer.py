@@ -30,7 +30,12 @@ from engine.preset import Preset, absolute_paths
 from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
 from engine.training import frozen_features
 from engine.training.assembly import assemble
-from engine.training.checkpoint_state import check_same_data, checkpoint_state, restore
+from engine.training.checkpoint_state import (
+    check_same_data,
+    checkpoint_state,
+    data_identity,
+    restore,
+)
 from engine.training.epoch import StepState, Stopped, train_epoch
 from engine.training.progress import RunProgress, epoch_metrics
 from engine.training.validation import validate
@@ -121,6 +126,11 @@ class Trainer:
         torch.manual_seed(p.seed)
         progress = PreparingEvents(events, self.control)
         data = load_data(p, progress)
+        self.identity = data_identity(data)
+        checkpoint = None
+        if self.resume_dir:  # before any slow work: a resume that cannot go on says so at once
+            checkpoint = load_checkpoint(RunFiles(self.resume_dir).last_checkpoint, device)
+            check_same_data(checkpoint, self.identity, self.resume_dir)
         notes: list[str] = []
         model = build_model(p.model, data.input_shape, data.num_classes, notes=notes).to(device)
         try:
@@ -159,9 +169,7 @@ class Trainer:
             device,
         )
         self.doctor_state = None
-        if self.resume_dir:
-            checkpoint = load_checkpoint(RunFiles(self.resume_dir).last_checkpoint, device)
-            check_same_data(checkpoint, data, self.resume_dir)
+        if checkpoint is not None:
             self.doctor_state = restore(
                 checkpoint, self.resume_dir, p, self.a, self.state, self.progress
             )
@@ -249,6 +257,7 @@ class Trainer:
             self.data,
             self.monitor.doctor.state(),
             self.monitor.margins.state(),
+            self.identity,
         )
 
     # ------------------------------------------------------------------ the end

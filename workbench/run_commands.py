@@ -131,12 +131,13 @@ class RunCommands(QObject):
 
     def _keeping_marks(self, preset, changes: dict) -> dict:
         """A fix naming another exclude list (a run's ``leaked-into-training.txt``) leaves out
-        the images the preset's list already leaves out too: both go into this preset's list in
-        the workspace, which the preset then names."""
+        the images the preset's list already leaves out too: both go into a new list in the
+        workspace, named after the preset and the run, which the preset then names."""
         fix, named = changes.get("data.exclude"), preset.data.exclude
         if not fix or not named or Path(fix) == Path(named):
             return changes
-        path = Path(self.workspace()) / "labels" / f"{preset.name}-exclude.txt"
+        run = Path(fix).parent.name
+        path = Path(self.workspace()) / "labels" / f"{preset.name}-exclude-{run}.txt"
         merged = engine_calls.merge_excludes(str(path), [named, fix])
         return {**changes, "data.exclude": merged}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from engine.events import RunSummary
+from engine.preset import absolute_paths
 from workbench.bridge import engine_calls
 from workbench.bridge.jobs import BackgroundJobs
 from workbench.paint_schedule import LIVE_PAINT_INTERVAL_MS, PaintSchedule
@@ -264,13 +265,14 @@ class RunPresenter(QObject):
                 self.plots.lr.show_preview(form.lrs, form.steps_per_epoch, _backbone(form))
             self.plots.lr.show_forms_plan(None)
             return
-        if run is None and form is not None and form.preset == self.shown_preset:
+        same = form is not None and _same_preset(form.preset, self.shown_preset)
+        if run is None and same:
             run = form
         if run is not None:
             self.plots.lr.show_preview(run.lrs, run.steps_per_epoch, _backbone(run))
         else:
             self.plots.lr.show_preview([], 1)
-        if form is not None and form.preset != self.shown_preset:
+        if form is not None and not same:
             self.plots.lr.show_forms_plan(form.lrs, form.steps_per_epoch)
         else:
             self.plots.lr.show_forms_plan(None)
@@ -391,3 +393,8 @@ def _short_name(name: str) -> str:
         base, _, _ = head.rpartition("-")
         return f"{base} {stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
     return name
+
+
+def _same_preset(a, b) -> bool:
+    """Equal once relative paths resolve as a run's ``preset.toml`` keeps them (absolute)."""
+    return a is not None and b is not None and absolute_paths(a) == absolute_paths(b)

@@ -9,6 +9,7 @@ cache; batches are taken by indexing and normalized on the training device
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,11 @@ from engine.preset import DataConfig, Preset
 from engine.wording import class_label, count
 
 MOMENT_CHUNK_BYTES = 16 << 20  # channel statistics are summed in float64 chunks of this size
+# how the validation split was made (``stats["split"]``): the source's own (train/ and val/
+# folders, a torchvision test set), by a hash of each file's name (an image folder), or drawn
+GIVEN, BY_NAME, DRAWN = "given", "by file name", "drawn"
 
-__all__ = ["DataBundle", "DataError", "Normalization", "load_data"]
+__all__ = ["BY_NAME", "DataBundle", "DataError", "Normalization", "load_data"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,7 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
             upsample = (size, size)
         else:
             x = _resize(x, [size, size])
+    names = None
     if source.x_val is not None:
         x_val, y_val = source.x_val, source.y_val
         if x_val.shape[1:] != x.shape[1:]:
@@ -180,6 +185,7 @@ def load_data(preset: Preset, progress: Progress = no_progress) -> DataBundle:
     stats = _stats(source, x_train, y_train, y_val, norm, moments)
     val_mean, val_std, _, _ = _channel_moments(x_val)
     stats["raw_val"] = {"mean": val_mean, "std": val_std}
+    stats["split"] = GIVEN if source.x_val is not None else (BY_NAME if names else DRAWN)
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
     stats["notes"] = [*stats["notes"], *marked, *_untrained(stats)]
     if upsample:
@@ -315,19 +321,29 @@ def _untrained(stats: dict) -> list[str]:
 
 
 def files_signature(cfg: DataConfig) -> tuple:
-    """What of the disk the data reads, as names, sizes and times: an image folder's files and
-    the sample lists. Equal signatures mean nothing was added, removed or changed since."""
-    from engine.data.scan import scan_folder
-
+    """What of the disk the data reads, cheaply: the modification time of every folder of an
+    image folder (a file added, removed or renamed changes its folder's) and the sample lists'
+    sizes and times. Equal signatures mean nothing was added, removed or renamed since."""
     folder: tuple = ()
-    if cfg.source == "folder":
-        try:
-            scan = scan_folder(cfg.root)
-        except (DataError, OSError) as exc:  # loading says what is wrong
-            folder = (str(exc),)
-        else:
-            folder = tuple((f.rel, f.size, f.mtime_ns) for f in scan.files)
+    if cfg.source == "folder" and cfg.root:
+        folder = tuple(_folder_times(Path(cfg.root).expanduser()))
     return folder, _stat(cfg.exclude), _stat(cfg.relabel)
+
+
+def _folder_times(root: Path):
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            yield str(folder), folder.stat().st_mtime_ns
+            with os.scandir(folder) as entries:
+                stack += [
+                    Path(e.path)
+                    for e in entries
+                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+                ]
+        except OSError as exc:  # a folder that is gone or unreadable: loading says so
+            yield str(folder), str(exc)
 
 
 def _stat(path: str) -> tuple:

@@ -61,7 +61,7 @@ def _open(source, name):
     except Image.DecompressionBombError:
         raise UnreadableImage(name, "too large (decompression bomb)") from None
     except OSError as exc:  # gone since it was listed, or not readable
-        raise UnreadableImage(name, (exc.strerror or str(exc)).lower()) from None
+        raise UnreadableImage(name, (exc.strerror or _reason(exc)).lower()) from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for a broken file
         raise UnreadableImage(name, _reason(exc)) from None
 
@@ -82,7 +82,7 @@ def _check_file(path: str | Path, name) -> None:
     try:
         stat = Path(path).stat()
     except OSError as exc:  # missing, a broken link, no permission
-        raise UnreadableImage(name, (exc.strerror or str(exc)).lower()) from None
+        raise UnreadableImage(name, (exc.strerror or _reason(exc)).lower()) from None
     if Path(path).is_dir():
         raise UnreadableImage(name, "a folder, not an image file")
     if stat.st_size == 0:

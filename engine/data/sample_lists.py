@@ -88,6 +88,12 @@ def add_to_exclude(path: str | Path, samples: list[str], why: str = "") -> Path:
     return atomic.write_text(path, text)
 
 
+def write_exclude(path: str | Path, samples: list[str], why: str = "") -> Path:
+    """A new exclude file with exactly ``samples`` (replacing any file at ``path``)."""
+    text = _HEADER_EXCLUDE + (f"# {why}\n" if why else "") + "".join(f"{s}\n" for s in samples)
+    return atomic.write_text(Path(path).expanduser(), text)
+
+
 def add_to_relabel(path: str | Path, labels: dict[str, str]) -> Path:
     """Set each sample's class in a relabel file (created when missing); the latest wins."""
     path = Path(path).expanduser()

@@ -221,18 +221,26 @@ def suspects(summary: SampleSummary) -> np.ndarray:
     if learned.mean() < LEARNED_SHARE:
         return np.zeros(0, dtype=np.int64)
     line = SUSPECT_LINE * float(np.median(aum[trained][learned]))
-    below = np.flatnonzero(trained & (aum < line))
-    k = max(int(summary.label.max()) + 1, summary.classes)
-    share = np.bincount(summary.label[below], minlength=k) / np.maximum(
-        np.bincount(summary.label[trained], minlength=k), 1
-    )
-    below = below[share[summary.label[below]] <= UNLEARNED_CLASS]
+    below = in_learned_classes(summary, np.flatnonzero(trained & (aum < line)))
     if len(below) < max(MIN_SUSPECTS, MIN_SHARE * trained.sum()):
         return np.zeros(0, dtype=np.int64)
     sure = confidence(summary, below)
     if sure is not None and sure < SUSPECT_CONFIDENCE:  # hard for this network, not mislabeled
         return np.zeros(0, dtype=np.int64)
     return below[np.argsort(aum[below])]
+
+
+def in_learned_classes(summary: SampleSummary, picks: np.ndarray) -> np.ndarray:
+    """``picks`` less those of a class with more than ``UNLEARNED_CLASS`` of its trained samples
+    among them: a class the network did not learn, whose labels are not what is wrong."""
+    if not len(picks):
+        return picks
+    trained = ~np.isnan(summary.aum)
+    k = max(int(summary.label.max()) + 1, summary.classes)
+    share = np.bincount(summary.label[picks], minlength=k) / np.maximum(
+        np.bincount(summary.label[trained], minlength=k), 1
+    )
+    return picks[share[summary.label[picks]] <= UNLEARNED_CLASS]
 
 
 def confidence(summary: SampleSummary, picks: np.ndarray) -> float | None:

@@ -79,7 +79,8 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Preset:
     return _found_beside(loads(text, str(path), overrides), path.parent)
 
 
-# keys that name files or folders: relative ones resolve against the working directory
+# keys that name files or folders: relative ones name what is beside the preset file, else
+# resolve against the working directory
 PATH_KEYS = (
     "data.root",
     "data.cache_dir",
@@ -95,15 +96,13 @@ def _relative(value: str) -> bool:
 
 
 def _found_beside(preset: Preset, folder: Path) -> Preset:
-    """A relative path that names nothing from the working directory but something beside the
-    preset file means that (a preset kept next to its photos, opened from anywhere: the app
-    started from a desktop icon)."""
+    """A relative path that names something beside the preset file means that (a preset kept
+    next to its photos, opened from anywhere: the app started from a desktop icon, whose working
+    directory is the home folder); else it stays relative to the working directory."""
     changes = {
         key: str((folder / value).resolve())
         for key in PATH_KEYS
-        if _relative(value := preset.get(key))
-        and not Path(value).expanduser().exists()
-        and (folder / value).exists()
+        if _relative(value := preset.get(key)) and (folder / Path(value).expanduser()).exists()
     }
     return preset.with_changes(changes) if changes else preset
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from engine.data import DataBundle
+from engine.data import BY_NAME, DataBundle
 from engine.errors import CheckpointError, DataError, PresetError
 from engine.preset import Preset
 from engine.runs import RunFiles
@@ -26,6 +26,7 @@ def checkpoint_state(
     data: DataBundle,
     doctor_state: dict,
     samples_state: dict | None = None,
+    identity: dict | None = None,
 ) -> dict:
     rng = {
         "torch": torch.get_rng_state(),
@@ -43,7 +44,7 @@ def checkpoint_state(
         "best": progress.best_state(),
         "preset": preset.to_dict(),
         "class_names": list(data.class_names),
-        "data": data_identity(data),
+        "data": identity or data_identity(data),
         "normalization": data.norm.as_dict(),
         "input_shape": list(data.input_shape),
         "arch": preset.model.arch,
@@ -56,20 +57,31 @@ def checkpoint_state(
 
 
 def data_identity(data: DataBundle) -> dict:
-    """Which images a run trains and validates on: its classes, split sizes and sample names."""
-    names = "\n".join([*data.class_names, "", *data.train_ids, "", *data.val_ids])
+    """Which images a run trains and validates on, labelled how: its classes, how the split was
+    made, the split sizes, and a digest of the sample names and labels."""
+    digest = hashlib.sha256(
+        "\n".join([*data.class_names, "", *data.train_ids, "", *data.val_ids]).encode()
+    )
+    for y in (data.y_train, data.y_val):
+        digest.update(y.cpu().numpy().astype("<i8").tobytes())
     return {
         "classes": list(data.class_names),
+        "split": data.stats.get("split", ""),
         "train": len(data.y_train),
         "val": len(data.y_val),
-        "digest": hashlib.sha256(names.encode()).hexdigest()[:16],
+        "digest": digest.hexdigest()[:16],
     }
 
 
-def check_same_data(checkpoint: dict, data: DataBundle, run_dir: Path) -> None:
-    """A resumed run must see the images it trained on: raise, naming what changed and how to
-    train on today's data instead, when a folder gained, lost or moved images since."""
-    now = data_identity(data)
+CHANGED = (
+    "images were added, removed, moved, left out (data.exclude) or relabelled (data.relabel) "
+    "since, and a resumed run must see the same ones"
+)
+
+
+def check_same_data(checkpoint: dict, now: dict, run_dir: Path) -> None:
+    """A resumed run must see the images it trained on, labelled as they were (``now``: today's
+    :func:`data_identity`): raise, naming what changed and how to train on today's data."""
     then = checkpoint.get("data")
     if then is None:  # a checkpoint from before this was kept: its classes and validation size
         try:
@@ -77,12 +89,15 @@ def check_same_data(checkpoint: dict, data: DataBundle, run_dir: Path) -> None:
         except (OSError, KeyError, ValueError):
             val = now["val"]
         then = {**now, "classes": list(checkpoint["class_names"]), "train": None, "val": val}
-        if (then["classes"], val) == (now["classes"], now["val"]):
+        if (then["classes"], val) == (now["classes"], now["val"]) and now["split"] != BY_NAME:
             return
     elif then == now:
         return
     if then["classes"] != now["classes"]:
         what = f"classes {', '.join(then['classes'])} then, {', '.join(now['classes'])} now"
+    elif then["train"] is None and now["split"] == BY_NAME and then["val"] == now["val"]:
+        what = "an earlier Plateau drew the folder's validation images at random; now they are "
+        what += "chosen by file name, which keeps them when files are added"
     elif then["train"] is None:
         what = f"{then['val']:,} validation images then, {now['val']:,} now"
     elif (then["train"], then["val"]) != (now["train"], now["val"]):
@@ -91,12 +106,11 @@ def check_same_data(checkpoint: dict, data: DataBundle, run_dir: Path) -> None:
             f"{now['train']:,} and {now['val']:,} now"
         )
     else:
-        what = "as many images, but not the same ones"
+        what = "as many images, but not the same ones or not labelled the same"
     raise DataError(
-        f"{run_dir} trained on other images than its preset gives now ({what}): images were "
-        "added, removed or moved since, and a resumed run must see the same ones. To train on "
-        f"today's images, start a new run from this one's weights: model.init_from = "
-        f'"{run_dir}"',
+        f"{run_dir} trained on other images than its preset gives now ({what}): {CHANGED}. "
+        "To train on today's images, start a new run from this one's weights: "
+        f'model.init_from = "{run_dir}"',
         "model.init_from",
     )
 

@@ -29,6 +29,9 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    path.chmod(0o600)  # a file the person keeps private stays so when it is replaced
+    atomic.write_text(path, "y")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):

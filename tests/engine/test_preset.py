@@ -244,9 +244,9 @@ def test_batch_size_one_is_refused_only_where_batch_norm_is():
 
 
 def test_relative_paths_beside_the_preset_file_and_in_a_run(tmp_path, monkeypatch):
-    """A preset kept next to its photos opens from anywhere (a relative path that names nothing
-    from the working directory but something beside the file means that); a run keeps its
-    paths absolute, so it resumes and shows its images from any working directory."""
+    """A preset kept next to its photos opens from anywhere (a relative path that names
+    something beside the file means that); a run keeps its paths absolute, so it resumes and
+    shows its images from any working directory."""
     from engine.preset import absolute_paths, load, save
 
     (tmp_path / "photos").mkdir()
@@ -263,8 +263,8 @@ def test_relative_paths_beside_the_preset_file_and_in_a_run(tmp_path, monkeypatc
     assert loaded.data.root == str(tmp_path / "photos")
     assert loaded.data.exclude == str(tmp_path / "presets" / "marks.txt")
     assert loaded.data.relabel == "nowhere.txt"  # found nowhere: as written (the error says so)
-    (elsewhere.parent / "photos").mkdir()  # the working directory's photos come first
-    assert load(tmp_path / "presets" / "mine.toml").data.root == "../photos"
+    (elsewhere.parent / "photos").mkdir()  # the photos beside the preset still come first
+    assert load(tmp_path / "presets" / "mine.toml").data.root == str(tmp_path / "photos")
     kept = absolute_paths(preset)
     assert kept.data.root == str(elsewhere.parent / "photos")
     assert kept.data.relabel == str(elsewhere / "nowhere.txt") and kept.data.cache_dir == ""

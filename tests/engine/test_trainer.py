@@ -321,16 +321,22 @@ def test_resume_that_cannot_continue_changes_nothing(runs_dir):
     assert after == before
 
 
+def _cats_and_dogs(root: Path, per_class: int = 12) -> Path:
+    from PIL import Image
+
+    for c, value in (("cats", 40), ("dogs", 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (24, 24), (value, i * 9, 90)).save(root / c / f"{i}.png")
+    return root
+
+
 def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(
     runs_dir, tmp_path, monkeypatch
 ):
     from PIL import Image
 
-    root = tmp_path / "photos"
-    for c, value in (("cats", 40), ("dogs", 200)):
-        (root / c).mkdir(parents=True)
-        for i in range(12):
-            Image.new("RGB", (24, 24), (value, i * 9, 90)).save(root / c / f"{i}.png")
+    root = _cats_and_dogs(tmp_path / "photos")
     preset = tiny_preset(
         **{
             "data.source": "folder",
@@ -362,6 +368,40 @@ def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(
     (root / "cats" / "0.png").unlink()  # today's images, from the run's weights
     fresh = Trainer(longer.with_changes({"model.init_from": first.run_dir}), out=runs_dir).fit()
     assert fresh.status == "finished"
+
+
+def test_an_image_folder_run_from_an_earlier_plateau_is_not_resumed_on_another_split(
+    runs_dir, tmp_path
+):
+    """Earlier versions drew a folder's validation images at random and kept no names: such a
+    run cannot be continued, nor its validation images shown, on today's split by file name."""
+    import numpy as np
+
+    from engine.inspection import error_samples
+
+    root = _cats_and_dogs(tmp_path / "photos")
+    preset = tiny_preset(
+        **{
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 8,
+            "train.epochs": 1,
+        }
+    )
+    first = Trainer(preset, out=runs_dir).fit()
+    run = RunFiles(first.run_dir)
+    checkpoint = torch.load(run.last_checkpoint, weights_only=False)
+    del checkpoint["data"]  # as an earlier version wrote them
+    torch.save(checkpoint, run.last_checkpoint)
+    predictions = run.read_predictions()
+    del predictions["val_ids"]
+    run.write_predictions(predictions)
+    with pytest.raises(DataError, match="earlier Plateau drew the folder's validation images"):
+        Trainer(preset.with_changes({"train.epochs": 2}), resume_dir=first.run_dir).fit()
+    with pytest.raises(ValueError, match="earlier Plateau"):
+        error_samples(first.run_dir, 0, None)
+    assert np.array_equal(run.read_predictions()["y_true"], predictions["y_true"])
 
 
 def test_label_smoothing_grad_clip_and_early_stopping(runs_dir):
@@ -453,3 +493,33 @@ def test_compile_key_trains(runs_dir):
     assert Path(stages[0].cache_dir).name == "torch-compile"  # in the (test's) user cache dir
     state = load_checkpoint(RunFiles(summary.run_dir).last_checkpoint)
     assert not any(k.startswith("_orig_mod.") for k in state["model"])  # the plain model is saved
+
+
+def test_a_runs_validation_image_that_is_a_training_image_today_is_still_shown(runs_dir, tmp_path):
+    from PIL import Image
+
+    from engine.inspection import data_for, error_samples, to_display
+
+    root = _cats_and_dogs(tmp_path / "photos", per_class=20)
+    preset = tiny_preset(
+        **{
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 8,
+            "train.epochs": 1,
+        }
+    )
+    run = Trainer(preset, out=runs_dir).fit()
+    then = error_samples(run.run_dir, 0, None, limit=100)
+    for i in range(40):  # new cats: some rank before the run's validation cats
+        Image.new("RGB", (24, 24), (40, 250, i * 6)).save(root / "cats" / f"new{i}.png")
+    today = data_for(RunFiles(run.run_dir).read_preset())
+    moved = [name for name in then["ids"] if name in today.train_ids]
+    assert moved  # the run validated on them; today they train
+    now = error_samples(run.run_dir, 0, None, limit=100)
+    assert now["ids"] == then["ids"] and now["missing"] == 0
+    i = now["ids"].index(moved[0])
+    row = torch.tensor([today.train_ids.index(moved[0])])
+    image = to_display(today.normalizer(torch.device("cpu"))(today.x_train[row]))[0]
+    assert np.array_equal(now["images"][i], image)

@@ -107,10 +107,13 @@ def test_the_leakage_fix_leaves_the_training_copies_out_of_the_next_run(window, 
     assert "split-leakage" in ids
     panel.list.setCurrentRow(ids.index("split-leakage"))
     assert "data.exclude:" in panel.diff.text() and "leaked-into-training.txt" in panel.diff.text()
+    assert "both lists go into a new one" in panel.diff.text()  # the person's list is kept
+    leaky_run = window.run_list.runs()[0].path
     with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS):
         panel.rerun.click()
-    exclude = window.current_preset().data.exclude  # both lists, in the workspace's
-    assert exclude == str(tmp_path / "runs" / "labels" / "leaky-exclude.txt")
+    exclude = window.current_preset().data.exclude  # both lists, in a new one
+    run_name = Path(leaky_run).name
+    assert exclude == str(tmp_path / "runs" / "labels" / f"leaky-exclude-{run_name}.txt")
     assert sorted(SampleLists.read(exclude, "").exclude) == sorted(["train/a/0.jpg", *copies])
     before, after = (sum(e.data_stats["train_counts"]) for e in started[-2:])
     assert before - after == len(copies)

@@ -119,7 +119,7 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
     in_order = [names[i] for i in cell[np.argsort(-conf[cell], kind="stable")]]
     for gone in in_order[:2]:
         (root / gone).unlink()
-    for i in range(10):  # new photos: today's split is not the run's
+    for i in range(10):  # new photos: the split by file name keeps the run's validation images
         Image.new("RGB", (64, 48), (40, 250 - i, 90)).save(root / "cats" / f"new{i}.png")
     (root / "birds").mkdir()  # a new class, sorted first: today's class 0
     for i in range(4):

@@ -3,8 +3,6 @@ Widgets name these functions; they never import the engine's torch side themselv
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def inspect_data(preset, draw: int = 0, progress=None) -> dict:
     from engine.inspection import inspect_data
@@ -72,10 +70,9 @@ def mark_samples(path: str, samples: list[str], relabel_as: str | None) -> str:
 
 
 def merge_excludes(path: str, lists: list[str]) -> str:
-    """The samples of every exclude list in ``lists``, added to the one at ``path``."""
-    from engine.data.sample_lists import SampleLists, add_to_exclude
+    """A new exclude list at ``path`` with exactly the samples of every list in ``lists``."""
+    from engine.data.sample_lists import SampleLists, write_exclude
 
-    for named in lists:
-        if Path(named).expanduser() != Path(path).expanduser():
-            add_to_exclude(path, SampleLists.read(named, "").exclude, f"from {named}")
-    return path
+    samples = [s for named in lists for s in sorted(SampleLists.read(named, "").exclude)]
+    why = "merged from " + ", ".join(lists)
+    return str(write_exclude(path, list(dict.fromkeys(samples)), why))

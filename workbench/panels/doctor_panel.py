@@ -115,6 +115,10 @@ class DoctorPanel(QWidget):
             self.diff.setText("Fix — already in the preset:\n" + "\n".join(lines))
             return
         lines = [f"{k}: {now[k]!r} → {v!r}" for k, v in fix.items()]
+        if "data.exclude" in fix and now["data.exclude"]:  # merged, not replaced (RunCommands)
+            lines.append(
+                "(the images the current list leaves out stay out: both lists go into a new one)"
+            )
         self.diff.setText("Fix — preset change:\n" + "\n".join(lines))
 
     def _request(self, rerun: bool) -> None:
