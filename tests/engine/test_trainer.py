@@ -331,6 +331,19 @@ def _cats_and_dogs(root: Path, per_class: int = 12) -> Path:
     return root
 
 
+def _folder_preset(root, cache: Path):
+    """One epoch on an image folder at 8 px."""
+    return tiny_preset(
+        **{
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(cache),
+            "data.image_size": 8,
+            "train.epochs": 1,
+        }
+    )
+
+
 def test_resume_after_the_folder_changed_says_so_and_offers_a_new_run(
     runs_dir, tmp_path, monkeypatch
 ):
@@ -380,15 +393,7 @@ def test_an_image_folder_run_from_an_earlier_plateau_is_not_resumed_on_another_s
     from engine.inspection import error_samples
 
     root = _cats_and_dogs(tmp_path / "photos")
-    preset = tiny_preset(
-        **{
-            "data.source": "folder",
-            "data.root": str(root),
-            "data.cache_dir": str(tmp_path / "cache"),
-            "data.image_size": 8,
-            "train.epochs": 1,
-        }
-    )
+    preset = _folder_preset(root, tmp_path / "cache")
     first = Trainer(preset, out=runs_dir).fit()
     run = RunFiles(first.run_dir)
     checkpoint = torch.load(run.last_checkpoint, weights_only=False)
@@ -501,15 +506,7 @@ def test_a_runs_validation_image_that_is_a_training_image_today_is_still_shown(r
     from engine.inspection import data_for, error_samples, to_display
 
     root = _cats_and_dogs(tmp_path / "photos", per_class=20)
-    preset = tiny_preset(
-        **{
-            "data.source": "folder",
-            "data.root": str(root),
-            "data.cache_dir": str(tmp_path / "cache"),
-            "data.image_size": 8,
-            "train.epochs": 1,
-        }
-    )
+    preset = _folder_preset(root, tmp_path / "cache")
     run = Trainer(preset, out=runs_dir).fit()
     then = error_samples(run.run_dir, 0, None, limit=100)
     for i in range(40):  # new cats: some rank before the run's validation cats
