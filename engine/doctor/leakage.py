@@ -43,11 +43,13 @@ CHUNK_BYTES = 16 * 2**20
 LOOK = 32  # the second look's side
 MOVED_DIFF = 0.6  # a pair that differs this much (standard deviations) somewhere …
 MOVED_RATIO = 7.5  # … and that many times its mean difference there: a subject moved, not a copy
-# a colour that moved this far (a channel's mean less the channels' average, in standard
-# deviations of the image) is another picture of the same shapes: a red and a green fruit on one
-# backdrop correlate 0.9996 in grey and differ by 0.44; benchmarks/leakage.py's copies
-# (re-encoded, resized) by 0.002-0.008
-COLOUR_DIFF = 0.25
+# a colour that moved this far somewhere (each channel less the channels' average, over a 4×4
+# grid of the picture, in standard deviations of the image) is another picture of the same
+# shapes: a red and a green fruit on one backdrop correlate 0.9996 in grey; a green pear and a
+# blue plum at one place on look-alike backdrops differ by 3.1-3.4 (their mean colours by only
+# 0.11); benchmarks/leakage.py's copies (re-encoded, resized) at 32-224 px by 0.004-0.135
+COLOUR_DIFF = 0.5
+COLOUR_GRID = 4
 # the second look's fine detail (the 32×32 thumbnail less its 8×8 blur) of two copies correlates
 # ≥ 0.92 (benchmarks/leakage.py's re-encoded, resized copies at 32–224 px: 0.92–0.9996); other
 # shapes on one smooth backdrop (a gradient, a sky), which the 16×16 thumbnails cannot tell
@@ -134,16 +136,18 @@ def _exact_pairs(a: list[bytes], b: list[bytes], same: bool) -> list[tuple[int, 
 
 def _looks(x, positions: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """The second look: the images at ``positions`` as 32×32 grey thumbnails in standard
-    deviations (unit vectors × 32), and their colour: each channel's mean less the channels'
-    average, in standard deviations of the image (the thumbnails are grey and centred: they
-    cannot tell a red picture from a green one; a brighter copy keeps its colour)."""
+    deviations (unit vectors × 32), their colour where it is (each channel less the channels'
+    average over a 4×4 grid, in standard deviations of the image: the thumbnails are grey and
+    centred, they cannot tell a red picture from a green one; a brighter copy keeps its colour)
+    and their fine detail."""
     out = {}
     step = max(1, CHUNK_BYTES // (4 * math.prod(x.shape[1:])))  # a chunk of images at a time
     for start in range(0, len(positions), step):
         chunk = positions[start : start + step]
         images = x[torch.tensor(chunk)].float()
-        means = images.mean((2, 3)) / images.flatten(1).std(1, keepdim=True).clamp_min(1e-6)
-        colour = means - means.mean(1, keepdim=True)  # hue, not brightness (grey: all zero)
+        grid = torch.nn.functional.interpolate(images, size=(COLOUR_GRID,) * 2, mode="area")
+        spread = images.flatten(1).std(1).clamp_min(1e-6)[:, None, None, None]
+        colour = ((grid - grid.mean(1, keepdim=True)) / spread).flatten(1)  # hue: grey all 0
         grey = _compute(images, LOOK) * LOOK
         out.update(zip(chunk, zip(grey, colour, _detail(grey), strict=True), strict=True))
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.data import load_data
 from engine.doctor.leakage import NEAR, find_copies, thumbnails
@@ -85,7 +86,6 @@ def test_synthetic_samples_are_not_called_copies(tmp_path):
 
 
 def test_small_images_are_compared_exactly():
-    import torch
 
     x = torch.randint(0, 255, (20, 1, 8, 8), dtype=torch.uint8)
     val = torch.cat([x[:3].clone(), torch.randint(0, 255, (5, 1, 8, 8), dtype=torch.uint8)])
@@ -193,11 +193,22 @@ def test_the_same_shapes_in_another_colour_are_not_a_copy(tmp_path):
     pairs = {(data.train_ids[i], data.val_ids[j]) for i, j in copies.train_val}
     assert pairs == {("train/ripe/0.jpg", "val/ripe/1.jpg"), ("train/ripe/0.jpg", "val/ripe/2.jpg")}
 
+    # a green pear and a blue plum at one place, on backdrops whose mean colours come out alike
+    # (the mean colours differ by 0.16): where the colour is tells them apart
+    def disc(backdrop, colour):
+        img = Image.new("RGB", (96, 96), backdrop)
+        ImageDraw.Draw(img).ellipse([30, 28, 66, 68], fill=colour)
+        return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None]
+
+    pear, plum = disc((120, 140, 160), (40, 200, 40)), disc((120, 150, 130), (40, 40, 200))
+    assert float(thumbnails(pear)[0] @ thumbnails(plum)[0]) >= NEAR
+    assert find_copies(pear, plum).train_val == []
+    assert find_copies(pear, pear.clone()).train_val == [(0, 0)]
+
 
 def test_other_shapes_on_one_smooth_backdrop_are_not_copies():
     """A gradient (a sky, a studio backdrop) dominates 16×16 thumbnails: a circle and a
     triangle on it correlate like copies there; their detail does not."""
-    import torch
     from PIL import Image, ImageDraw
 
     from engine.doctor.leakage import _near_pairs, thumbnails
