@@ -171,9 +171,8 @@ class RunPresenter(QObject):
 
     @staticmethod
     def _recorded_steps(history: RunHistory, run_dir: str) -> None:
-        """Show the step readings the run wrote (``steps.npz``: at least 10 an epoch) in place
-        of those its events carried (at most ~20 a second), so a run looks the same when it ends
-        as when it is opened later."""
+        """The step readings the run wrote (``steps.npz``: ≥ 10 an epoch) for those its events
+        carried (≤ ~20 a second): a run looks the same when it ends as when opened later."""
         from engine.runs import RunFiles
 
         steps = RunFiles(run_dir).read_steps()
@@ -199,7 +198,9 @@ class RunPresenter(QObject):
                 plot.add_marker(f["epoch"], label, text_left=f["epoch"] > self._span() / 2)
 
     def _failed(self, error: str, hint: str, summary: RunSummary) -> None:
-        self.banner.show_message(f"The run failed: {error}", hint, summary.run_dir or None)
+        refused = not summary.run_dir and self.live is not None and self.live.run_dir  # a resume
+        what = "Cannot resume it: " if refused else "The run failed: "
+        self.banner.show_message(what + error, hint, summary.run_dir or None)
         self._ended(summary, "failed")
 
     # ------------------------------------------------------------------ painting
@@ -390,8 +391,7 @@ def _short_name(name: str) -> str:
     """An overlay's legend name: the preset name and the time of day of its run."""
     head, _, stamp = name.rpartition("-")
     if head and stamp.isdigit() and len(stamp) == 6:
-        base, _, _ = head.rpartition("-")
-        return f"{base} {stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
+        return f"{head.rpartition('-')[0]} {stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
     return name
 
 

@@ -155,7 +155,8 @@ def test_an_old_run_shows_its_own_images_after_the_folder_changed(window, qtbot,
     wait_jobs(qtbot, window)
     text = window.banner.text()
     assert not window.banner.isHidden()
-    assert "trained on other images" in text and "model.init_from" in text
+    assert text.startswith("Cannot resume it: ") and "trained on other images" in text
+    assert "model.init_from" in text
     assert [r.status for r in window.run_list.runs()] == ["finished"]
     assert RunFiles(run_dir).read_summary().status == "finished"
     # the window shows the run as it still is, not a failed run of 0 epochs

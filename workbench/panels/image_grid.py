@@ -59,6 +59,7 @@ class ImageGrid(QScrollArea):
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget():
+                item.widget().hide()  # gone from sight now, deleted when the loop gets to it
                 item.widget().deleteLater()
         self._cells, self._boxes = [], []
         for image, caption, tip in zip(images, captions, tips, strict=True):
