@@ -134,7 +134,7 @@ def _exact_pairs(a: list[bytes], b: list[bytes], same: bool) -> list[tuple[int, 
     return [(i, j) for i, key in enumerate(a) for j in where.get(key, ()) if not same or i < j]
 
 
-def _looks(x, positions: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+def _looks(x, positions: list[int]) -> dict[int, tuple[torch.Tensor, ...]]:
     """The second look: the images at ``positions`` as 32×32 grey thumbnails in standard
     deviations (unit vectors × 32), their colour where it is (each channel less the channels'
     average over a 4×4 grid, in standard deviations of the image: the thumbnails are grey and
