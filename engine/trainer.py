@@ -19,6 +19,7 @@ from engine import events as ev
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.control import RunControl
 from engine.data import load_data
+from engine.data.image_cache import Progress
 from engine.devices import resolve_device
 from engine.distributed import Dist
 from engine.doctor.monitor import RunMonitor
@@ -63,6 +64,15 @@ class Trainer:
         self.resume_dir = Path(resume_dir) if resume_dir else None
         self.num_threads = num_threads
         self.run_dir: Path | None = None
+        self.model_summary: dict | None = None  # set once prepared
+
+    def prepare(self, progress: Progress) -> None:
+        """Load the data and build everything that trains it now, writing nothing; :meth:`fit`
+        then begins at its first step. ``progress`` hears of slow work (decoding images,
+        computing features) and may raise ``Cancelled`` to give it up. The app's child prepares
+        the preset a person looks at this way, before they press Start."""
+        self.dist = Dist.from_env(self.preset.train.device)
+        self.model_summary = self._prepare(lambda e: None, progress)
 
     def fit(self, events: Events = lambda e: None) -> RunSummary:
         """Train to the end (or until stopped); return the run summary.
@@ -72,7 +82,10 @@ class Trainer:
         during training end the run with status ``failed``, a ``RunFailed`` event and a complete
         run directory.
         """
-        self.dist = Dist.from_env(self.preset.train.device)
+        if self.model_summary is None:
+            self.dist = Dist.from_env(self.preset.train.device)
+        else:  # prepared ahead: the run's time starts now, not when it was prepared
+            self.progress.started = time.perf_counter()
         try:
             return self._fit(events if self.dist.is_main else (lambda e: None))
         finally:
@@ -80,7 +93,7 @@ class Trainer:
 
     def _fit(self, events: Events) -> RunSummary:
         try:
-            model_summary = self._prepare(events)
+            model_summary = self.model_summary or self._prepare(events)
         except Cancelled:  # stopped while the data was being prepared: no run yet
             summary = RunSummary("stopped", self.preset.name, "")
             events(ev.RunStopped(summary))
@@ -116,7 +129,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ before the first step
 
-    def _prepare(self, events: Events) -> dict:
+    def _prepare(self, events: Events, progress: Progress | None = None) -> dict:
         """Data, model and everything that trains it; a resumed run restored. Nothing is
         written yet, so bad input leaves no trace. Returns the model summary."""
         if self.num_threads:
@@ -124,7 +137,7 @@ class Trainer:
         p = self.preset
         device = self.dist.device(resolve_device(p.train.device))
         torch.manual_seed(p.seed)
-        progress = PreparingEvents(events, self.control)
+        progress = progress or PreparingEvents(events, self.control)
         data = load_data(p, progress)
         self.identity = data_identity(data)
         checkpoint = None

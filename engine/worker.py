@@ -4,7 +4,10 @@ stdout — the same lines as ``plateau-train --json``.
 
 Protocol (one JSON object per line):
 - stdout, first: ``{"worker": "ready", "threads": N}`` once torch is loaded and warmed up;
-- stdin: ``{"cmd": "start", "preset": "<TOML text>", "out": DIR, "resume_dir": DIR|null}``, then
+- stdin: any number of ``{"cmd": "prepare", "preset": "<TOML text>"}`` (the preset the app
+  shows: its data and model are made ready while nobody waits, see
+  :mod:`engine.ahead`), then
+  ``{"cmd": "start", "preset": "<TOML text>", "out": DIR, "resume_dir": DIR|null}``, then
   any of ``{"cmd": "pause"}``, ``{"cmd": "resume"}``, ``{"cmd": "stop"}`` (acted on between two
   batches); end of stdin (the app closed or died) stops the run cleanly, last checkpoint kept;
 - stdout: one line per event (``engine.events.to_json``); the process exits after the run.
@@ -17,9 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.ahead import PreparedRun
 
 # Step losses (``BatchEnd``) go out in bursts this far apart — the app repaints its step curves
 # twice a second while training — and every other event at once. Each line wakes the app's
@@ -62,17 +71,19 @@ class EventLines:
             self.control.stop()
 
 
-def _commands(control, started: threading.Event, start: dict) -> None:
-    """Reads stdin: the start command, then pause/resume/stop; end of input stops the run."""
+def _commands(control, inbox: queue.Queue) -> None:
+    """Reads stdin: prepare lines and the start line go to ``inbox`` (the main thread's), then
+    pause/resume/stop act on the run; end of input stops the run (``None`` in ``inbox``)."""
+    started = False
     for line in sys.stdin:
         try:
             message = json.loads(line)
         except ValueError:
             continue
         cmd = message.get("cmd")
-        if cmd == "start" and not started.is_set():
-            start.update(message)
-            started.set()
+        if cmd in ("prepare", "start") and not started:
+            started = cmd == "start"
+            inbox.put(message)
         elif cmd == "pause":
             control.pause()
         elif cmd == "resume":
@@ -80,7 +91,22 @@ def _commands(control, started: threading.Event, start: dict) -> None:
         elif cmd == "stop":
             control.stop()
     control.stop()
-    started.set()  # no run was asked for: the process ends
+    inbox.put(None)  # no run was asked for: the process ends
+
+
+def _next_start(inbox: queue.Queue) -> tuple[dict | None, PreparedRun | None]:
+    """Waits for the start line (None: input ended), preparing the last preset the app showed
+    while it waits (a preparation that a newer line already replaces is skipped)."""
+    from engine.ahead import prepare_ahead
+
+    prepared = None
+    while True:
+        message = inbox.get()
+        if message is None or message["cmd"] == "start":
+            return message, prepared
+        if inbox.empty():
+            prepared = None  # the one before is let go first: one preset's memory at a time
+            prepared = prepare_ahead(message["preset"])
 
 
 def _warm_up(torch) -> None:
@@ -123,21 +149,27 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     _warm_up(torch)
-    control, started, start = RunControl(), threading.Event(), {}
+    control, inbox = RunControl(), queue.Queue()
     lines = EventLines(out, control)
     control.listen(lambda: lines.flush() if control.paused else None)  # a paused run shows all
     threading.Thread(
-        target=_commands, args=(control, started, start), name="plateau-commands", daemon=True
+        target=_commands, args=(control, inbox), name="plateau-commands", daemon=True
     ).start()
     lines.send({"worker": "ready", "threads": torch.get_num_threads()})
-    started.wait()
-    if "preset" not in start:
+    start, prepared = _next_start(inbox)
+    if start is None:
         return 0
     try:
-        preset = presets.loads(start["preset"])
-        trainer = Trainer(
-            preset, out=start["out"], control=control, resume_dir=start.get("resume_dir")
-        )
+        trainer = prepared.take(start) if prepared else None
+        if trainer is None:
+            prepared = None  # not this run's: its memory goes before the run loads its own
+            preset = presets.loads(start["preset"])
+            trainer = Trainer(preset, control=control, resume_dir=start.get("resume_dir"))
+        else:
+            seconds = time.monotonic() - prepared.at
+            print(f"plateau worker: the run was prepared {seconds:.1f} s before Start")
+            trainer.control = control
+        trainer.out = Path(start["out"])
         trainer.fit(lambda event: lines.send(ev.to_json(event), isinstance(event, ev.BatchEnd)))
     except Exception as exc:  # noqa: BLE001 - bad input or a bug: reported as a failed run
         message, hint = explain(exc)

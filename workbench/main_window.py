@@ -288,6 +288,7 @@ class MainWindow(QMainWindow):
         def summarized(summary) -> None:
             self.editor.set_found_problems("model", preset, None)
             self.model_summary.show_summary(summary)
+            self.session.prepare(preset)  # its data and model are good: made ready for Start
 
         def failed(error) -> None:  # e.g. a missing weights file: its field is marked
             key = getattr(error, "key", None)

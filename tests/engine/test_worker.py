@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from engine import events as ev
 from engine import preset as presets
@@ -139,3 +140,76 @@ def test_the_app_hears_of_pause_resume_and_stop_as_they_happen():
     control.resume()
     control.stop()
     assert heard == [(True, False), (False, False), (False, True)]
+
+
+def _run(proc, preset_text: str, out) -> list:
+    _send(proc, cmd="start", preset=preset_text, out=str(out), resume_dir=None)
+    events = [ev.from_json(json.loads(line)) for line in proc.stdout]
+    assert proc.wait(timeout=60) == 0
+    return events
+
+
+def _losses(events) -> list[float]:
+    return [e.metrics.train_loss for e in events if isinstance(e, ev.EpochEnd)]
+
+
+def test_the_shown_preset_is_prepared_before_start_and_trains_as_it_would_have(tmp_path):
+    """The app sends the preset it shows; the child loads its data and builds its model while
+    nobody waits. Started, that run is the very run an unprepared child trains."""
+    text = presets.dumps(tiny_preset(**{"train.epochs": 3, "model.dropout": 0.3}))
+    other = presets.dumps(tiny_preset(**{"train.epochs": 1, "name": "other"}))
+    prepared = _worker()
+    _send(prepared, cmd="prepare", preset=other)
+    _send(prepared, cmd="prepare", preset=text)  # the last one shown counts
+    prepared.stdout.readline()
+    time.sleep(1.0)  # a moment before Start, as a person takes
+    events = _run(prepared, text, tmp_path / "a")
+    assert "the run was prepared" in prepared.stderr.read()
+    assert events[0].preset["name"] != "other"
+
+    plain = _worker()
+    plain.stdout.readline()
+    assert _losses(events) == _losses(_run(plain, text, tmp_path / "b"))  # same seed, same run
+    assert len(_losses(events)) == 3
+
+
+def test_a_preparation_is_not_used_for_another_preset_or_a_changed_folder(tmp_path):
+    from PIL import Image
+
+    from engine.data import load_data
+
+    root = tmp_path / "photos"
+    for c, value in (("cats", 30), ("dogs", 220)):
+        (root / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (16, 16), (value, i * 20, 90)).save(root / c / f"{i}.png")
+    preset = tiny_preset(
+        **{
+            "data.source": "folder",
+            "data.root": str(root),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.image_size": 8,
+            "train.epochs": 1,
+        }
+    )
+    load_data(preset)  # decoded, as the Data tab leaves it: quick to prepare
+    text = presets.dumps(preset)
+
+    proc = _worker()
+    _send(proc, cmd="prepare", preset=text)
+    proc.stdout.readline()
+    time.sleep(1.0)
+    Image.new("RGB", (16, 16), (30, 200, 90)).save(root / "cats" / "new.png")  # after it
+    events = _run(proc, text, tmp_path / "runs")
+    assert "prepared" not in proc.stderr.read()
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert sum(started.data_stats["train_counts"] + started.data_stats["val_counts"]) == 13
+
+    proc = _worker()
+    _send(proc, cmd="prepare", preset=text)
+    proc.stdout.readline()
+    time.sleep(1.0)
+    changed = presets.dumps(preset.with_changes({"train.optimizer.lr": 0.01}))
+    events = _run(proc, changed, tmp_path / "runs")
+    assert "prepared" not in proc.stderr.read()
+    assert events[-1].summary.status == "finished"

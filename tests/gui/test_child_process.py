@@ -8,9 +8,10 @@ import os
 import signal
 import time
 
+from engine import preset as presets
 from engine.runs import RunFiles
 from engine.training.speed import x86_cpu
-from tests.gui.conftest import digits_preset
+from tests.gui.conftest import digits_preset, wait_jobs
 from workbench.bridge.child_trainer import TRAINER_NICENESS
 
 RUN_TIMEOUT_MS = 180_000
@@ -53,6 +54,26 @@ def test_the_run_trains_in_a_ready_child_process_on_every_core(window, qtbot, tm
     assert window.status.text("state") == "finished"
     layout = "channels-last · " if x86_cpu() else ""
     assert window.status.text("device").startswith(f"device: cpu · fp32 · {layout}eager")
+
+
+def test_the_preset_shown_is_prepared_in_the_ready_child_before_start(window, qtbot, tmp_path):
+    """Once the Data and Model tabs show a preset, the ready child loads its data and builds its
+    model; Start then begins at the first step. An edit sends the edited preset instead."""
+    child = window.session.child
+    window.session.prestart()
+    window.load_preset(digits_preset(tmp_path, **{"name": "ahead", "train.epochs": 1}))
+    wait_jobs(qtbot, window)
+    assert child._shown == presets.dumps(window.current_preset())
+    window.training_form.widgets["train.epochs"].setValue(2)
+    qtbot.waitUntil(lambda: "epochs = 2" in child._shown, timeout=60_000)
+    qtbot.waitUntil(child.is_ready, timeout=60_000)
+    ready = child._ready
+    qtbot.wait(1000)  # a moment, as a person takes before pressing Start
+    with qtbot.waitSignal(window.session.finished, timeout=RUN_TIMEOUT_MS) as done:
+        window.actions["actionStart"].trigger()
+    assert done.args[0].status == "finished" and done.args[0].epochs_completed == 2
+    ready.stderr_file.seek(0)
+    assert "the run was prepared" in ready.stderr_file.read()
 
 
 def test_pause_resume_and_stop_act_within_a_batch(window, qtbot, tmp_path):

@@ -56,6 +56,7 @@ class ChildTrainer:
         self._closed = False  # the app is closing: no more children
         self.current: subprocess.Popen | None = None  # the child training now
         self.ready_info: dict = {}  # what the last child said when ready (its threads)
+        self._shown = ""  # the preset the window shows, as text: each ready child prepares it
 
     def prestart(self) -> None:
         """Start a child now (in the background) so the next run starts without waiting."""
@@ -64,6 +65,20 @@ class ChildTrainer:
                 return
             if self._ready is None or self._ready.poll() is not None:
                 self._ready = _spawn()
+                if self._shown:
+                    _send(self._ready, {"cmd": "prepare", "preset": self._shown})
+
+    def prepare(self, preset: Preset) -> None:
+        """Have the ready child (and each one after it, until another preset is shown) load
+        ``preset``'s data and build its model now, so that its Start begins at the first step
+        (``engine.ahead``: nothing slow, and only while nothing on disk changes)."""
+        text = presets.dumps(preset)
+        with self._lock:
+            if text == self._shown:
+                return
+            self._shown, proc = text, self._ready
+            if proc is not None and proc.poll() is None:
+                _send(proc, {"cmd": "prepare", "preset": text})
 
     def _prestart_later(self) -> None:
         timer = threading.Timer(PRESTART_DELAY_S, self.prestart)

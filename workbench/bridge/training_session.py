@@ -141,6 +141,12 @@ class TrainingSession(QObject):
         if not self.in_process:
             self.child.prestart()
 
+    def prepare(self, preset: Preset) -> None:
+        """The window shows ``preset``, valid, with its data loaded: the training process
+        prepares its run ahead of Start."""
+        if not self.in_process and preset.train.processes == 1:
+            self.child.prepare(preset)
+
     def shutdown(self) -> None:
         """The window closes: end the ready training process (a run was stopped before)."""
         self.child.shutdown()
