@@ -11,7 +11,7 @@ import time
 from engine import preset as presets
 from engine.runs import RunFiles
 from engine.training.speed import x86_cpu
-from tests.gui.conftest import digits_preset, wait_jobs
+from tests.gui.conftest import digits_preset
 from workbench.bridge.child_trainer import TRAINER_NICENESS
 
 RUN_TIMEOUT_MS = 180_000
@@ -62,8 +62,8 @@ def test_the_preset_shown_is_prepared_in_the_ready_child_before_start(window, qt
     child = window.session.child
     window.session.prestart()
     window.load_preset(digits_preset(tmp_path, **{"name": "ahead", "train.epochs": 1}))
-    wait_jobs(qtbot, window)
-    assert child._shown == presets.dumps(window.current_preset())
+    shown = presets.dumps(window.current_preset())
+    qtbot.waitUntil(lambda: child._shown == shown, timeout=60_000)  # once its tabs are filled
     window.training_form.widgets["train.epochs"].setValue(2)
     qtbot.waitUntil(lambda: "epochs = 2" in child._shown, timeout=60_000)
     qtbot.waitUntil(child.is_ready, timeout=60_000)
