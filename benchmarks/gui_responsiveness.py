@@ -125,6 +125,8 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
     # between opening a preset and pressing Start
     spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.settled(), 60)
     spin(app, w.session.child.is_ready, 60)  # as a person pressing Start a moment later finds it
+    settle = time.monotonic() + 1.0  # … with the shown preset prepared in it (engine/ahead.py)
+    spin(app, lambda: time.monotonic() > settle, 5)
     paints0 = w.run_view.paints
     paint, drain = w.run_view.paint, w.session.drain
     w.run_view.paint, w.session.drain = timed("paint", paint), timed("drain", drain)
