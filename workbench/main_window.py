@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
         self.doctor_panel.apply_requested.connect(self.apply_fix)
         self.error_browser.suspects_requested.connect(self.run_view.browse_suspects)
         self.error_browser.mark_requested.connect(self.commands.mark_samples)
-        self.doctor_panel.set_value_source(self.commands.value_of)
+        self.doctor_panel.set_value_source(self.commands.value_of, self.commands.fix_target)
         self.editor.changed.connect(self._inspect_timer.start)
         self.editor.changed.connect(self.doctor_panel.refresh)
         self.editor.validity_changed.connect(lambda _: self._update_actions())

@@ -34,6 +34,10 @@ class PresetDocument:
         self._remember(target)
         return target
 
+    def detach(self) -> None:
+        """The forms now hold a preset of no file (a run's, changed): a new, unsaved one."""
+        self.path, self.saved = None, None
+
     def modified(self, current: Preset | None) -> bool:
         """True when the forms' preset (None: the forms hold an invalid value) differs from what
         was last opened or saved."""

@@ -104,23 +104,54 @@ class RunCommands(QObject):
             self.session.pause()
 
     def value_of(self, key: str):
-        """The forms' value of a dotted key (the doctor panel's diff shows it)."""
+        """The value of a dotted key in the preset a doctor fix changes (the panel's diff)."""
         try:
-            return self.editor.current().get(key)
+            return self._fix_base()[0].get(key)
         except (PresetError, AttributeError):
             return "?"
 
-    def apply_fix(self, changes: dict, rerun: bool = False) -> bool:
-        """Apply a doctor fix to the preset in the forms; with ``rerun``, start a run and overlay
-        the run the finding came from."""
-        if self.session.is_active():
-            return False
+    def fix_target(self) -> str:
+        """What the doctor panel says of where a fix goes, when that is not the forms' preset."""
+        base, in_forms = self._fix_base()
+        if in_forms or base is None:
+            return ""
+        return (
+            f"This is a change to the preset of the run it was found in ('{base.name}'), which "
+            "the forms do not show: applying it puts that run's preset, changed, in the forms."
+        )
+
+    def _fix_base(self):
+        """The preset a fix changes, and whether it is the forms' one: the forms' preset when
+        they show the preset the shown run was trained from (its name: fixes applied one after
+        another, or a value edited since, stay), else that run's own preset."""
         try:
             current = self.editor.current()
-            preset = current.with_changes(self._keeping_marks(current, changes))
+        except PresetError:
+            current = None
+        run = self.presenter.shown_preset
+        if run is None or (current is not None and current.name == run.name):
+            return current, True
+        return run, False
+
+    def apply_fix(self, changes: dict, rerun: bool = False) -> bool:
+        """Apply a doctor fix to the preset of the run it was found in — the forms' preset when
+        they hold it, else that run's preset goes into the forms (once unsaved edits are saved
+        or discarded), as a new preset; with ``rerun``, start a run and overlay that run."""
+        if self.session.is_active():
+            return False
+        base, in_forms = self._fix_base()
+        if base is None:
+            self.banner.show_message("Cannot apply the fix: the forms hold an invalid value")
+            return False
+        if not in_forms and not self.editor.confirm_discard():
+            return False
+        try:
+            preset = base.with_changes(self._keeping_marks(base, changes))
         except (ValueError, OSError) as exc:  # a bad value, an exclude list that cannot be read
             self.banner.show_message(f"Cannot apply the fix: {exc}")
             return False
+        if not in_forms:
+            self.editor.document.detach()  # not the file the forms showed: saved under a new name
         self.editor.show(preset)
         if rerun:
             previous = self.presenter.shown.run_dir if self.presenter.shown else None

@@ -294,6 +294,7 @@ def no_signal(ctx: EpochContext) -> Finding | None:
         None,
         "no training setting fixes this: check that labels match their images (a shuffled "
         "label file, a broken data pipeline) and that the inputs carry the information",
+        epoch=ctx.rows[-1].epoch,
     )
 
 

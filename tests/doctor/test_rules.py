@@ -680,3 +680,26 @@ def test_a_class_two_and_a_half_times_smaller_that_is_never_predicted_is_named()
     assert finding.id == "class-imbalance" and "never predicts it" in finding.evidence
     assert found([80, 120, 120, 120, 120], 0.0) is None  # 1.5:1: not a minority
     assert found([48, 120, 120, 120, 120], 0.3) is None  # predicted: not ignored
+
+
+def test_a_minority_never_predicted_is_the_imbalance_not_labels_that_cannot_be_learned():
+    """The article's example 1 before its fixes: 80/20, the minority never predicted, so
+    validation accuracy sits at the majority's 0.8 — what a constant guess gets. That is the
+    imbalance (its fix lifts accuracy to 0.97), not labels that cannot be learned."""
+    stats = {**STATS, "train_counts": [800, 200], "classes": ["0", "1"]}
+
+    def row(epoch, train_acc, minority_recall):
+        r = _row(epoch, train_acc, 0.8, k=2, n=100)
+        recall = (1.0, minority_recall)
+        support = (400, 100)
+        per_class = dataclasses.replace(r.per_class, recall=recall, support=support)
+        return dataclasses.replace(r, per_class=per_class)
+
+    stuck = [row(e, 0.70 + 0.05 * e, 0.0) for e in range(1, 5)]
+    ids = {f.id for f in Doctor(Preset(), stats, {}, 10).after_epoch(stuck)}
+    assert "class-imbalance" in ids and "no-signal" not in ids
+    predicted = [row(e, 0.70 + 0.05 * e, 0.2) for e in range(1, 5)]  # at chance all the same
+    (finding,) = [
+        f for f in Doctor(Preset(), stats, {}, 10).after_epoch(predicted) if f.id == "no-signal"
+    ]
+    assert finding.epoch == 4  # raised at an epoch, not "before training"

@@ -374,6 +374,20 @@ def test_doctor_panel_applies_a_fix_and_overlays_the_rerun(window, qtbot, tmp_pa
     assert window.run_list.checked_runs() == [old.run_dir]
     assert len(window.accuracy_plot.overlays) == 1  # the old run, dashed, beside the new one
 
+    # the forms now show another preset: a finding of the old run fixes the old run's preset
+    assert window.save_preset(tmp_path / "fixed.toml")
+    window.load_preset(digits_preset(tmp_path, **{"name": "other", "train.epochs": 2}))
+    window.run_list.select(old.run_dir)
+    qtbot.waitUntil(lambda: panel.findings_shown() == 1, timeout=10_000)
+    panel.list.setCurrentRow(0)
+    assert "train.optimizer.lr: 3e-06 → 0.001" in panel.diff.text()
+    assert "which the forms do not show" in panel.diff.text()
+    panel.apply.click()
+    fixed = window.current_preset()
+    assert (fixed.name, fixed.train.epochs, fixed.train.optimizer.lr) == ("digits", 4, 0.001)
+    assert window.isWindowModified() and window.editor.document.path is None  # a new preset
+    assert "which the forms do not show" not in panel.diff.text()
+
 
 def test_lr_finder_dialog_suggests_and_applies_a_rate(window, qtbot):
     assert window.actions["actionLrFind"].isEnabled()

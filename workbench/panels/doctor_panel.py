@@ -55,11 +55,13 @@ class DoctorPanel(QWidget):
         layout.addLayout(buttons)
         self.findings: list[dict] = []
         self._value_of = lambda key: "?"  # the current preset's value of a dotted key
+        self._target = lambda: ""  # what to say of the preset a fix changes, if anything
         self.can_apply = True
 
-    def set_value_source(self, value_of) -> None:
-        """Where the diff's "before" values come from: ``value_of(dotted_key)``."""
-        self._value_of = value_of
+    def set_value_source(self, value_of, target=lambda: "") -> None:
+        """Where the diff's "before" values come from: ``value_of(dotted_key)``; ``target()``:
+        a line on which preset a fix changes, when that is not the forms' one."""
+        self._value_of, self._target = value_of, target
 
     def show_findings(self, findings: list[dict], run_name: str = "") -> None:
         selected = self.list.currentRow()
@@ -105,7 +107,7 @@ class DoctorPanel(QWidget):
         if fix is None:
             self.apply.setEnabled(False)
             advice = self.findings[row].get("advice") if 0 <= row < len(self.findings) else ""
-            self.diff.setText(f"No setting can fix this: {advice}" if advice else "")
+            self.diff.setText(_advice(advice))
             return
         now = {k: _plain(self._value_of(k)) for k in fix}
         applied = all(now[k] == _plain(v) for k, v in fix.items())
@@ -119,12 +121,25 @@ class DoctorPanel(QWidget):
             lines.append(
                 "(the images the current list leaves out stay out: both lists go into a new one)"
             )
-        self.diff.setText("Fix — preset change:\n" + "\n".join(lines))
+        target = self._target()
+        self.diff.setText(
+            "Fix — preset change:\n" + "\n".join(lines + ([target] if target else []))
+        )
 
     def _request(self, rerun: bool) -> None:
         fix = self.selected_fix()
         if fix is not None:
             self.apply_requested.emit(dict(fix), rerun)
+
+
+def _advice(advice: str) -> str:
+    """A finding with no fix: its advice, under one heading (advice that starts by saying no
+    setting fixes it is not said twice)."""
+    if not advice:
+        return ""
+    if advice.lower().startswith(("no training setting", "no setting")):
+        return advice[0].upper() + advice[1:]
+    return f"No setting can fix this: {advice}"
 
 
 def _plain(value):
