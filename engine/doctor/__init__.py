@@ -101,6 +101,9 @@ class Doctor:
             self.found.pop("overfitting", None)  # validation caught up: one odd epoch
         current = {f.id for f in found} | {f.id for f in self.preflight_found}
         ids = {f.id for f in found} | set(self.found)
+        if capacity.fits_after_all(ctx):  # training or validation accuracy rose since
+            self.found.pop("underfitting", None)
+            ids.discard("underfitting")
         found.append(capacity.underfitting(ctx, ids))
         ids |= {f.id for f in found if f is not None}
         scratch = capacity.from_scratch_small_data(ctx, ids)

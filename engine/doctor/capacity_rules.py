@@ -19,6 +19,9 @@ from engine.wording import count
 FEW_PER_CLASS = 1000  # training from scratch on fewer images per class than this …
 NATURAL_IMAGES = ("folder", "cifar10", "cifar100")  # … of photo-like images, is slow to learn
 PRETRAINED_FIX_ARCH = "resnet18"  # what a from-scratch architecture without weights becomes
+# Validation accuracy above training's is no capacity problem: by this much once it is high, or
+# by the larger margin at any accuracy (dropout on a small model costs training a few points)
+VAL_ABOVE_TRAIN, VAL_FAR_ABOVE_TRAIN = 0.05, 0.15
 
 
 def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
@@ -41,28 +44,52 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
     chance, sigma = chance_level(ctx)
     gain = train[-1] - train[-MIN_EPOCHS]
     if (
-        train[-1] >= UNDERFIT_TRAIN_ACC
+        fits_after_all(ctx)
         or gain >= FLAT_GAIN
         or max(ctx.val_acc()) <= chance + CHANCE_SIGMAS * sigma
-        or max(ctx.val_acc()) >= max(UNDERFIT_TRAIN_ACC, train[-1] + 0.05)  # val fitted: bad labels
     ):
         return None
     m = ctx.preset.model
-    if m.arch == "simple-cnn":
+    title, size = (
+        "The model is too small for the data",
+        f"{m.arch}, width {m.width}, depth {m.depth}",
+    )
+    if m.freeze not in ("none", 0):
+        title = "Too little of the network trains to fit the data"
+        size = f"{m.arch} with model.freeze = {m.freeze!r}: " + (
+            "only the head trains"
+            if m.freeze == "backbone"
+            else f"the last {m.freeze} blocks train"
+        )
+        changes = {"model.freeze": 2 if m.freeze == "backbone" else "none"}
+    elif m.arch == "simple-cnn":
         changes = {"model.arch": "convnet"}
     elif m.arch in ("convnet", "mlp"):
         changes = {"model.width": min(m.width * 4, 512), "model.depth": min(m.depth + 1, 8)}
-    else:
+    else:  # a torchvision network is not small: it needs longer
+        title, size = "The model does not fit even the training set yet", m.arch
         changes = {"train.epochs": ctx.preset.train.epochs * 2}
     return Finding(
         "underfitting",
         "warning",
-        "The model is too small for the data",
+        title,
         f"training accuracy is only {train[-1]:.2f} and gained {gain:+.3f} over the last "
         f"{MIN_EPOCHS} epochs with a healthy learning rate: the model cannot fit even the "
-        f"training set ({m.arch}, width {m.width}, depth {m.depth}).",
+        f"training set ({size}).",
         fix_set(**changes),
         epoch=ctx.rows[-MIN_EPOCHS].epoch,
+    )
+
+
+def fits_after_all(ctx: EpochContext) -> bool:
+    """No capacity problem: training accuracy is high, or validation accuracy is well above it
+    (training accuracy held down by dropout or augmentation, or training labels that are
+    wrong)."""
+    train, val = ctx.train_acc()[-1], max(ctx.val_acc())
+    return (
+        train >= UNDERFIT_TRAIN_ACC
+        or val >= max(UNDERFIT_TRAIN_ACC, train + VAL_ABOVE_TRAIN)
+        or val >= train + VAL_FAR_ABOVE_TRAIN
     )
 
 

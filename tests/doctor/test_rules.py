@@ -703,3 +703,25 @@ def test_a_minority_never_predicted_is_the_imbalance_not_labels_that_cannot_be_l
         f for f in Doctor(Preset(), stats, {}, 10).after_epoch(predicted) if f.id == "no-signal"
     ]
     assert finding.epoch == 4  # raised at an epoch, not "before training"
+
+
+def test_underfitting_of_a_frozen_network_unfreezes_it_and_is_withdrawn_once_it_fits():
+    """A pretrained resnet18 with its backbone frozen: its finding names what trains, offers to
+    train more of it (not "a bigger model"), and goes once validation accuracy shows it fits."""
+    p = Preset().with_changes(
+        {"model.arch": "resnet18", "model.pretrained": True, "model.freeze": "backbone"}
+    )
+    flat = [_row(e, 0.6, 0.62) for e in range(1, 6)]
+    doctor = Doctor(p, STATS, {}, 10)
+    (finding,) = [f for f in doctor.after_epoch(flat) if f.id == "underfitting"]
+    assert finding.fix["set"] == {"model.freeze": 2}
+    assert "only the head trains" in finding.evidence and "width" not in finding.evidence
+    assert "too small" not in finding.title
+    fitted = [*flat, _row(6, 0.6, 0.95)]  # dropout held training accuracy down
+    assert "underfitting" not in {f.id for f in doctor.after_epoch(fitted)}
+    long = Preset().with_changes({"model.arch": "resnet18"})
+    (finding,) = [
+        f for f in Doctor(long, STATS, {}, 10).after_epoch(flat) if f.id == "underfitting"
+    ]
+    assert finding.fix["set"] == {"train.epochs": 2 * long.train.epochs}
+    assert "too small" not in finding.title
