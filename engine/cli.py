@@ -15,9 +15,8 @@ import traceback
 from pathlib import Path
 
 from engine import preset as presets
-from engine.checkpoint import CheckpointError
 from engine.console import JsonPrinter, ProgressPrinter, print_findings
-from engine.errors import DataError
+from engine.errors import CheckpointError, DataError
 
 SUBCOMMANDS = ("resume", "doctor", "lr-find", "export", "predict")
 
@@ -84,8 +83,15 @@ def _export_parser() -> argparse.ArgumentParser:
         description="Export a checkpoint's model and verify the written file against it.",
     )
     parser.add_argument("checkpoint", help="e.g. runs/NAME/checkpoints/best.pt")
-    parser.add_argument("--format", default="pt", choices=list(FORMATS))
-    parser.add_argument("--out", help="destination file (default: RUN/exports/...)")
+    parser.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="pt (a state dict with Plateau's metadata), safetensors, torchscript or onnx; "
+        "default: what the --out file name ends in (.pt, .safetensors, .ts.pt, .onnx), else pt",
+    )
+    parser.add_argument(
+        "--out", help="destination file or folder (default: RUN/exports/RUN-best.pt and so on)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -97,10 +103,12 @@ def _predict_parser() -> argparse.ArgumentParser:
         "(.pt, .safetensors, .ts.pt, .onnx). Unreadable images get an 'error:' line and exit "
         "code 2; the others are still classified.",
     )
-    parser.add_argument("checkpoint")
-    parser.add_argument("images", nargs="+")
-    parser.add_argument("--top", type=int, default=3, help="classes to show per image")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "checkpoint", help="a run's checkpoint (RUN/checkpoints/best.pt) or an exported model"
+    )
+    parser.add_argument("images", nargs="+", help="image files (any format PIL reads)")
+    parser.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image")
     return parser
 
 
@@ -109,13 +117,28 @@ def _export(args: argparse.Namespace) -> int:
 
     from engine.export import ExportError, export
 
+    fmt = _export_format(args.format, args.out)
     try:
-        report = export(args.checkpoint, args.out, args.format)
+        report = export(args.checkpoint, args.out, fmt)
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({**asdict(report), "ok": report.ok}) if args.json else report.describe())
     return 0
+
+
+def _export_format(asked: str | None, out: str | None) -> str:
+    """``--format``, else what the ``--out`` file name says; a name that says another format
+    than the one asked for is refused (a PyTorch file named .onnx reads as no ONNX model)."""
+    from engine.export_formats import SUFFIX, format_of
+
+    named = format_of(out) if out and not out.endswith(("/", os.sep)) else None
+    if asked and named and named != asked:
+        raise BadInput(
+            f"--out {out} names a {named} file but --format {asked} writes {SUFFIX[asked]}; "
+            f"use --format {named}, or a file name ending in {SUFFIX[asked]}"
+        )
+    return asked or named or "pt"
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -147,14 +170,27 @@ def _overrides_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs in all (overrides train.epochs; a resumed run trains on up to this many)",
+    )
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``plateau-train`` and ``python -m engine``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    code = _main(list(sys.argv[1:] if argv is None else argv))
+    if os.environ.get(EXIT_FILE) and os.environ.get("RANK") == "0":
+        try:
+            Path(os.environ[EXIT_FILE]).write_text(str(code))
+        except OSError:
+            pass
+    return code
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             command, rest = argv[0], argv[1:]
@@ -169,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return _predict(_parse(_predict_parser(), rest))
         return _train(_parse(_train_parser(), argv))
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if _speaks():  # once, not once a process
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a failure outside a run: reason and hint
         from engine.failures import BUG_HINT, explain
@@ -178,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         if hint == BUG_HINT:
             traceback.print_exc()
             hint = "this looks like a bug in Plateau or a library; report it with the traceback"
-        print(f"training failed: {message}", file=sys.stderr)
-        print(f"hint: {hint}", file=sys.stderr)
+        if _speaks():
+            print(f"training failed: {message}", file=sys.stderr)
+            print(f"hint: {hint}", file=sys.stderr)
         return 1
 
 
@@ -211,6 +249,8 @@ def _resume(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     files = RunFiles(run_dir)
+    if not run_dir.exists():
+        raise BadInput(f"{run_dir} does not exist; give a run directory (under runs/)")
     if not (run_dir / "preset.toml").is_file():
         raise BadInput(f"{run_dir} is not a run directory (no preset.toml in it)")
     if not files.last_checkpoint.is_file():
@@ -258,25 +298,53 @@ def _lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
-def _relaunch_under_torchrun(processes: int) -> int:
-    """Run this same command as ``torchrun --standalone --nproc_per_node N -m engine …``."""
-    import subprocess
+# torchrun, quiet: a worker that fails or is stopped says why itself (its one error line, its
+# ending); torchrun's own log lines and traceback of the same would bury that
+TORCHRUN = """
+import logging, sys
+from torch.distributed.run import main
+logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+try:
+    main(sys.argv[1:])
+except BaseException:
+    sys.exit(1)
+"""
+EXIT_FILE = "PLATEAU_EXIT_FILE"  # where rank 0 leaves its exit code for the launching process
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={processes}",
-        "-m",
-        "engine",
-        *sys.argv[1:],
-    ]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:  # torchrun passes the interrupt on to its workers
-        return proc.wait()
+
+def _relaunch_under_torchrun(processes: int) -> int:
+    """Run this same command as ``torchrun --standalone --nproc_per_node N -m engine …``; its
+    exit code is the first process's (2 bad input, 130 stopped, …), as for one process."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="plateau-") as folder:
+        exit_file = Path(folder) / "exit-code"
+        cmd = [
+            sys.executable,
+            "-c",
+            TORCHRUN,
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "engine",
+            *sys.argv[1:],
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "LOGLEVEL": "CRITICAL"}
+        proc = subprocess.Popen(cmd, env={**env, EXIT_FILE: str(exit_file)})
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # torchrun passes the interrupt on to its workers
+            code = proc.wait()
+        try:
+            return int(exit_file.read_text())
+        except (OSError, ValueError):
+            return code
+
+
+def _speaks() -> bool:
+    """Whether this process prints errors: the only one, or the first of several."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _run(

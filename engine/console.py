@@ -53,6 +53,8 @@ def ending(event: ev.RunFinished | ev.RunStopped | ev.RunFailed) -> str:
         return f"stopped early after {done} of {count(planned, 'epoch')}: {why}{best_text}"
     if isinstance(event, ev.RunFinished):
         return f"finished after {count(done, 'epoch')}{best_text}"
+    if isinstance(event, ev.RunStopped) and not s.run_dir:
+        return "stopped before the run began (what was decoded is kept in the cache); no run"
     if isinstance(event, ev.RunStopped):
         return f"stopped after {done} of {count(planned, 'epoch')} (resumable){best_text}"
     return f"failed after {count(done, 'epoch')}{best_text}"
@@ -178,13 +180,14 @@ class ProgressPrinter:
                     self.reported.add(f["id"])
                     tqdm.write(
                         f"doctor: {f['severity']} {f['id']}: {f['title']} — "
-                        f"see 'plateau-train doctor RUN_DIR'",
+                        f"see 'plateau-train doctor {self.run_dir or 'RUN_DIR'}'",
                         file=self.stream,
                     )
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             self._close_bar()
-            print(ending(event), file=self.stream)
-            print(f"run directory: {event.summary.run_dir}", flush=True, file=self.stream)
+            print(ending(event), flush=True, file=self.stream)
+            if event.summary.run_dir:
+                print(f"run directory: {event.summary.run_dir}", flush=True, file=self.stream)
 
     def _preparing(self, event: ev.Preparing) -> None:
         """A bar while a folder's images are decoded (a line at its start and end off a
@@ -210,7 +213,7 @@ class ProgressPrinter:
                     file=sys.stderr,
                 )
             else:
-                print(f"{event.what}: {event.total:,} files …", flush=True, file=self.stream)
+                print(f"{event.what}: {count(event.total, 'file')} …", flush=True, file=self.stream)
         if self.bar is not None:
             self.bar.update(event.done - self.bar.n)
 

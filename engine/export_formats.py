@@ -7,3 +7,12 @@ FORMATS = {
     "onnx": "ONNX (.onnx)",
 }
 SUFFIX = {"pt": ".pt", "safetensors": ".safetensors", "torchscript": ".ts.pt", "onnx": ".onnx"}
+
+
+def format_of(path: str) -> str | None:
+    """The format a file name's suffix says (``.ts.pt`` before ``.pt``), or None."""
+    name = str(path).lower()
+    for fmt in sorted(SUFFIX, key=lambda f: -len(SUFFIX[f])):
+        if name.endswith(SUFFIX[fmt]):
+            return fmt
+    return None

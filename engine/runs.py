@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -18,12 +19,45 @@ import numpy as np
 
 from engine import atomic
 from engine import preset as presets
+from engine.errors import DataError
 from engine.events import EpochMetrics, RunSummary
 
 
+class TrainingLock:
+    """Held while this process trains a run directory, so that no second process trains it at
+    the same time (a resume while the run still trains). The kernel lets go of it when the
+    process ends, even killed; where directories cannot be locked (Windows), it holds nothing."""
+
+    def __init__(self, run_dir: str | Path):
+        self.fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            fd = os.open(run_dir, os.O_RDONLY)
+        except OSError:
+            return  # not there or not readable: what reads it next says so
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DataError(
+                f"{run_dir} is training in another process now; wait until that run ends (or "
+                "stop it) and resume it then"
+            ) from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def create_run_dir(out: str | Path, name: str) -> Path:
-    """Make a new, unique run directory under ``out``."""
-    out = Path(out).expanduser()
+    """Make a new, unique run directory under ``out`` (its absolute path: a run's files name it
+    read from anywhere)."""
+    out = Path(out).expanduser().resolve()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = out / f"{safe}-{stamp}"

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
+from engine import atomic
 from engine import events as ev
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint, torch_bytes
 from engine.control import RunControl
 from engine.data import load_data
 from engine.data.image_cache import Progress
@@ -28,7 +29,7 @@ from engine.events import TIMING_FIELDS, RunSummary
 from engine.failures import BUG_HINT, BUG_IN_RUN_HINT, explain
 from engine.models import build_model, locate_failure, parts, summarize
 from engine.preset import Preset, absolute_paths
-from engine.runs import ReadOnlyRunFiles, RunFiles, create_run_dir
+from engine.runs import ReadOnlyRunFiles, RunFiles, TrainingLock, create_run_dir
 from engine.training import frozen_features
 from engine.training.assembly import assemble
 from engine.training.checkpoint_state import (
@@ -65,6 +66,8 @@ class Trainer:
         self.num_threads = num_threads
         self.run_dir: Path | None = None
         self.model_summary: dict | None = None  # set once prepared
+        self._first: bytes | None = None  # the checkpoint of the first epoch's start
+        self._lock: TrainingLock | None = None
 
     def prepare(self, progress: Progress) -> None:
         """Load the data and build everything that trains it now, writing nothing; :meth:`fit`
@@ -84,12 +87,23 @@ class Trainer:
         """
         if self.model_summary is None:
             self.dist = Dist.from_env(self.preset.train.device)
+            if self.dist.enabled and self.preset.train.processes != self.dist.world:
+                # started under torchrun directly: the run records how many processes trained
+                # it (each takes train.batch_size a step), and a resume relaunches as many
+                self.preset = self.preset.with_changes({"train.processes": self.dist.world})
         else:  # prepared ahead: the run's time starts now, not when it was prepared
             self.progress.started = time.perf_counter()
         try:
             return self._fit(events if self.dist.is_main else (lambda e: None))
         finally:
             self.dist.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    def _hold(self, run_dir: Path) -> None:
+        """This process trains ``run_dir`` now (raises when another one does)."""
+        if self.dist.is_main and self._lock is None:
+            self._lock = TrainingLock(run_dir)
 
     def _fit(self, events: Events) -> RunSummary:
         try:
@@ -115,6 +129,10 @@ class Trainer:
             self.monitor.start(
                 self.files, events, self.progress.rows, self.doctor_state, self._watchable()
             )
+            if self.state.epoch == 0 and self.dist.is_main:
+                # where a Stop inside the first epoch leaves the run: resumed, it trains that
+                # epoch from the same start, as if never stopped
+                self._first = torch_bytes({"format": FORMAT, **self._checkpoint()})
             while self.state.epoch < self.preset.train.epochs:
                 self._epoch(events)
                 if self.progress.stops_early():
@@ -137,6 +155,8 @@ class Trainer:
         p = self.preset
         device = self.dist.device(resolve_device(p.train.device))
         torch.manual_seed(p.seed)
+        if self.resume_dir:  # not while another process trains it (before any slow work)
+            self._hold(self.resume_dir)
         progress = progress or PreparingEvents(events, self.control)
         data = load_data(p, progress)
         self.identity = data_identity(data)
@@ -206,6 +226,7 @@ class Trainer:
                         "out",
                     ) from None
             self.run_dir = Path(self.dist.broadcast(created))
+            self._hold(self.run_dir)
         self.files = RunFiles(self.run_dir) if self.dist.is_main else ReadOnlyRunFiles(self.run_dir)
         self.progress.run_dir = str(self.run_dir)
         try:
@@ -295,10 +316,9 @@ class Trainer:
 
     def _finish(self, events: Events, status: str, error: str = "", hint: str = "") -> RunSummary:
         self.monitor.finish()
-        if status == "stopped" and self.dist.is_main and not self.files.last_checkpoint.exists():
-            # Stopped inside the first epoch: keep what was learnt so far.
-            try:
-                save_checkpoint(self.files.last_checkpoint, self._checkpoint())
+        if status == "stopped" and self._first and not self.files.last_checkpoint.exists():
+            try:  # stopped inside the first epoch: resumable from its start
+                atomic.write_bytes(self.files.last_checkpoint, self._first)
             except OSError:
                 pass
         summary = self.progress.summary(status, error, hint)

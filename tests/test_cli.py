@@ -93,7 +93,7 @@ def test_resume_continues_a_stopped_run(tmp_path):
     assert [r.epoch for r in rows] == [1, 2, 3]
     assert RunFiles(run_dir).read_preset().train.epochs == 3
     bad = run_cli("resume", tmp_path / "nothing-here")
-    assert bad.returncode == 2 and "not a run directory" in bad.stderr
+    assert bad.returncode == 2 and "does not exist; give a run directory" in bad.stderr
 
 
 def test_help_works():
@@ -139,6 +139,27 @@ def test_onnx_export_and_predict_on_a_fresh_run(tmp_path):
     assert result.stdout.startswith(f"{tmp_path / 'good.png'}: ")
     assert result.stderr.startswith("error: cannot read image") and "notes.txt" in result.stderr
     assert "Traceback" not in result.stderr
+    # the format follows the file name; a name that says another format is refused
+    named = run_cli("export", run_dir / "checkpoints" / "best.pt", "--out", tmp_path / "m.onnx")
+    assert named.returncode == 0 and "onnx written to" in named.stdout.lower(), named.stderr
+    clash = tmp_path / "clash.onnx"
+    wrong = run_cli("export", run_dir / "checkpoints" / "best.pt", "--format", "pt", "--out", clash)
+    assert wrong.returncode == 2 and "--format onnx" in wrong.stderr and not clash.exists()
+    forgot = run_cli("predict", tmp_path / "good.png", tmp_path / "good.png")  # no model given
+    assert forgot.returncode == 2 and "is not a checkpoint: it is a PNG image" in forgot.stderr
+
+
+def test_help_and_bad_input_answer_without_loading_torch():
+    """``--help`` and a preset error come back at once (torch takes seconds to load)."""
+    probe = (
+        "import sys, engine.cli; "
+        "code = engine.cli.main(['resources/presets/missing.toml']); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=presets_dir().parents[1]
+    )
+    assert done.stdout.split() == ["2", "False"], done.stderr
 
 
 def test_skipped_files_are_named_and_logs_have_no_progress_frames(tmp_path):

@@ -48,8 +48,12 @@ class PresetDocument:
         return self.path is None or self.path.resolve().parent == presets.presets_dir()
 
     def suggested_path(self, preset: Preset) -> str:
-        folder = self.settings.get("folders/presets") or "."
-        return str(Path(folder) / f"{preset.name}.toml")
+        """Beside the last preset opened or saved, but never among the shipped ones (saved
+        there, the app's own preset would be overwritten): the home folder then."""
+        folder = Path(self.settings.get("folders/presets") or Path.home())
+        if folder.resolve() == presets.presets_dir():
+            folder = Path.home()
+        return str(folder / f"{preset.name}.toml")
 
     def recent(self) -> list[str]:
         return self.settings.get("recent/presets")

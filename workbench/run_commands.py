@@ -199,6 +199,7 @@ class RunCommands(QObject):
 
         folder = self.settings.get("folders/export")
         self.export_dialog = ExportDialog(runs, export, folder, self.window)
+        self.export_dialog.remember_folder = lambda f: self.settings.set("folders/export", f)
         self.export_dialog.show()
 
     def mark_samples(self, samples: list[str], relabel_as: str | None) -> None:

@@ -93,10 +93,11 @@ class RunHistory:
         return self.series(lambda m: m.epoch)
 
     def best_epoch(self) -> int | None:
-        """The epoch of the best validation accuracy (what ``best.pt`` holds)."""
+        """The epoch of the best validation accuracy, of equal ones the lowest validation loss
+        (what ``best.pt`` holds)."""
         if not self.epochs:
             return None
-        return max(self.epochs, key=lambda m: m.val_acc).epoch
+        return max(self.epochs, key=lambda m: (m.val_acc, -m.val_loss)).epoch
 
     @classmethod
     def from_rows(cls, name: str, run_dir: str, rows: list[EpochMetrics]) -> RunHistory:

@@ -102,6 +102,7 @@ class RunStatusBar:
         self.labels["device"].setToolTip("\n".join(speed.get("reasons", ())))
         self.labels["state"].setText("running")
         self.start_epoch = start_epoch
+        self.watch.start()  # training time and ETA: not the decoding or features before it
 
     def compiling(self, event) -> None:
         """``torch.compile`` at work in the first epoch, done, or given up (eager goes on)."""

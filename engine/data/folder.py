@@ -31,7 +31,18 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
     cache_root = (
         (Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()) if cfg.cache else None
     )
-    decoded = decode_folder(scan, size, cfg.resize, cache_root, progress)
+    try:
+        decoded = decode_folder(scan, size, cfg.resize, cache_root, progress)
+    except OSError as exc:  # the images' own read errors are skipped files: this is the cache
+        if cache_root is None:
+            raise
+        raise DataError(
+            f"cannot write the decoded-image cache in {Path(cache_root).expanduser()} "
+            f"({exc.strerror or exc}); set 'data.cache_dir' (or the PLATEAU_CACHE_DIR "
+            "environment variable) to a folder you can write, or 'data.cache' = false to decode "
+            "into memory",
+            "data.cache_dir",
+        ) from None
     base = scan.root
     kept = [f for f in scan.files if f.rel in decoded.rows]
     if not kept:
@@ -81,7 +92,8 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
             "notes": decoded.notes
             + _left_out(left_out, scan.has_val, val_left_out)
             + _notes(scan.has_val, classes, train, decoded.duplicates)
-            + _loose(scan.loose),
+            + _loose(scan.loose)
+            + _val_only(scan.val_only),
         },
         ids=[f.rel for f in train],
     )
@@ -113,6 +125,16 @@ def _loose(files: tuple[str, ...]) -> list[str]:
     return [
         f"{count(len(files), 'image')} beside the class folders, in no class, left out: "
         f"{shown} (move each into its class's folder to use it)"
+    ]
+
+
+def _val_only(names: tuple[str, ...]) -> list[str]:
+    if not names:
+        return []
+    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    return [
+        f"left out {count(len(names), 'class folder')} with no training images: {shown} (a class "
+        "the network never trains on cannot be predicted: add it under train/ too)"
     ]
 
 

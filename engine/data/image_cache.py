@@ -144,8 +144,8 @@ def _enlarged(size_hw: tuple[int, int], headers: dict[str, Header]) -> list[str]
     return [
         f"{count(n, 'image')} smaller than half the image size of {size_hw[1]}×{size_hw[0]} "
         f"(the smallest: {rel}, {h.width}×{h.height} px) {'is' if n == 1 else 'are'} enlarged "
-        "more than twice over and reach the network blurred; a smaller 'data.image_size' keeps "
-        "them sharp"
+        f"more than twice over and {'reaches' if n == 1 else 'reach'} the network blurred; a "
+        f"smaller 'data.image_size' keeps {'it' if n == 1 else 'them'} sharp"
     ]
 
 

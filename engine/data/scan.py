@@ -10,6 +10,8 @@ from pathlib import Path
 from engine.errors import DataError
 
 # the usual image files: those beside the class folders are named (a preset or notes are not)
+VAL_NAMES = ("val", "valid", "validation")  # a train/ + val/ layout's validation folder
+SPLIT_NAMES = {"train", "test", "testing", *VAL_NAMES}  # folders that are splits, not classes
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
 
 
@@ -31,6 +33,7 @@ class FolderScan:
     files: list[ImageFile]
     has_val: bool  # a train/ + val/ layout
     loose: tuple[str, ...] = ()  # images beside the class folders, in no class (not data)
+    val_only: tuple[str, ...] = ()  # class folders under val/ that train/ lacks ("val/c")
 
     def path(self, f: ImageFile) -> Path:
         return self.root / f.rel
@@ -42,13 +45,24 @@ def scan_folder(root: str | Path) -> FolderScan:
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
         raise DataError(f"image folder not found: {base} ('data.root')", "data.root")
-    train_dir, val_dir = base / "train", base / "val"
-    if train_dir.is_dir() and val_dir.is_dir():
+    train_dir = base / "train"
+    val_dir = next((base / n for n in VAL_NAMES if (base / n).is_dir()), None)
+    if train_dir.is_dir() and val_dir is not None:
         names = [d.name for d in _class_dirs(train_dir)]
         files = _files(base, train_dir, names, "train") + _files(base, val_dir, names, "val")
         loose = _loose(base, train_dir) + _loose(base, val_dir)
-        return FolderScan(base, names, files, True, loose)
+        extra = sorted({d.name for d in _class_dirs(val_dir)} - set(names))
+        val_only = tuple(f"{val_dir.name}/{n}" for n in extra)
+        return FolderScan(base, names, files, True, loose, val_only)
     names = [d.name for d in _class_dirs(base)]
+    if "train" in names and set(names) <= SPLIT_NAMES:
+        others = ", ".join(f"{n}/" for n in names if n != "train")
+        raise DataError(
+            f"{base} holds train/ and {others} folders, not classes: Plateau reads train/ and "
+            f"val/ (or valid/) folders of class folders; rename the one to validate on to val/, "
+            "or point 'data.root' at a folder of class folders",
+            "data.root",
+        )
     return FolderScan(base, names, _files(base, base, names, ""), False, _loose(base, base))
 
 

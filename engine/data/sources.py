@@ -109,12 +109,7 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
             raise DataError(
                 f"{cfg.source}: download into {root} failed: {exc}", "data.root"
             ) from None
-        raise DataError(
-            f"{cfg.source}: dataset files not found in {root / folder}. Set 'data.download' = "
-            f"true to download them into {root}, or point 'data.root' at the folder that holds "
-            f"'{folder.split('/')[0]}'",
-            "data.download",
-        ) from None
+        raise DataError(_files_missing(cfg.source, root, folder), "data.download") from None
     except OSError as exc:
         raise DataError(
             f"{cfg.source}: cannot read or fetch files under {root}: {exc}", "data.root"
@@ -124,6 +119,30 @@ def torchvision_dataset(cfg: DataConfig) -> SourceData:
     return SourceData(
         x, y, list(train.classes), 255.0, x_val=xv, y_val=yv, origin=f"torchvision {cls_name}"
     )
+
+
+def _files_missing(source: str, root: Path, folder: str) -> str:
+    """Why torchvision did not find a dataset: no files, files still compressed (the MNIST
+    downloads are .gz: torchvision unpacks them only when it downloads), or files whose checksum
+    does not match (a CIFAR batch from elsewhere, or cut short)."""
+    where = root / folder
+    present = sorted(p.name for p in where.iterdir() if p.is_file()) if where.is_dir() else []
+    fix = (
+        f"Set 'data.download' = true to download them into {root}, or point 'data.root' at the "
+        f"folder that holds '{folder.split('/')[0]}'"
+    )
+    if present and all(name.endswith(".gz") for name in present):
+        return (
+            f"{source}: the files in {where} are still compressed ({', '.join(present[:4])}). "
+            "Set 'data.download' = true: with the .gz files in place torchvision unpacks them "
+            "without going online (or gunzip them yourself)"
+        )
+    if present:
+        return (
+            f"{source}: the files in {where} are not the ones torchvision expects, or are "
+            f"damaged (their checksum differs): {', '.join(present[:6])}. {fix}"
+        )
+    return f"{source}: dataset files not found in {where}. {fix}"
 
 
 def _as_tensors(data, targets) -> tuple[torch.Tensor, torch.Tensor]:

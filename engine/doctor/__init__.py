@@ -46,6 +46,7 @@ class Doctor:
             pf.class_imbalance(p, stats),
             pf.schedule_too_aggressive(p, lrs, self.steps_per_epoch),
             pf.crop_beyond_image(p, stats),
+            pf.frozen_random_weights(p),
         ]
         if init is not None:
             self.probes[0] = init

@@ -37,6 +37,7 @@ def underfitting(ctx: EpochContext, others: set[str]) -> Finding | None:
         "excessive-augmentation",
         "vanishing-signal",
         "train-val-mismatch",
+        "frozen-random-weights",
     }
     if len(ctx.rows) < MIN_EPOCHS or others & blockers:
         return None

@@ -315,8 +315,8 @@ def lr_too_high(ctx: EpochContext) -> Finding | None:
         )
     if stuck:
         evidence.append(
-            f"training loss is still {r.train_loss:.3g} (≈ ln {k} = {math.log(k):.3g}, "
-            f"untrained) at epoch {r.epoch} with lr {ctx.lr0:g}, "
+            f"training loss is still {r.train_loss:.3g} at epoch {r.epoch} (an untrained "
+            f"network's: ln {k} = {math.log(k):.3g}) with lr {ctx.lr0:g}, "
             f"{ctx.lr0 / ctx.default_lr:.0f}× the usual {ctx.default_lr:g} for "
             f"{ctx.preset.train.optimizer.name}"
         )

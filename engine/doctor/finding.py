@@ -35,6 +35,7 @@ CAUSE_ORDER = [
     "no-signal",
     "lr-too-high",
     "unnormalized-input",
+    "frozen-random-weights",
     "lr-too-low",
     "schedule-too-aggressive",
     "class-imbalance",

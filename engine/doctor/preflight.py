@@ -10,7 +10,7 @@ import math
 
 from engine.augment_spec import PHOTO_MIN_SIZE, parse_augment
 from engine.doctor.finding import Finding, fix_set
-from engine.preset import Preset
+from engine.preset import PRETRAINED_ARCHS, Preset
 from engine.wording import class_label, count
 
 NEVER_TOO_AGGRESSIVE = ("none", "plateau", "onecycle", "cosine")  # schedules never flagged
@@ -69,13 +69,16 @@ def unnormalized_input(preset: Preset, stats: dict, norm: dict) -> Finding | Non
     problems = []
     as_pretrained = norm["mode"] == "pretrained"
     for c, ch in enumerate(network_input(stats, norm)):
+        parts = []
         if not as_pretrained and abs(ch["mean"]) > INPUT_MEAN_MAX:
-            problems.append(f"channel {c} mean {ch['mean']:.3g} (|mean| > {INPUT_MEAN_MAX})")
+            parts.append(f"mean {ch['mean']:.3g} (|mean| > {INPUT_MEAN_MAX})")
         if not as_pretrained and not INPUT_STD_RANGE[0] <= ch["std"] <= INPUT_STD_RANGE[1]:
             lo, hi = INPUT_STD_RANGE
-            problems.append(f"channel {c} std {ch['std']:.3g} (outside {lo}–{hi})")
+            parts.append(f"std {ch['std']:.3g} (outside {lo}–{hi})")
         if max(abs(ch["min"]), abs(ch["max"])) > INPUT_ABS_MAX:
-            problems.append(f"channel {c} values {ch['min']:.3g}…{ch['max']:.3g} (beyond ±10)")
+            parts.append(f"values {ch['min']:.3g}…{ch['max']:.3g} (beyond ±10)")
+        if parts:  # every channel named: a colour image's third one too
+            problems.append(f"channel {c} " + ", ".join(parts))
     if not problems:
         return None
     return Finding(
@@ -83,7 +86,7 @@ def unnormalized_input(preset: Preset, stats: dict, norm: dict) -> Finding | Non
         "warning",
         "Inputs are not normalized",
         f"with data.normalize = '{preset.data.normalize}' the network receives "
-        + "; ".join(problems[:4])
+        + "; ".join(problems)
         + ". Large or off-centre inputs slow or stall learning.",
         fix_set(**{"data.normalize": "standardize"}),
     )
@@ -176,6 +179,28 @@ def schedule_too_aggressive(
         f"of {epochs} and to {lrs[-1]:.2g} at the end; later epochs can barely change the model.",
         fix_set(**{"train.schedule.name": "cosine"}),
         epoch=epoch,
+    )
+
+
+def frozen_random_weights(preset: Preset) -> Finding | None:
+    """``model.freeze`` on a network that starts from random weights: the frozen layers never
+    learn, and the head trains on features nobody trained (digits: 0.80 instead of 0.99)."""
+    m = preset.model
+    if m.freeze in ("none", 0) or m.pretrained or m.weights or m.init_from:
+        return None
+    kept = "the whole backbone" if m.freeze == "backbone" else f"all but the last {m.freeze} blocks"
+    if m.arch in PRETRAINED_ARCHS:
+        fix, offer = {"model.pretrained": True}, "start from pretrained weights"
+    else:
+        fix, offer = {"model.freeze": "none"}, "train every layer"
+    return Finding(
+        "frozen-random-weights",
+        "warning",
+        "The frozen layers were never trained",
+        f"model.freeze = {m.freeze!r} keeps {kept} of {m.arch} fixed at its random start (no "
+        "pretrained weights, weights file or model.init_from): only the rest learns, on "
+        f"features of an untrained network. Freezing pays off on trained layers: {offer}.",
+        fix_set(**fix),
     )
 
 

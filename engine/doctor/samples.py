@@ -168,6 +168,7 @@ LABEL_NOISE_CAUSES = {
     "lr-too-high",
     "lr-too-low",
     "unnormalized-input",
+    "frozen-random-weights",
     "excessive-augmentation",
     "vanishing-signal",
     "dead-units",

@@ -69,7 +69,9 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Preset:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PresetError(f"preset file not found: {path}") from None
+        shipped = presets_dir() / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+        hint = f"; the shipped one is {shipped}" if shipped.is_file() else ""
+        raise PresetError(f"preset file not found: {path}{hint}") from None
     except IsADirectoryError:
         raise PresetError(f"{path} is a folder, not a preset file (.toml)") from None
     except UnicodeDecodeError:

@@ -23,16 +23,25 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 AUTO_BOOL_WORDS = {"auto": "auto", "true": True, "false": False}
 
 
+def _toml(value: Any) -> str:
+    """A value as a preset file spells it (``true``, not Python's ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def _check_range(key: str, value: float, spec: dict[str, Any]) -> None:
     lo, hi = spec.get("min"), spec.get("max")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise PresetError(f"'{key}' = {value!r} is out of range: expected {describe(spec)}", key)
+        raise PresetError(
+            f"'{key}' = {_toml(value)} is out of range: expected {describe(spec)}", key
+        )
 
 
 def coerce(key: str, value: Any, spec: dict[str, Any]) -> Any:
     """Check one value against its spec; return it in canonical type."""
     kind = spec["kind"]
-    bad = PresetError(f"'{key}' = {value!r} is not valid: expected {describe(spec)}", key)
+    bad = PresetError(f"'{key}' = {_toml(value)} is not valid: expected {describe(spec)}", key)
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad
@@ -193,7 +202,7 @@ def consistency_problems(preset) -> list[PresetError]:
         found.append(
             PresetError(
                 f"'train.schedule.warmup_epochs' = {sched.warmup_epochs} must be smaller than "
-                f"'train.epochs' = {preset.train.epochs}",
+                f"'train.epochs' = {preset.train.epochs} (fewer warm-up epochs, or 0 for none)",
                 "train.schedule.warmup_epochs",
             )
         )

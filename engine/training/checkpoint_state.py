@@ -131,7 +131,7 @@ def restore(
         raise PresetError(
             f"{run_dir} has already trained {done} epoch{'s' * (done != 1)} and "
             f"'train.epochs' = {planned}; to train longer, set more epochs "
-            f"(plateau-train resume RUN_DIR --epochs {done + max(1, done // 2)})",
+            f"(plateau-train resume {run_dir} --epochs {done + max(1, done // 2)})",
             "train.epochs",
         )
     try:

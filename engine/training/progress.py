@@ -1,6 +1,6 @@
 """Where a run stands: its epoch records, the best epochs so far (``best.pt`` follows validation
-accuracy, early stopping validation loss), every epoch's predictions, the step readings, and the
-:class:`RunSummary` written to ``summary.json``."""
+accuracy, ties broken by validation loss; early stopping follows validation loss), every epoch's
+predictions, the step readings, and the :class:`RunSummary` written to ``summary.json``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class Best:
 
     val_acc: float = -1.0
     epoch: int = 0  # of the best validation accuracy: what best.pt holds
+    # that epoch's validation loss: of two epochs with the same accuracy, the one with the lower
+    # loss is the better model (on easy data accuracy reaches 1.0 at epoch 1, far from trained)
+    val_acc_loss: float = math.inf
     val_loss: float = math.inf
     val_loss_epoch: int = 0
     bad_epochs: int = 0  # epochs since validation loss last improved
@@ -80,9 +83,12 @@ class RunProgress:
         the validation samples, so their images can be found again after the data changed."""
         self.rows.append(metrics)
         epoch = metrics.epoch
-        improved = val.acc > self.best.val_acc
+        best = self.best
+        improved = val.acc > best.val_acc or (
+            val.acc == best.val_acc and val.loss < best.val_acc_loss
+        )
         if improved:
-            self.best.val_acc, self.best.epoch = val.acc, epoch
+            best.val_acc, best.epoch, best.val_acc_loss = val.acc, epoch, val.loss
         if val.loss < self.best.val_loss:
             self.best.val_loss, self.best.bad_epochs = val.loss, 0
             self.best.val_loss_epoch = epoch

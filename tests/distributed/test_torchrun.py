@@ -33,6 +33,12 @@ def torchrun(*args, timeout=600):
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
+def plateau_train(*args, timeout=600):
+    """``plateau-train ARGS`` (``python -m engine``), as a person runs it."""
+    cmd = [sys.executable, "-m", "engine", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
@@ -53,6 +59,8 @@ def test_two_processes_complete_one_run_directory(ddp_run):
     for row in rows:  # validation covers the whole split, all-reduced across ranks
         assert sum(map(sum, row.confusion)) == 359 == sum(row.per_class.support)
     assert RunFiles(runs[0]).read_summary().status == "finished"
+    # started by torchrun itself: the run says it trained on 2 processes (a resume needs as many)
+    assert RunFiles(runs[0]).read_preset().train.processes == 2
 
 
 def test_accuracy_matches_a_single_process_run(ddp_run, tmp_path):
@@ -83,29 +91,30 @@ def test_resume_under_torchrun(tmp_path):
 
 
 def test_processes_key_relaunches_under_torchrun(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            DIGITS,
-            "--out",
-            tmp_path,
-            "--epochs",
-            "2",
-            "--set",
-            "train.processes=2",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
+    result = plateau_train(
+        DIGITS, "--out", tmp_path, "--epochs", "2", "--set", "train.processes=2", "--json"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and len(RunFiles(runs[0]).read_metrics()) == 2
     assert Path(runs[0] / "preset.toml").read_text().count("processes = 2") == 1
+
+
+def test_bad_input_with_two_processes_is_one_error_line_and_exit_code_2(tmp_path):
+    """As with one process: the reason once, no traceback of torchrun's, the documented code."""
+    result = plateau_train(
+        presets.presets_dir() / "folder.toml",
+        "--out",
+        tmp_path,
+        "--set",
+        f"data.root={tmp_path / 'nowhere'}",
+        "--set",
+        "train.processes=2",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "image folder not found" in errors[0]
+    assert "Traceback" not in result.stderr and "ChildFailedError" not in result.stderr
 
 
 @pytest.mark.parametrize("balance", ["oversample", "undersample", "class-weights"])
@@ -134,22 +143,6 @@ def test_balance_modes_run_distributed(tmp_path, balance):
 
 def test_doctor_on_two_processes_reports_once(tmp_path):
     article = presets.presets_dir() / "article-2-steplr.toml"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "doctor",
-            article,
-            "--out",
-            tmp_path,
-            "--set",
-            "train.processes=2",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    result = plateau_train("doctor", article, "--out", tmp_path, "--set", "train.processes=2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("schedule-too-aggressive:") == 1  # rank 0 only

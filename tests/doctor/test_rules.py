@@ -277,6 +277,10 @@ def test_pretrained_weights_with_their_own_normalization_are_not_unnormalized():
     finding = pf.pretrained_normalization(p, {"mode": "standardize"})
     assert finding.fix == {"set": {"data.normalize": "pretrained"}}
     assert pf.pretrained_normalization(p, imagenet) is None
+    raw = {"mode": "none", "scale": [1.0] * 3, "shift": [0.0] * 3}
+    unscaled = pf.unnormalized_input(Preset(), stats, raw)
+    for c in range(3):  # each channel of a colour photo, not the first two
+        assert f"channel {c} mean 120 (|mean| > 0.2), std 60" in unscaled.evidence
 
 
 def test_train_val_mismatch_names_the_cause():
@@ -601,6 +605,23 @@ def test_the_start_gradient_ratio_is_read_from_the_first_step_before_any_update(
     Trainer(tiny_preset(), out=runs_dir).fit()
     (at_read,) = seen["read"]  # once in the run: its first step
     assert torch.equal(at_read, seen["init"])  # the untrained network's gradients
+
+
+def test_freezing_a_network_that_starts_from_random_weights_is_named_before_training():
+    from engine.doctor import preflight as pf
+
+    scratch = Preset().with_changes({"model.freeze": "backbone"})
+    finding = pf.frozen_random_weights(scratch)
+    assert finding.id == "frozen-random-weights"
+    assert finding.fix == {"set": {"model.freeze": "none"}}
+    resnet = scratch.with_changes({"model.arch": "resnet18"})
+    assert pf.frozen_random_weights(resnet).fix == {"set": {"model.pretrained": True}}
+    assert pf.frozen_random_weights(resnet.with_changes({"model.pretrained": True})) is None
+    assert pf.frozen_random_weights(Preset()) is None  # nothing frozen
+    raw = {"mean": [0.0], "std": [1.0], "min": [-1.0], "max": [1.0]}
+    norm = {"mode": "standardize", "scale": [1.0], "shift": [0.0]}
+    doctor = Doctor(scratch, {**STATS, "raw": raw}, norm, 10)
+    assert "frozen-random-weights" in {f.id for f in doctor.preflight(None, [1e-3] * 100)}
 
 
 def test_a_crop_larger_than_small_images_is_named_before_training():

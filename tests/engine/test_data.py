@@ -130,6 +130,20 @@ def test_missing_torchvision_files_name_folder_and_download_key(tmp_path):
     assert "download=True" not in str(err.value)  # torchvision's own argument, not a preset key
 
 
+def test_torchvision_files_present_but_compressed_or_foreign_say_so(tmp_path):
+    """The MNIST downloads are .gz files: copied in as they come, they are there, not missing."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (raw / name).write_bytes(b"\x1f\x8b")
+    preset = Preset().with_changes({"data.source": "mnist", "data.root": str(tmp_path)})
+    with pytest.raises(DataError, match="are still compressed .*'data.download' = true"):
+        load_data(preset)
+    (raw / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match="not the ones torchvision expects, or are damaged"):
+        load_data(preset)
+
+
 def test_missing_torchvision_files_name_the_absolute_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError) as err:
@@ -230,6 +244,22 @@ def test_folder_with_train_and_val_and_image_size(tmp_path):
     data = load_data(p)
     assert data.input_shape == (1, 16, 16)
     assert len(data.y_train) == 6 and len(data.y_val) == 4
+
+
+def test_split_folders_named_as_other_tools_name_them(tmp_path):
+    """``valid/`` (as Roboflow exports it) is the validation folder; a class only there is named
+    as left out; ``train/`` beside ``test/`` alone is no two-class dataset but a layout to fix."""
+    for split, classes in (("train", "ab"), ("valid", "abc")):
+        for cls in classes:
+            for i in range(2):
+                _image(tmp_path / "r" / split / cls / f"{i}.png", value=40 * (ord(cls) - 96))
+    p = Preset().with_changes({"data.source": "folder", "data.root": str(tmp_path / "r")})
+    data = load_data(p)
+    assert data.class_names == ["a", "b"] and len(data.y_val) == 4
+    assert any("with no training images: valid/c" in note for note in data.stats["notes"])
+    (tmp_path / "r" / "valid").rename(tmp_path / "r" / "test")
+    with pytest.raises(DataError, match="holds train/ and test/ folders, not classes"):
+        load_data(p)
 
 
 def test_a_class_folder_without_images_is_left_out_not_made_a_class(tmp_path):

@@ -82,3 +82,25 @@ def test_truncated_and_foreign_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "text.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_a_file_or_folder_that_is_no_checkpoint_is_named_for_what_it_is(tmp_path):
+    """A photo passed where the checkpoint goes (predict's first argument forgotten), a preset,
+    an ONNX export or a run directory: said plainly, not as a pickle that could run code."""
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+    (tmp_path / "preset.toml").write_text('format = "plateau-preset/1"\n')
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    save_checkpoint(run / "checkpoints" / "best.pt", {"model": {}, "epoch": 1})
+    for name, kind in (
+        ("photo.png", "a PNG image"),
+        ("preset.toml", "a text file"),
+        ("model.onnx", "an ONNX model"),
+    ):
+        with pytest.raises(CheckpointError, match=f"is not a checkpoint: it is {kind}"):
+            load_checkpoint(tmp_path / name)
+    with pytest.raises(CheckpointError, match="is a run directory; give one of its checkpoints"):
+        load_checkpoint(run)

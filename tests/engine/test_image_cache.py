@@ -21,6 +21,7 @@ from engine.data import load_data
 from engine.data.decode import decode
 from engine.data.image_cache import decode_folder
 from engine.data.scan import scan_folder
+from engine.errors import DataError
 from engine.events import TIMING_FIELDS
 from engine.preset import Preset
 from engine.runs import RunFiles
@@ -281,3 +282,14 @@ def test_predict_sees_an_image_as_training_did(tmp_path):
         assert torch.allclose(
             x[0], torch.from_numpy(seen.copy()).float() * scale + shift, atol=1e-5
         )
+
+
+def test_a_cache_folder_that_cannot_be_written_names_the_cache_and_what_to_set(tmp_path):
+    """Not "cannot write to the run directory": the cache, and the keys that move it."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(DataError) as raised:
+        load_data(_preset(_folder(tmp_path / "photos"), blocked))
+    assert raised.value.key == "data.cache_dir"
+    message = str(raised.value)
+    assert "decoded-image cache" in message and "'data.cache' = false" in message

@@ -179,6 +179,36 @@ def test_stop_mid_epoch_leaves_complete_run(runs_dir):
     assert run.read_summary().status == "stopped"
     assert load_checkpoint(run.last_checkpoint)["epoch"] == 0
     assert (run.path / "preset.toml").exists()
+    # resumed, the first epoch trains from its start: the run an uninterrupted one is
+    resumed = Trainer(p, resume_dir=summary.run_dir).fit()
+    full = Trainer(p, out=runs_dir / "full").fit()
+    assert _strip_timing(run.read_metrics()) == _strip_timing(RunFiles(full.run_dir).read_metrics())
+    assert resumed.status == "finished"
+    steps, full_steps = run.read_steps().step, RunFiles(full.run_dir).read_steps().step
+    assert steps == sorted(set(steps)) and steps[-1] == full_steps[-1]  # no step counted twice
+
+
+def test_of_two_epochs_with_equal_accuracy_best_pt_keeps_the_lower_loss():
+    """On easy data validation accuracy reaches 1.0 at epoch 1, far from trained: best.pt moves
+    on to the later epoch of the same accuracy and a lower validation loss."""
+    from engine.training.progress import RunProgress
+    from engine.training.validation import Validation
+
+    progress = RunProgress(tiny_preset(), ["a", "b"], "cpu", 4)
+
+    def record(epoch, acc, loss):
+        confusion = ((1, 0), (0, 1))
+        val = Validation(
+            loss, acc, confusion, np.array([0, 1], np.int16), np.eye(2, dtype=np.float32)
+        )
+        per_class = ev.PerClassMetrics((acc,) * 2, (acc,) * 2, (acc,) * 2, (1, 1))
+        row = ev.EpochMetrics(epoch, 0.5, 0.9, loss, acc, 1e-3, 1.0, 1.0, 1.0, per_class, confusion)
+        return progress.record(row, val, np.array([0, 1]), ["x", "y"])
+
+    assert record(1, 1.0, 0.77)
+    assert record(2, 1.0, 0.01) and progress.best.epoch == 2
+    assert not record(3, 1.0, 0.05) and progress.best.epoch == 2
+    assert not record(4, 0.5, 0.001) and progress.best.epoch == 2
 
 
 def test_pause_holds_and_resume_continues(runs_dir):
@@ -520,3 +550,34 @@ def test_a_runs_validation_image_that_is_a_training_image_today_is_still_shown(r
     row = torch.tensor([today.train_ids.index(moved[0])])
     image = to_display(today.normalizer(torch.device("cpu"))(today.x_train[row]))[0]
     assert np.array_equal(now["images"][i], image)
+
+
+def test_a_run_that_trains_now_is_not_resumed_by_another_process(runs_dir):
+    """Two processes training one run directory would mix their checkpoints and metrics."""
+    import subprocess
+    import sys
+
+    control = RunControl()
+    stopped = Trainer(tiny_preset(), out=runs_dir, control=control).fit(StopAfterEpoch(control, 1))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from engine.runs import TrainingLock; "
+            "TrainingLock(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            stopped.run_dir,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = RunFiles(stopped.run_dir).last_checkpoint.read_bytes()
+        with pytest.raises(DataError, match="is training in another process now"):
+            Trainer(tiny_preset(), resume_dir=stopped.run_dir).fit()
+        assert RunFiles(stopped.run_dir).last_checkpoint.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    resumed = Trainer(tiny_preset(), resume_dir=stopped.run_dir).fit()  # its process ended
+    assert resumed.status == "finished"

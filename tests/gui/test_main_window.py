@@ -258,7 +258,9 @@ def test_export_dialog_writes_a_verified_checkpoint(window, qtbot, tmp_path):
         _trigger(window, "actionStart")
     _trigger(window, "actionExport")
     dialog = window.commands.export_dialog
-    dest = tmp_path / "model.pt"
+    run_dir = window.run_list.selected_run() or dialog.run.currentData()
+    assert Path(dialog.dest.text()).parent == Path(run_dir) / "exports"  # as the CLI's default
+    dest = tmp_path / "models" / "model.pt"
     dialog.dest.setText(str(dest))
     dialog.export_button.click()
     wait_jobs(qtbot, window)
@@ -266,6 +268,9 @@ def test_export_dialog_writes_a_verified_checkpoint(window, qtbot, tmp_path):
     assert dialog.result.text().startswith("verified")
     assert "top-1 agreement 100%" in dialog.result.text()
     dialog.close()
+    _trigger(window, "actionExport")  # the next export starts in the folder this one chose
+    assert Path(window.commands.export_dialog.dest.text()).parent == dest.parent
+    window.commands.export_dialog.close()
 
 
 def test_failed_run_shows_banner_and_app_stays_usable(window, qtbot, tmp_path):

@@ -104,7 +104,10 @@ class ErrorBrowser(QWidget):
                 f"No label-noise finding; {count(n, 'training image')} still with a negative margin"
             )
         else:
-            head = "No training image keeps a negative margin: no label looks wrong"
+            head = (
+                "No label looks wrong: no training image of a class the network learned keeps a "
+                "negative margin"
+            )
         self.title.setText(
             f"{head} after {count(result['epochs'], 'epoch')}"
             + (f", the {shown} most suspicious shown" if 0 < shown < n else "")

@@ -32,6 +32,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export model")
         self.export_fn = export_fn
         self.folder = folder
+        self.remember_folder = lambda folder: None  # where the window keeps it
         layout = QVBoxLayout(self)
         self.setMinimumWidth(520)
         form = QFormLayout()
@@ -95,7 +96,8 @@ class ExportDialog(QDialog):
             return
         suffix = SUFFIX[self.format.currentData()]
         which = "best" if self.best.isChecked() else "last"
-        folder = Path(self.folder or Path(self.run.currentData()).parent)
+        # the folder the last export went to, else the run's exports/ (as plateau-train export)
+        folder = Path(self.folder or Path(self.run.currentData()) / "exports")
         self.dest.setText(str(folder / f"{self.run.currentText()}-{which}{suffix}"))
 
     def start_export(self) -> None:
@@ -111,6 +113,9 @@ class ExportDialog(QDialog):
         self.export_fn(str(src), dest, self.format.currentData(), self._done, self._failed)
 
     def _done(self, report) -> None:
+        if Path(report.path).parent != Path(self.run.currentData()) / "exports":
+            self.folder = str(Path(report.path).parent)  # a folder of the person's choosing
+            self.remember_folder(self.folder)
         self.export_button.setEnabled(True)
         self._say(f"verified: {report.describe()}")
 

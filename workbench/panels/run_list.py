@@ -237,19 +237,30 @@ class RunList(QWidget):
         path = self.selected_run()
         if path and not self._updating:
             self.run_selected.emit(path)
+            self._compare(self.checked_runs())
 
     def _changed(self, *_):
         if self._updating:
             return
         checked = self.checked_runs()
-        diffs = preset_differences(checked) if len(checked) >= 2 else {}
-        if len(checked) < 2:
+        self._compare(checked)
+        self.runs_checked.emit(checked)
+
+    def _compare(self, checked: list[str]) -> None:
+        """The presets of the runs the plots overlay: the selected one (first) and the checked
+        ones."""
+        selected = self.selected_run()
+        extra = [selected] if selected and checked and selected not in checked else []
+        runs = extra + checked
+        which = "selected and checked" if extra else "checked"
+        diffs = preset_differences(runs) if len(runs) >= 2 else {}
+        if len(runs) < 2:
             self.diff.setText("Check runs to overlay them and compare their presets.")
         elif not diffs:
-            self.diff.setText("The checked runs have identical presets.")
+            self.diff.setText(f"The {which} runs have identical presets.")
         else:
             lines = [
                 f"{k}: " + " | ".join(json.dumps(v) for v in vals) for k, vals in diffs.items()
             ]
-            self.diff.setText("Preset differences:\n" + "\n".join(lines[:12]))
-        self.runs_checked.emit(checked)
+            first = " (the selected run first)" if extra else ""
+            self.diff.setText(f"Preset differences{first}:\n" + "\n".join(lines[:12]))

@@ -36,6 +36,17 @@ def test_run_list_shows_each_run_and_compares_checked_presets(qtbot, tmp_path):
     with qtbot.waitSignal(listing.run_selected) as selected:
         listing.select(str(second))
     assert selected.args == [str(second)]
+    # the selected run is overlaid with the checked ones: it is compared with them too
+    from engine.runs import RunFiles
+
+    rerun = run_directory(tmp_path, "digits-20261126-121500", "finished", epochs=2)
+    files = RunFiles(rerun)
+    files.write_preset(files.read_preset().with_changes({"train.schedule.name": "cosine"}))
+    listing.refresh(tmp_path)
+    listing.set_checked(str(second), False)
+    listing.select(str(rerun))
+    assert listing.diff.text().startswith("Preset differences (the selected run first):")
+    assert 'train.schedule.name: "cosine" | ' in listing.diff.text()
 
 
 def test_a_run_that_starts_goes_on_top_and_one_that_ends_is_updated_in_place(qtbot, tmp_path):
@@ -165,6 +176,25 @@ def test_status_bar_live_progress_pause_and_a_past_run(qtbot):
     assert status.text("epoch") == ""
 
 
+def test_elapsed_time_and_eta_count_training_not_the_decoding_before_it(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMainWindow
+
+    import workbench.status_bar as status_bar
+
+    clock = [1000.0]
+    monkeypatch.setattr(status_bar.time, "monotonic", lambda: clock[0])
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    status = RunStatusBar(window.statusBar())
+    status.live_started(10)
+    clock[0] += 60  # a minute of decoding photos and computing features
+    status.live_device("cpu")
+    clock[0] += 2
+    status.epoch_done(1, 500.0)
+    status.tick()
+    assert status.text("eta") == "ETA 0:00:18" and status.text("elapsed") == "0:00:02"
+
+
 def test_status_bar_says_what_auto_chose_and_that_the_first_epoch_compiles(qtbot):
     from PySide6.QtWidgets import QMainWindow
 
@@ -205,3 +235,20 @@ def test_stopwatch_leaves_out_paused_time(monkeypatch):
     watch.resume()
     now[0] = 205.0
     assert watch.elapsed() == 15.0 and clock(3725) == "1:02:05"
+
+
+def test_a_shipped_preset_is_never_suggested_to_be_saved_over():
+    from pathlib import Path
+
+    from engine import preset as presets
+    from workbench.preset_document import PresetDocument
+
+    class Settings(dict):
+        def get(self, key):
+            return super().get(key, "")
+
+    document = PresetDocument(Settings({"folders/presets": str(presets.presets_dir())}))
+    suggested = Path(document.suggested_path(presets.Preset()))
+    assert suggested.parent == Path.home() and suggested.suffix == ".toml"
+    document = PresetDocument(Settings({"folders/presets": "/data/mine"}))
+    assert document.suggested_path(presets.Preset()).startswith("/data/mine/")
