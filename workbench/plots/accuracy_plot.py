@@ -58,6 +58,8 @@ class AccuracyPlot(pg.PlotWidget):
         self.best_line.setValue(best)
         self.best_line.label.setFormat(f"best {val_acc.max():.3f}")  # at its epoch
         self.best_line.setVisible(True)
+        self.axes.fit()  # the ranges the label's room is measured in: y rounded, x as it will be
+        self.getPlotItem().getViewBox().updateAutoRange()
         # the label on the side of the line with more room, so it is not cut at the plot's edge
         left, right = self.getPlotItem().viewRange()[0]
         width = self.getPlotItem().getViewBox().width() or 1.0
@@ -70,7 +72,6 @@ class AccuracyPlot(pg.PlotWidget):
         side = 0 if room_right > needed or room_right >= room_left else 1
         self.best_line.label.anchors = [(side, 1.0), (side, 1.0)]
         self.best_line.label.valueChanged()
-        self.axes.fit()
 
     def set_epoch_span(self, last: float | None) -> None:
         self.axes.follow(last)

@@ -31,8 +31,10 @@ class TrainingPlots(QWidget):
         grid.addWidget(self.loss, 0, 0)
         grid.addWidget(self.accuracy, 0, 1)
         grid.addWidget(self.lr, 0, 2)
-        grid.addWidget(self.per_class, 1, 0, 1, 2)
-        grid.addWidget(self.confusion, 1, 2)
+        # the confusion matrix's controls need ~340 px: spread over two columns, so that at
+        # 1366×768 they do not squeeze the accuracy plot above to a sliver
+        grid.addWidget(self.per_class, 1, 0)
+        grid.addWidget(self.confusion, 1, 1, 1, 2)
         for col, stretch in enumerate((4, 3, 3)):
             grid.setColumnStretch(col, stretch)
         grid.setRowStretch(0, 1)
