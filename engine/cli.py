@@ -205,7 +205,7 @@ def _main(argv: list[str]) -> int:
             return _predict(_parse(_predict_parser(), rest))
         return _train(_parse(_train_parser(), argv))
     except (BadInput, presets.PresetError, DataError, CheckpointError) as exc:
-        if _speaks():  # once, not once a process
+        if _speaks():  # every process finds the same bad input: said once
             print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a failure outside a run: reason and hint
@@ -215,9 +215,9 @@ def _main(argv: list[str]) -> int:
         if hint == BUG_HINT:
             traceback.print_exc()
             hint = "this looks like a bug in Plateau or a library; report it with the traceback"
-        if _speaks():
-            print(f"training failed: {message}", file=sys.stderr)
-            print(f"hint: {hint}", file=sys.stderr)
+        rank = "" if _speaks() else f"[process {os.environ['RANK']}] "  # its own failure
+        print(f"{rank}training failed: {message}", file=sys.stderr)
+        print(f"{rank}hint: {hint}", file=sys.stderr)
         return 1
 
 
@@ -339,7 +339,14 @@ def _relaunch_under_torchrun(processes: int) -> int:
         try:
             return int(exit_file.read_text())
         except (OSError, ValueError):
-            return code
+            pass
+        if code:  # the first process was ended before it could say how (another one failed)
+            print(
+                f"training failed: a process of the run ended it (exit code {code}); the lines "
+                "above say why, else run the same command under torchrun to see its whole output",
+                file=sys.stderr,
+            )
+        return code
 
 
 def _speaks() -> bool:

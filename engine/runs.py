@@ -8,6 +8,7 @@ written atomically.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -40,8 +41,10 @@ class TrainingLock:
             return  # not there or not readable: what reads it next says so
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
             os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return  # a filesystem without locks (NFS without lockd): hold nothing
             raise DataError(
                 f"{run_dir} is training in another process now; wait until that run ends (or "
                 "stop it) and resume it then"

@@ -108,6 +108,8 @@ class Trainer:
     def _fit(self, events: Events) -> RunSummary:
         try:
             model_summary = self.model_summary or self._prepare(events)
+            if self.control.stopped:  # stopped while the data and model were made ready
+                raise Cancelled
         except Cancelled:  # stopped while the data was being prepared: no run yet
             summary = RunSummary("stopped", self.preset.name, "")
             events(ev.RunStopped(summary))
@@ -273,6 +275,7 @@ class Trainer:
         if self.dist.is_main:
             best = [self.files.best_checkpoint] if improved else []
             save_checkpoint(self.files.last_checkpoint, self._checkpoint(), *best)
+            self._first = None  # a stop now resumes from this epoch's end
         self.files.write_summary(self.progress.summary("running"))
         events(ev.EpochEnd(state.epoch, metrics))
 

@@ -56,11 +56,12 @@ def scan_folder(root: str | Path) -> FolderScan:
         return FolderScan(base, names, files, True, loose, val_only)
     names = [d.name for d in _class_dirs(base)]
     if "train" in names and set(names) <= SPLIT_NAMES:
-        others = ", ".join(f"{n}/" for n in names if n != "train")
+        others = [f"{n}/" for n in names if n != "train"]
+        held = f"train/ and {', '.join(others)} folders" if others else "only a train/ folder"
         raise DataError(
-            f"{base} holds train/ and {others} folders, not classes: Plateau reads train/ and "
-            f"val/ (or valid/) folders of class folders; rename the one to validate on to val/, "
-            "or point 'data.root' at a folder of class folders",
+            f"{base} holds {held}, not classes: Plateau reads train/ and val/ (or valid/) "
+            "folders of class folders; name the one to validate on val/, or point 'data.root' "
+            "at a folder of class folders",
             "data.root",
         )
     return FolderScan(base, names, _files(base, base, names, ""), False, _loose(base, base))

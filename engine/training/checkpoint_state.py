@@ -159,6 +159,9 @@ def restore(
     state.ema = checkpoint["ema"].to(a.device)
     state.ema_best = checkpoint["ema_best"].to(a.device)
     progress.best = Best.from_state(checkpoint["best"])
+    if "val_acc_loss" not in checkpoint["best"] and 0 < progress.best.epoch <= len(progress.rows):
+        # saved before ties were broken by validation loss: the best epoch's own loss
+        progress.best.val_acc_loss = progress.rows[progress.best.epoch - 1].val_loss
     rng = checkpoint["rng"]
     torch.set_rng_state(rng["torch"])
     a.order_gen.set_state(rng["order"])

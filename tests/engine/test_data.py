@@ -260,6 +260,9 @@ def test_split_folders_named_as_other_tools_name_them(tmp_path):
     (tmp_path / "r" / "valid").rename(tmp_path / "r" / "test")
     with pytest.raises(DataError, match="holds train/ and test/ folders, not classes"):
         load_data(p)
+    (tmp_path / "r" / "test").rename(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="holds only a train/ folder, not classes"):
+        load_data(p)
 
 
 def test_a_class_folder_without_images_is_left_out_not_made_a_class(tmp_path):

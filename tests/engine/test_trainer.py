@@ -581,3 +581,37 @@ def test_a_run_that_trains_now_is_not_resumed_by_another_process(runs_dir):
         holder.wait()
     resumed = Trainer(tiny_preset(), resume_dir=stopped.run_dir).fit()  # its process ended
     assert resumed.status == "finished"
+
+
+def test_a_stop_while_the_run_is_made_ready_leaves_no_run(runs_dir):
+    """Stopped before its first step — prepared ahead in the app's child, or while loading —
+    there is no run to list or resume."""
+    control = RunControl()
+    trainer = Trainer(tiny_preset(), out=runs_dir, control=control)
+    trainer.prepare(lambda *_: None)
+    control.stop()
+    summary = trainer.fit()
+    assert summary.status == "stopped" and not summary.run_dir
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_filesystem_without_locks_trains_and_resumes_all_the_same(runs_dir, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    control = RunControl()
+    stopped = Trainer(tiny_preset(), out=runs_dir, control=control).fit(StopAfterEpoch(control, 1))
+    assert stopped.status == "stopped"
+    assert Trainer(tiny_preset(), resume_dir=stopped.run_dir).fit().status == "finished"
+
+
+def test_the_first_epochs_start_is_let_go_once_its_end_is_saved(runs_dir):
+    """It is a whole checkpoint in memory (100 MB for a ResNet-50): kept only while a stop
+    would need it."""
+    trainer = Trainer(tiny_preset(**{"train.epochs": 2}), out=runs_dir)
+    trainer.fit()
+    assert trainer._first is None

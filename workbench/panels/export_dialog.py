@@ -113,9 +113,10 @@ class ExportDialog(QDialog):
         self.export_fn(str(src), dest, self.format.currentData(), self._done, self._failed)
 
     def _done(self, report) -> None:
-        if Path(report.path).parent != Path(self.run.currentData()) / "exports":
-            self.folder = str(Path(report.path).parent)  # a folder of the person's choosing
-            self.remember_folder(self.folder)
+        chosen = Path(report.path).parent
+        # a folder of the person's choosing is the next one's; a run's own exports/ is not
+        self.folder = "" if chosen == Path(self.run.currentData()) / "exports" else str(chosen)
+        self.remember_folder(self.folder)
         self.export_button.setEnabled(True)
         self._say(f"verified: {report.describe()}")
 
