@@ -27,6 +27,7 @@ class Doctor:
         self.steps_per_epoch = steps_per_epoch
         self.found: dict[str, Finding] = {}
         self.preflight_found: list[Finding] = []
+        self.minority_ignored = False  # a class the model never predicted, in some epoch
         self.probes: dict[int, dict] = {}
         self.divergence: dict | None = None
 
@@ -89,7 +90,9 @@ class Doctor:
             # that is wild for that cause is not the network memorizing
             found = [f for f in found if f.id not in ("no-signal", "overfitting")]
             self.found.pop("overfitting", None)
-        if any(f.id == "class-imbalance" for f in found):
+        # the epoch rules raise class-imbalance for a minority class the model never predicts
+        self.minority_ignored |= any(f.id == "class-imbalance" for f in found)
+        if self.minority_ignored and "class-imbalance" in self.found | {f.id: f for f in found}:
             # a class the model never predicts holds validation accuracy at the largest class's
             # share: that is the imbalance, not labels that cannot be learned
             found = [f for f in found if f.id != "no-signal"]

@@ -68,8 +68,7 @@ class AccuracyPlot(pg.PlotWidget):
         needed = self.best_line.label.boundingRect().width() + 4
         if max(room_left, room_right) < needed:  # a narrow plot: the value under the word
             self.best_line.label.setFormat(f"best\n{val_acc.max():.3f}")
-            needed = self.best_line.label.boundingRect().width() + 4
-        side = 0 if room_right > needed or room_right >= room_left else 1
+        side = 0 if room_right >= room_left else 1
         self.best_line.label.anchors = [(side, 1.0), (side, 1.0)]
         self.best_line.label.valueChanged()
 
