@@ -15,6 +15,12 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {head + ' ' if head else ''}{plural}"
 
 
+def first_few(items, n: int) -> str:
+    """``first_few(["a", "b", "c"], 2)`` → ``"a, b …"``: a list named in a message."""
+    items = list(items)
+    return ", ".join(items[:n]) + (" …" if len(items) > n else "")
+
+
 def class_label(name: str) -> str:
     """``"3"`` → ``"class 3"``; a name that already says so (``"class 3"``) stays as it is."""
     return name if name.lower().startswith("class") else f"class {name}"

@@ -21,7 +21,7 @@ from engine.data.scan import scan_folder
 from engine.data.source_data import SourceData
 from engine.errors import DataError
 from engine.preset import DataConfig
-from engine.wording import count
+from engine.wording import count, first_few
 
 
 def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 0) -> SourceData:
@@ -108,7 +108,7 @@ def image_folder(cfg: DataConfig, progress: Progress = no_progress, size: int = 
 def _left_out(names: list[str], has_val: bool, val_images: int) -> list[str]:
     if not names:
         return []
-    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    shown = first_few(names, 5)
     where = " in train/" if has_val else ""
     their = "its" if len(names) == 1 else "their"
     also = f", and {their} {count(val_images, 'validation image')} too" if val_images else ""
@@ -121,7 +121,7 @@ def _left_out(names: list[str], has_val: bool, val_images: int) -> list[str]:
 def _loose(files: tuple[str, ...]) -> list[str]:
     if not files:
         return []
-    shown = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+    shown = first_few(files, 3)
     return [
         f"{count(len(files), 'image')} beside the class folders, in no class, left out: "
         f"{shown} (move each into its class's folder to use it)"
@@ -131,7 +131,7 @@ def _loose(files: tuple[str, ...]) -> list[str]:
 def _val_only(names: tuple[str, ...]) -> list[str]:
     if not names:
         return []
-    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    shown = first_few(names, 5)
     return [
         f"left out {count(len(names), 'class folder')} with no training images: {shown} (a class "
         "the network never trains on cannot be predicted: add it under train/ too)"
