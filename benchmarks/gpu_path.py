@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import faulthandler
 import inspect
 import json
 import os
@@ -198,9 +199,15 @@ def interleaved(p: Preset, others: list) -> tuple[list[float], list[list[float]]
     def on_event(e: ev.Event) -> None:
         if isinstance(e, ev.RunStarted):
             speed.update(e.speed)
+        if isinstance(e, ev.Compiling):  # as it happens: a stalled compile shows where
+            print(f"  Plateau {e.stage} (epoch {e.epoch}, {e.mode}) {e.seconds:.1f} s", flush=True)
         if isinstance(e, ev.EpochEnd):
+            m = e.metrics
+            rate = f"{m.seconds:.2f} s, {m.samples_per_s:.0f}/s"
+            print(f"  Plateau epoch {e.epoch}: {rate}", flush=True)
             for loop, out in zip(others, rates, strict=True):
                 out.append(loop.epoch())
+                print(f"  {type(loop).__name__} epoch {len(out)}: {out[-1]:.0f}/s", flush=True)
 
     summary = Trainer(p, out=tempfile.mkdtemp()).fit(on_event)
     if summary.status != "finished":
@@ -381,6 +388,8 @@ def main() -> int:
     args.add_argument("--smoke", action="store_true", help="a tiny CPU run of the code paths")
     args.add_argument("--profile", action="store_true", help="where a warm epoch's time goes")
     opts = args.parse_args()
+    if os.environ.get("PLATEAU_STACK_DUMP_S"):  # where a step that never ends is stuck
+        faulthandler.dump_traceback_later(float(os.environ["PLATEAU_STACK_DUMP_S"]), repeat=True)
     if opts.smoke:
         global DEVICE
         DEVICE = "cpu"

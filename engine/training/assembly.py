@@ -29,7 +29,9 @@ class Assembly:
 
     model: torch.nn.Module  # the whole network: checkpoints
     forward_model: torch.nn.Module  # what maps the data to logits: the network, or its head
-    train_model: torch.nn.Module  # what a training step calls (DDP and/or compiled)
+    # what a training step calls: (x, y) -> (logits, loss), the forward model with its loss
+    # (DDP-wrapped with several processes, compiled as one graph where torch.compile is chosen)
+    train_model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -47,6 +49,9 @@ class Assembly:
     speed: speed.SpeedChoice  # mixed precision, memory format and compile, and why
     eager_model: torch.nn.Module  # train_model before torch.compile (the fallback)
     compile_pending: bool = False  # compiled, and its first step has not run yet
+    # every step a whole batch (compiled runs: one batch shape, so one graph to compile; the
+    # remainder's samples are left out of this epoch and drawn again in later ones)
+    whole_batches: bool = False
 
     @property
     def compiled(self) -> bool:
@@ -97,6 +102,9 @@ def assemble(
         device, model, data.input_shape, steps, p.train.epochs, images, dist.enabled
     )
     choice = speed.decide(p.train, cap)
+    whole_batches = choice.compile and n >= p.train.batch_size
+    if whole_batches:
+        steps = n // p.train.batch_size
     memory_format = torch.channels_last if choice.channels_last else torch.contiguous_format
     if device.type == "cuda":  # process-wide: a worker or CLI process trains one run at a time
         torch.backends.cudnn.benchmark = choice.cudnn_autotune
@@ -107,7 +115,8 @@ def assemble(
 
         ids = [device.index] if device.type == "cuda" else None
         train_model = DistributedDataParallel(forward, device_ids=ids)
-    eager_model = train_model
+    loss_fn = _loss(p, y_train_cpu, data.num_classes, device)
+    eager_model = train_model = WithLoss(train_model, loss_fn)
     if choice.compile:  # after DDP, as PyTorch recommends
         train_model = compile_model(train_model, choice.compile_mode)
     groups = parameter_groups(model, p.model.arch, p.train.optimizer.lr, p.train.backbone_lr_factor)
@@ -120,7 +129,7 @@ def assemble(
         train_model=train_model,
         optimizer=optimizer,
         schedule=Schedule(optimizer, p.train, steps),
-        loss_fn=_loss(p, y_train_cpu, data.num_classes, device),
+        loss_fn=loss_fn,
         normalize=data.normalizer(device),
         augment=BatchAugment(
             p.data.augment, torch.Generator(device=device).manual_seed(p.seed + 2)
@@ -137,7 +146,22 @@ def assemble(
         speed=choice,
         eager_model=eager_model,
         compile_pending=choice.compile,
+        whole_batches=whole_batches,
     )
+
+
+class WithLoss(torch.nn.Module):
+    """A network and its training loss as one module, ``(x, y) -> (logits, loss)``: compiled,
+    the loss's forward and backward join the network's graphs instead of running as separate
+    kernels after them (eager, the same operations in the same order as calling both)."""
+
+    def __init__(self, net: torch.nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.net, self.loss_fn = net, loss_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(x)
+        return logits, self.loss_fn(logits.float(), y)
 
 
 def _loss(preset: Preset, y_train: torch.Tensor, num_classes: int, device: torch.device):

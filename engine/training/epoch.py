@@ -101,7 +101,7 @@ def train_epoch(
         if dist.any(control.stopped, device):
             raise Stopped
         idx = order[b * batch_size : (b + 1) * batch_size]
-        if b == n_steps - 1 and len(order) > (b + 1) * batch_size:
+        if b == n_steps - 1 and len(order) > (b + 1) * batch_size and not a.whole_batches:
             idx = order[b * batch_size :]
         xb = a.normalize(data.x_train[idx])
         idx = idx if data.resident else idx.to(device, non_blocking=True)
@@ -190,8 +190,7 @@ def _forward_backward(a: Assembly, xb: torch.Tensor, yb: torch.Tensor):
     one (an H200 spent over 4 minutes in resnet18's first epoch at 32 px that way)."""
     a.optimizer.zero_grad(set_to_none=True)
     with a.autocast():
-        logits = a.train_model(xb)
-        loss = a.loss_fn(logits.float(), yb)
+        logits, loss = a.train_model(xb, yb)
     a.scaler.scale(loss).backward()
     return logits, loss
 
