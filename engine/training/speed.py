@@ -34,9 +34,9 @@ import platform
 from dataclasses import dataclass
 
 # torch.compile under "auto" only for runs of at least this many training steps: at 32 px an
-# H200 saves ~8 ms a step compiled (57k vs ~19k samples/s at batch 256, 2026-11-28), so a few
-# hundred steps pay back a compile read from the cache (the first epoch 5.3 s instead of 0.8)
-# and ~3,000 a first-ever one (23.7 s); 1,000 sits between the two.
+# H200 saves ~6 ms a step compiled (57k samples/s, 2026-11-28, against ~24k eager with bf16 and
+# channels-last, at batch 256), so ~750 steps pay back a compile read from the cache (a first
+# epoch of 5.3 s instead of 0.8) and ~3,800 a first-ever one (23.7 s).
 COMPILE_MIN_STEPS = 1000
 # … and for larger images (the default mode, no CUDA graphs): at 224 px an H200 trained a
 # resnet18 eager at 8,443 samples/s (batch 128: 15.2 ms a step, measured 2026-11-27) and compiled
