@@ -38,6 +38,7 @@ def checkpoint_state(
         "model": a.model.state_dict(),
         "optimizer": a.optimizer.state_dict(),
         "schedule": a.schedule.state_dict(),
+        "steps_per_epoch": a.steps_per_epoch,
         "scaler": a.scaler.state_dict(),
         "epoch": state.epoch,
         "step": state.step,
@@ -148,9 +149,12 @@ def restore(
         ) from None
     files = RunFiles(run_dir)
     progress.rows = files.read_metrics()[:done]
-    if _schedule_plan(checkpoint["preset"]) == _schedule_plan(preset.to_dict()):
+    same_steps = checkpoint.get("steps_per_epoch", a.steps_per_epoch) == a.steps_per_epoch
+    if same_steps and _schedule_plan(checkpoint["preset"]) == _schedule_plan(preset.to_dict()):
         a.schedule.load_state_dict(checkpoint["schedule"])
-    else:  # a longer run: re-plan the schedule for the new length, at the same position
+    else:  # a longer run, or epochs of another number of steps here (a compiled run trains
+        # whole batches only; resumed where it does not compile, it trains the remainder too):
+        # re-plan the schedule for the new length, at the same position
         reset_rates(a.optimizer, preset.train)
         a.schedule = Schedule(a.optimizer, preset.train, a.steps_per_epoch)
         a.schedule.fast_forward([r.val_loss for r in progress.rows])

@@ -345,6 +345,41 @@ def test_a_compiled_run_trains_whole_batches_and_one_graph_holds_the_loss(runs_d
     assert eager.steps_per_epoch == 7
 
 
+def test_a_compiled_run_resumed_where_it_does_not_compile_replans_its_schedule(
+    runs_dir, monkeypatch
+):
+    """Compiled, an epoch has 6 whole batches; resumed where torch.compile is not chosen (a GPU
+    run resumed on the CPU), 7 with the remainder. The one-cycle schedule is planned again for
+    7 a step instead of running past the 3 x 6 steps it was planned for."""
+    from dataclasses import replace
+
+    from engine.control import RunControl
+    from engine.training import assembly
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: _Passthrough(model, []))
+    changes = {
+        "data.synthetic.samples": 250,
+        "data.val_fraction": 0.2,
+        "train.schedule.name": "onecycle",
+        "train.compile": "auto",
+    }
+    p = tiny_preset(**changes)
+    decide = assembly.speed.decide
+    monkeypatch.setattr(
+        assembly.speed, "decide", lambda train, cap: replace(decide(train, cap), compile=True)
+    )
+    control = RunControl()
+    stop = lambda e: isinstance(e, ev.EpochEnd) and control.stop()  # noqa: E731 - after epoch 1
+    stopped = Trainer(p, out=runs_dir, control=control).fit(stop)
+    assert stopped.steps_per_epoch == 6 and stopped.epochs_completed == 1
+    monkeypatch.setattr(assembly.speed, "decide", decide)  # this device does not compile
+    resumed = Trainer(p, resume_dir=stopped.run_dir).fit()
+    assert resumed.status == "finished", resumed.error
+    assert resumed.steps_per_epoch == 7 and resumed.epochs_completed == 3
+    lrs = [r.lr for r in RunFiles(resumed.run_dir).read_metrics()]
+    assert lrs[-1] < lrs[0]  # the cycle came down to its end
+
+
 class _Lines:
     def __init__(self, lines: list[str]):
         self.lines = lines
