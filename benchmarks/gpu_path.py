@@ -218,7 +218,8 @@ def interleaved(p: Preset, others: list) -> tuple[list[float], list[list[float]]
 
 def compile_cache(p: Preset) -> tuple[list[float], list[float]]:
     """Epoch seconds of two ``plateau-train`` runs of ``p`` in fresh processes that share a
-    fresh cache folder (the first compiles cold, the second reads the cache)."""
+    fresh cache folder (the first compiles cold, the second reads the cache); printed too, each
+    run's first step (the compile, or reading it from the cache) apart from its first epoch."""
     folder = Path(tempfile.mkdtemp(prefix="plateau-compile-cache-"))
     path = presets.save(p, folder / "preset.toml")
     env = {k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR",)}
@@ -236,6 +237,9 @@ def compile_cache(p: Preset) -> tuple[list[float], list[float]]:
             raise SystemExit(f"the {run} plateau-train run failed: {result.stderr[-2000:]}")
         events = [json.loads(line) for line in result.stdout.splitlines()]
         seconds.append([e["metrics"]["seconds"] for e in events if e["event"] == "EpochEnd"])
+        step = [e["seconds"] for e in events if e["event"] == "Compiling" and e["seconds"]]
+        if step:
+            print(f"  {run} run: first step {step[0]:.2f} s of a {seconds[-1][0]:.2f} s epoch 1")
     return seconds[0], seconds[1]
 
 
