@@ -42,6 +42,7 @@ class Assembly:
     amp_dtype: torch.dtype | None
     memory_format: torch.memory_format
     steps_per_epoch: int
+    epoch_samples: int  # this process's share of an epoch's samples
     y_train_cpu: torch.Tensor
     balance: str  # data.balance: how each epoch's order is drawn
     device: torch.device
@@ -139,6 +140,7 @@ def assemble(
         amp_dtype=amp_dtype,
         memory_format=memory_format,
         steps_per_epoch=steps,
+        epoch_samples=n,
         y_train_cpu=y_train_cpu,
         balance=p.data.balance,
         device=device,

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from engine.data import BY_NAME, DataBundle
+from engine.data.balance import steps_per_epoch
 from engine.errors import CheckpointError, DataError, PresetError
 from engine.preset import Preset
 from engine.runs import RunFiles
@@ -149,7 +150,11 @@ def restore(
         ) from None
     files = RunFiles(run_dir)
     progress.rows = files.read_metrics()[:done]
-    same_steps = checkpoint.get("steps_per_epoch", a.steps_per_epoch) == a.steps_per_epoch
+    # saved before checkpoints kept it: every run then counted its remainder as a step
+    saved = checkpoint.get("steps_per_epoch") or steps_per_epoch(
+        a.epoch_samples, preset.train.batch_size
+    )
+    same_steps = saved == a.steps_per_epoch
     if same_steps and _schedule_plan(checkpoint["preset"]) == _schedule_plan(preset.to_dict()):
         a.schedule.load_state_dict(checkpoint["schedule"])
     else:  # a longer run, or epochs of another number of steps here (a compiled run trains

@@ -63,8 +63,8 @@ def _switch_on(module: str, name: str, env: str) -> None:
 def compile_model(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     """``model`` compiled for fixed shapes in ``mode`` (its caches in the user cache folder).
 
-    Static shapes: an epoch has at most two batch sizes (full and the remainder), and a graph
-    compiled for dynamic shapes would serve the full batches too, more slowly."""
+    Static shapes: a compiled run trains whole batches only (``Assembly.whole_batches``), one
+    shape, and a graph compiled for dynamic shapes would serve it more slowly."""
     use_cache()
     return torch.compile(model, mode=None if mode == "default" else mode, dynamic=False)
 

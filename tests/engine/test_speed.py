@@ -350,7 +350,8 @@ def test_a_compiled_run_resumed_where_it_does_not_compile_replans_its_schedule(
 ):
     """Compiled, an epoch has 6 whole batches; resumed where torch.compile is not chosen (a GPU
     run resumed on the CPU), 7 with the remainder. The one-cycle schedule is planned again for
-    7 a step instead of running past the 3 x 6 steps it was planned for."""
+    7 a step instead of running past the 3 x 6 steps it was planned for; and the other way
+    round for a checkpoint from before checkpoints kept their step count."""
     from dataclasses import replace
 
     from engine.control import RunControl
@@ -377,7 +378,22 @@ def test_a_compiled_run_resumed_where_it_does_not_compile_replans_its_schedule(
     assert resumed.status == "finished", resumed.error
     assert resumed.steps_per_epoch == 7 and resumed.epochs_completed == 3
     lrs = [r.lr for r in RunFiles(resumed.run_dir).read_metrics()]
-    assert lrs[-1] < lrs[0]  # the cycle came down to its end
+    assert lrs[-1] < 1e-6 < lrs[0]  # the cycle came down to its end
+
+    # a checkpoint saved before checkpoints kept their step count (every run then counted its
+    # remainder) resumed where torch.compile is chosen: 6 steps an epoch instead of 7
+    control = RunControl()
+    stopped = Trainer(p, out=runs_dir / "old", control=control).fit(stop)
+    path = RunFiles(stopped.run_dir).last_checkpoint
+    saved = torch.load(path, weights_only=False)
+    assert saved.pop("steps_per_epoch") == 7
+    torch.save(saved, path)
+    monkeypatch.setattr(
+        assembly.speed, "decide", lambda train, cap: replace(decide(train, cap), compile=True)
+    )
+    resumed = Trainer(p, resume_dir=stopped.run_dir).fit()
+    assert resumed.status == "finished" and resumed.steps_per_epoch == 6
+    assert RunFiles(resumed.run_dir).read_metrics()[-1].lr < 1e-6  # not left part-way
 
 
 class _Lines:
