@@ -19,10 +19,10 @@ class LrPlot(pg.PlotWidget):
         item.setLogMode(y=True)
         self._decades: tuple[int, int] | None = None
         self.axes = style.LiveAxes(item)
-        self.preview = item.plot(pen=style.pen(style.PREVIEW, 1.5, dashed=True), name="planned")
-        self.actual = item.plot(pen=style.pen(style.LR, 1.5), name="actual")
-        self.forms_plan = item.plot(pen=style.pen(style.FORMS_PLAN, 1.5, dashed=True))
-        self.backbone = item.plot(pen=style.pen(style.PREVIEW, 1.0, dashed=True))
+        self.preview = style.step_curve(item, style.pen(style.PREVIEW, 1.5, dashed=True), "planned")
+        self.actual = style.step_curve(item, style.pen(style.LR, 1.5), "actual")
+        self.forms_plan = style.step_curve(item, style.pen(style.FORMS_PLAN, 1.5, dashed=True))
+        self.backbone = style.step_curve(item, style.pen(style.PREVIEW, 1.0, dashed=True))
         self._legend = item.legend
 
     def show_preview(self, lrs: list[float], steps_per_epoch: int, backbone: float = 1.0) -> None:

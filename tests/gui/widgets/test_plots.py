@@ -11,6 +11,7 @@ from workbench.plots.confusion_matrix_view import ConfusionMatrixView
 from workbench.plots.loss_plot import LossPlot
 from workbench.plots.lr_plot import LrPlot
 from workbench.plots.per_class_plot import PerClassPlot
+from workbench.run_history import RunHistory
 
 
 def test_loss_plot_shows_steps_smoothed_and_epochs(qtbot):
@@ -27,6 +28,27 @@ def test_loss_plot_shows_steps_smoothed_and_epochs(qtbot):
     assert list(plot.val.getOriginalDataset()[1]) == pytest.approx([1.2, 0.6, 0.4])
     plot.reset()
     assert plot.epoch_points() == 0
+
+
+def test_a_long_loss_curve_draws_each_pixel_column_once_and_keeps_its_spikes(qtbot):
+    """10,000 steps on a 600-px plot: the raw curve draws the highest and lowest loss of each
+    pixel column (not five points a column), so a repaint stays cheap, and a one-step spike
+    still shows at its full height."""
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 400)
+    plot.show()
+    qtbot.waitExposed(plot)
+    h = RunHistory(steps_per_epoch=100)
+    losses = 1.0 + 0.1 * np.random.default_rng(0).random(10_000)
+    losses[4321] = 9.0  # one bad batch
+    h.add_steps(list(range(1, 10_001)), list(losses), [1e-3] * 10_000)
+    plot.set_epoch_span(100)  # as in a live run: x spans the planned epochs
+    plot.show_history(h)
+    x, y = plot.raw.getData()  # what is drawn
+    width = plot.plot.getPlotItem().getViewBox().width()
+    assert len(x) <= 2 * width + 4
+    assert y.max() == 9.0 and y.min() == losses.min()
 
 
 def test_accuracy_plot_marks_the_best_epoch_and_findings(qtbot):
