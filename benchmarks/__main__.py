@@ -18,6 +18,7 @@ SCRIPTS = [
     "frozen_path",
     "startup",
     "gui_responsiveness",
+    "window_paint_cost",
     "doctor_overhead",
     "doctor_suite",
     "label_noise",
