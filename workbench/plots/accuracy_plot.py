@@ -87,6 +87,7 @@ class AccuracyPlot(pg.PlotWidget):
             )
             for _, c, h in runs
         ]
+        self.axes.fit()  # their values too: a run far below this one was drawn off the plot
 
     def add_marker(
         self, epoch: float, text: str, colour: str = "#e67e22", text_left: bool = False

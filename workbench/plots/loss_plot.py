@@ -99,6 +99,7 @@ class LossPlot(QWidget):
                 name=f"{name} val",
             )
             self.overlays.append(curve)
+        self.axes.fit()  # their values too: a run diverging above this one was cut off
 
     def reset(self) -> None:
         for curve in (self.raw, self.smooth, self.train, self.val):

@@ -51,6 +51,38 @@ def test_a_long_loss_curve_draws_each_pixel_column_once_and_keeps_its_spikes(qtb
     assert y.max() == 9.0 and y.min() == losses.min()
 
 
+def test_runs_checked_for_comparison_are_inside_the_plots_ranges(qtbot):
+    """Checking runs after one is shown: a diverging run's val loss (above the shown run's) and
+    its accuracy (below) were drawn off the plots, whose y range was the shown run's alone."""
+    from dataclasses import replace
+
+    from tests.gui.widgets.builders import epoch
+
+    loss, accuracy = LossPlot(), AccuracyPlot()
+    shown = history(epochs=3)  # losses 2.0 to 0.17, val accuracy 0.93-0.97
+    diverged = RunHistory(name="lr too high", steps_per_epoch=4)
+    for n in (1, 2, 3):
+        diverged.add_epoch(replace(epoch(n, val_acc=0.1), val_loss=6.0))
+    for plot in (loss, accuracy):
+        qtbot.addWidget(plot)
+        plot.resize(500, 300)
+        plot.show()
+        plot.set_epoch_span(3)
+        plot.show_history(shown)
+    loss.show_epochs(shown)
+    for plot in (loss, accuracy):  # as the run view overlays checked runs
+        plot.set_overlays([("lr too high", "#ff7f0e", diverged)])
+        plot.set_epoch_span(3)
+    low, high = loss.plot.getPlotItem().viewRange()[1]
+    assert high >= 6.0 and low <= 0.17
+    low, high = accuracy.getPlotItem().viewRange()[1]
+    assert low <= 0.1 and high >= 0.97
+    for plot in (loss, accuracy):  # unchecked: the shown run's range again
+        plot.set_overlays([])
+    assert loss.plot.getPlotItem().viewRange()[1][1] < 6.0
+    assert accuracy.getPlotItem().viewRange()[1][0] > 0.1
+
+
 def test_accuracy_plot_marks_the_best_epoch_and_findings(qtbot):
     plot = AccuracyPlot()
     qtbot.addWidget(plot)
