@@ -85,6 +85,15 @@ def until_run_ends(w) -> None:
     w.session.state_changed.disconnect(changed)
 
 
+def ready_to_start(app, w) -> None:
+    """Wait as a person does between opening a preset and pressing Start: its data inspection,
+    model summary and LR preview settle, and a ready child has prepared it (engine/ahead.py)."""
+    spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.settled(), 60)
+    spin(app, w.session.child.is_ready, 60)
+    settle = time.monotonic() + 1.0
+    spin(app, lambda: time.monotonic() > settle, 5)
+
+
 def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
     """Train in the window; measure the time, the paint rate and (with ``probe_timer``) a
     precise 5 ms timer's lateness, with what the GUI thread was doing in its worst stalls:
@@ -122,12 +131,7 @@ def gui_run(app, w, preset, probe_timer: bool = True) -> dict:
 
     probe.timeout.connect(tick)
     w.editor.show(preset)
-    # the preset's data inspection, model summary and LR preview settle first, as they do
-    # between opening a preset and pressing Start
-    spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.settled(), 60)
-    spin(app, w.session.child.is_ready, 60)  # as a person pressing Start a moment later finds it
-    settle = time.monotonic() + 1.0  # … with the shown preset prepared in it (engine/ahead.py)
-    spin(app, lambda: time.monotonic() > settle, 5)
+    ready_to_start(app, w)
     paints0 = w.run_view.paints
     # the paint timer calls the presenter's bound method: its repaints go through the schedule
     paint, drain = w.run_view.schedule.paint, w.session.drain
@@ -245,6 +249,7 @@ def redraw_ms(app, points: int) -> dict[str, float]:
     import pyqtgraph as pg
 
     from engine.events import EpochMetrics, PerClassMetrics
+    from workbench.plots import style
     from workbench.plots.loss_plot import LossPlot
     from workbench.run_history import RunHistory
 
@@ -264,12 +269,14 @@ def redraw_ms(app, points: int) -> dict[str, float]:
 
     def bare_curve(peak: bool):
         widget = pg.PlotWidget()
-        widget.plot = widget  # ms() repaints ``plot.plot.viewport()``
-        curve = widget.getPlotItem().plot()
-        if peak:
-            widget.getPlotItem().setDownsampling(auto=True, mode="peak")
-            widget.getPlotItem().setClipToView(True)
-            curve.opts["autoDownsampleFactor"] = 1.0
+        widget.plot = widget  # the loop below repaints ``plot.plot.viewport()``
+        item = widget.getPlotItem()
+        if peak:  # down-sampled as Plateau's plots are, without their axes' styling and legend
+            item.setDownsampling(auto=True, mode="peak")
+            item.setClipToView(True)
+            curve = style.step_curve(item, (200, 200, 200))  # pyqtgraph's default pen
+        else:
+            curve = item.plot()
         return widget, lambda: curve.setData(x, y)
 
     whole = LossPlot()

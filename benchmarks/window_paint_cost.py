@@ -26,7 +26,7 @@ from benchmarks.gui_responsiveness import (  # noqa: E402
     fresh_headless_run,
     open_window,
     paired_interval,
-    spin,
+    ready_to_start,
     until_run_ends,
 )
 
@@ -45,14 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     w.editor.show(digits)
     schedule = w.run_view.schedule  # what the paint timer and a run's end repaint through
 
-    def settle() -> None:  # as in gui_responsiveness: the preset inspected, a child ready
-        spin(app, lambda: not w._inspect_timer.isActive() and w.jobs.settled(), 60)
-        spin(app, w.session.child.is_ready, 60)
-        until = time.monotonic() + 1.0
-        spin(app, lambda: time.monotonic() > until, 5)
-
     def window_run(painted: bool) -> float:
-        settle()
+        ready_to_start(app, w)
         if not painted:
             schedule.paint = lambda *args, **kwargs: None
         start = time.perf_counter()
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         order = ("painted", "unpainted") if round_ % 2 else ("unpainted", "painted")
         for kind in order:  # alternated: what ran just before moves a run by ±5 % here
             runs[kind].append(window_run(kind == "painted"))
-        settle()
+        ready_to_start(app, w)
         runs["fresh"].append(fresh_headless_run(digits, os.cpu_count() or 2))
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()))
 
